@@ -1,0 +1,61 @@
+//! Patron's domain: the types every later stage relies on, and the clean + standardize stage
+//! that makes them out of raw input.
+//!
+//! Everything here is pure: strings in, typed values or field-level problems out. Nothing in
+//! this crate reads a file, opens a socket or touches a database, so every rule is testable
+//! with a one-line table entry. Values are made only by parsing (`Email::parse`,
+//! `Phone::parse`, ...): once a value exists it is standardized.
+
+mod country;
+mod date;
+mod email;
+mod gender;
+mod money;
+mod name;
+mod phone;
+mod record;
+
+pub use country::Country;
+pub use date::{parse_date, parse_timestamp};
+pub use email::Email;
+pub use gender::Gender;
+pub use money::{Currency, Money};
+pub use name::PersonName;
+pub use phone::Phone;
+pub use record::{
+    clean_customer, clean_order_line, clean_product, Address, CleanConfig, CustomerRecord,
+    FieldIssue, OrderLine, OrderStatus, Product, RawRow, RowError, CUSTOMER_COLUMNS,
+    ORDER_COLUMNS, PRODUCT_COLUMNS,
+};
+
+/// Why one value could not be standardized. The message is meant for a data team reading a
+/// quarantine report, so it names the rule that failed, never an internal detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        Invalid(msg.into())
+    }
+}
+
+/// The longest value any single text field may hold, in bytes. Longer input is rejected rather
+/// than truncated: a 200 KB "name" is a broken export, not a person.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
+/// Trims `raw` and returns `None` when nothing is left, so "  " and "" both mean "missing".
+pub fn non_empty(raw: &str) -> Option<&str> {
+    let t = raw.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+fn check_len(value: &str) -> Result<(), Invalid> {
+    if value.len() > MAX_FIELD_BYTES {
+        return Err(Invalid::new(format!(
+            "longer than {MAX_FIELD_BYTES} bytes ({} bytes)",
+            value.len()
+        )));
+    }
+    Ok(())
+}

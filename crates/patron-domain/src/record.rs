@@ -1,0 +1,476 @@
+//! Canonical records (customer, order line, product) and the rules that clean raw rows into
+//! them. A bad optional field drops that field and reports it; a bad required field rejects
+//! the row. Either way the caller gets every problem back, so nothing disappears silently.
+
+use crate::{
+    check_len, non_empty, parse_date, parse_timestamp, Country, Currency, Email, Gender, Invalid,
+    Money, PersonName, Phone,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// One input row as canonical column name → raw text, whatever file format it came from.
+#[derive(Debug, Default, Clone)]
+pub struct RawRow<'a> {
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> RawRow<'a> {
+    /// Builds a row from (canonical column, value) pairs.
+    pub fn new(fields: Vec<(&'a str, &'a str)>) -> Self {
+        RawRow { fields }
+    }
+
+    /// The trimmed value of a column, `None` when absent or blank.
+    pub fn get(&self, column: &str) -> Option<&'a str> {
+        self.fields
+            .iter()
+            .find(|(c, _)| *c == column)
+            .and_then(|(_, v)| non_empty(v))
+    }
+
+    fn required(&self, column: &'static str) -> Result<&'a str, RowError> {
+        let v = self.get(column).ok_or(RowError {
+            field: column,
+            value: String::new(),
+            reason: "required value is missing".into(),
+        })?;
+        check_len(v).map_err(|e| RowError::new(column, v, e))?;
+        Ok(v)
+    }
+
+    /// A required value parsed by `parse`; any failure rejects the row.
+    fn parse<T>(
+        &self,
+        column: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Result<T, RowError> {
+        let v = self.required(column)?;
+        parse(v).map_err(|e| RowError::new(column, v, e))
+    }
+}
+
+/// Settings of the standardize stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CleanConfig {
+    /// The region assumed for phone numbers without a country code when the record has no
+    /// country of its own.
+    pub default_region: Option<Country>,
+}
+
+/// A problem with one optional field: the field was dropped, the rest of the record kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    /// Canonical column name.
+    pub field: &'static str,
+    /// The raw value as given.
+    pub value: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Why a whole row was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct RowError {
+    /// Canonical column name of the field that decided it.
+    pub field: &'static str,
+    /// The raw value as given.
+    pub value: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl RowError {
+    fn new(field: &'static str, value: &str, e: Invalid) -> Self {
+        RowError {
+            field,
+            value: value.to_owned(),
+            reason: e.0,
+        }
+    }
+}
+
+/// A postal address; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    /// Street line.
+    pub line1: Option<String>,
+    /// Second line (apartment, building).
+    pub line2: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+}
+
+/// A cleaned customer record from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// The system the record came from (`web`, `pos`, `wechat`, ...).
+    pub source: String,
+    /// The record's id in that system.
+    pub source_id: String,
+    /// Full name.
+    pub name: Option<PersonName>,
+    /// Email address.
+    pub email: Option<Email>,
+    /// Phone number.
+    pub phone: Option<Phone>,
+    /// Gender.
+    pub gender: Option<Gender>,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+    /// Postal address.
+    pub address: Address,
+    /// Country of the address.
+    pub country: Option<Country>,
+    /// When the source created the record.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The columns a customer file may have.
+pub const CUSTOMER_COLUMNS: &[&str] = &[
+    "source", "source_id", "name", "first_name", "last_name", "email", "phone", "gender",
+    "birth_date", "address_line1", "address_line2", "city", "region", "postal_code", "country",
+    "created_at",
+];
+
+/// Cleans and standardizes one customer row.
+pub fn clean_customer(
+    row: &RawRow<'_>,
+    cfg: &CleanConfig,
+) -> Result<(CustomerRecord, Vec<FieldIssue>), RowError> {
+    let source = row.required("source")?.to_owned();
+    let source_id = row.required("source_id")?.to_owned();
+    let mut issues = Vec::new();
+    let country = field(row, "country", &mut issues, Country::parse);
+    let region = country.or(cfg.default_region);
+    let name = if row.get("name").is_some() {
+        field(row, "name", &mut issues, PersonName::parse)
+    } else {
+        let (first, last) = (row.get("first_name"), row.get("last_name"));
+        let column = if first.is_some() { "first_name" } else { "last_name" };
+        field(row, column, &mut issues, |_| PersonName::from_parts(first, last))
+    };
+    let today = Utc::now().date_naive();
+    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
+    let record = CustomerRecord {
+        name,
+        email: field(row, "email", &mut issues, Email::parse),
+        phone: field(row, "phone", &mut issues, |v| Phone::parse(v, region)),
+        gender: field(row, "gender", &mut issues, Gender::parse).flatten(),
+        birth_date: field(row, "birth_date", &mut issues, |v| {
+            let d = parse_date(v, country)?;
+            if d > today || d < earliest {
+                return Err(Invalid::new("birth date in the future or before 1900"));
+            }
+            Ok(d)
+        }),
+        created_at: field(row, "created_at", &mut issues, parse_timestamp),
+        address: Address {
+            line1: field(row, "address_line1", &mut issues, text),
+            line2: field(row, "address_line2", &mut issues, text),
+            city: field(row, "city", &mut issues, text),
+            region: field(row, "region", &mut issues, text),
+            postal_code: field(row, "postal_code", &mut issues, text),
+        },
+        country,
+        source,
+        source_id,
+    };
+    Ok((record, issues))
+}
+
+/// Parses one optional field; a failure becomes a [`FieldIssue`] and the field is dropped.
+fn field<T>(
+    row: &RawRow<'_>,
+    column: &'static str,
+    issues: &mut Vec<FieldIssue>,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
+) -> Option<T> {
+    let value = row.get(column)?;
+    match parse(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            issues.push(FieldIssue {
+                field: column,
+                // A rejected value can be huge (that may be why it was rejected); keep enough to
+                // recognize it.
+                value: value.chars().take(256).collect(),
+                reason: e.0,
+            });
+            None
+        }
+    }
+}
+
+/// Free text: whitespace collapsed, length-checked.
+fn text(value: &str) -> Result<String, Invalid> {
+    check_len(value)?;
+    Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Paid and not reversed.
+    Completed,
+    /// Cancelled before fulfilment.
+    Cancelled,
+    /// Money returned to the customer.
+    Refunded,
+}
+
+impl OrderStatus {
+    /// Parses common status words; blank means completed.
+    pub fn parse(raw: &str) -> Result<OrderStatus, Invalid> {
+        Ok(match raw.trim().to_lowercase().as_str() {
+            "" | "completed" | "complete" | "paid" | "fulfilled" | "shipped" | "delivered" => {
+                OrderStatus::Completed
+            }
+            "cancelled" | "canceled" | "voided" => OrderStatus::Cancelled,
+            "refunded" | "returned" => OrderStatus::Refunded,
+            _ => return Err(Invalid::new("unknown order status")),
+        })
+    }
+
+    /// The stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+}
+
+/// One line item of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The system the order came from.
+    pub source: String,
+    /// The order's id in that system.
+    pub order_id: String,
+    /// The buyer's customer id in the same system.
+    pub customer_source_id: String,
+    /// When the order was placed.
+    pub placed_at: DateTime<Utc>,
+    /// Order status.
+    pub status: OrderStatus,
+    /// The product bought.
+    pub product_id: String,
+    /// Units bought.
+    pub quantity: i64,
+    /// Price of one unit.
+    pub unit_price: Money,
+}
+
+/// The columns an order file may have.
+pub const ORDER_COLUMNS: &[&str] = &[
+    "source", "order_id", "customer_source_id", "placed_at", "status", "currency", "product_id",
+    "quantity", "unit_price",
+];
+
+/// Cleans one order line. Every field of an order line matters for revenue, so any bad field
+/// rejects the row.
+pub fn clean_order_line(row: &RawRow<'_>) -> Result<OrderLine, RowError> {
+    let currency = row.parse("currency", Currency::parse)?;
+    let status = row.get("status").unwrap_or("");
+    Ok(OrderLine {
+        source: row.required("source")?.to_owned(),
+        order_id: row.required("order_id")?.to_owned(),
+        customer_source_id: row.required("customer_source_id")?.to_owned(),
+        placed_at: row.parse("placed_at", parse_timestamp)?,
+        status: OrderStatus::parse(status).map_err(|e| RowError::new("status", status, e))?,
+        product_id: row.required("product_id")?.to_owned(),
+        quantity: row.parse("quantity", |v| match v.parse::<i64>() {
+            Ok(q) if (1..=1_000_000).contains(&q) => Ok(q),
+            Ok(_) => Err(Invalid::new("must be between 1 and 1000000")),
+            Err(_) => Err(Invalid::new("not a whole number")),
+        })?,
+        unit_price: row.parse("unit_price", |v| Money::parse(v, currency))?,
+    })
+}
+
+/// A catalog product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    /// The product's id, as order lines refer to it.
+    pub product_id: String,
+    /// Stock-keeping unit.
+    pub sku: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Brand.
+    pub brand: Option<String>,
+    /// List price.
+    pub price: Option<Money>,
+    /// Whether it is still sold.
+    pub active: bool,
+}
+
+/// The columns a product file may have.
+pub const PRODUCT_COLUMNS: &[&str] = &[
+    "product_id", "sku", "name", "category", "brand", "price", "currency", "active",
+];
+
+/// Cleans one product row.
+pub fn clean_product(row: &RawRow<'_>) -> Result<Product, RowError> {
+    let product_id = row.required("product_id")?.to_owned();
+    let name = row.required("name")?.to_owned();
+    let price = match (row.get("price"), row.get("currency")) {
+        (None, _) => None,
+        (Some(p), Some(c)) => {
+            let currency = Currency::parse(c).map_err(|e| RowError::new("currency", c, e))?;
+            Some(Money::parse(p, currency).map_err(|e| RowError::new("price", p, e))?)
+        }
+        (Some(_), None) => {
+            return Err(RowError::new(
+                "currency",
+                "",
+                Invalid::new("a price needs a currency"),
+            ))
+        }
+    };
+    let active = match row.get("active").map(str::to_lowercase).as_deref() {
+        None | Some("true" | "1" | "yes" | "y" | "active") => true,
+        Some("false" | "0" | "no" | "n" | "inactive" | "archived") => false,
+        Some(other) => {
+            return Err(RowError::new(
+                "active",
+                other,
+                Invalid::new("not true/false"),
+            ))
+        }
+    };
+    let opt = |c| row.get(c).map(str::to_owned);
+    Ok(Product {
+        product_id,
+        sku: opt("sku"),
+        name,
+        category: opt("category"),
+        brand: opt("brand"),
+        price,
+        active,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(pairs: &[(&'a str, &'a str)]) -> RawRow<'a> {
+        RawRow::new(pairs.to_vec())
+    }
+
+    #[test]
+    fn customer_keeps_good_fields_and_reports_bad_ones() {
+        let r = row(&[
+            ("source", "web"),
+            ("source_id", "42"),
+            ("first_name", "Ann"),
+            ("last_name", "Lee"),
+            ("email", "ANN@EXAMPLE.COM"),
+            ("phone", "not a phone"),
+            ("country", "United States"),
+            ("birth_date", "02/01/1990"),
+        ]);
+        let (rec, issues) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        assert_eq!(rec.name.unwrap().as_str(), "Ann Lee");
+        assert_eq!(rec.email.unwrap().as_str(), "ann@example.com");
+        assert_eq!(rec.country.unwrap().as_str(), "US");
+        assert_eq!(rec.birth_date.unwrap().to_string(), "1990-02-01");
+        assert_eq!(rec.phone, None);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "phone");
+    }
+
+    #[test]
+    fn customer_phone_uses_country_then_default_region() {
+        let cfg = CleanConfig {
+            default_region: Country::parse("CN").ok(),
+        };
+        let r = row(&[("source", "pos"), ("source_id", "1"), ("phone", "138 0013 8000")]);
+        let (rec, _) = clean_customer(&r, &cfg).unwrap();
+        assert_eq!(rec.phone.unwrap().as_str(), "+8613800138000");
+        let r = row(&[
+            ("source", "pos"),
+            ("source_id", "1"),
+            ("country", "US"),
+            ("phone", "(415) 555-2671"),
+        ]);
+        let (rec, _) = clean_customer(&r, &cfg).unwrap();
+        assert_eq!(rec.phone.unwrap().as_str(), "+14155552671");
+    }
+
+    #[test]
+    fn customer_without_source_id_is_rejected() {
+        let r = row(&[("source", "web"), ("email", "a@b.co")]);
+        let err = clean_customer(&r, &CleanConfig::default()).unwrap_err();
+        assert_eq!(err.field, "source_id");
+    }
+
+    #[test]
+    fn future_birth_date_is_an_issue() {
+        let r = row(&[("source", "web"), ("source_id", "1"), ("birth_date", "2999-01-01")]);
+        let (rec, issues) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        assert_eq!(rec.birth_date, None);
+        assert_eq!(issues[0].field, "birth_date");
+    }
+
+    #[test]
+    fn order_lines() {
+        let good = [
+            ("source", "web"),
+            ("order_id", "o1"),
+            ("customer_source_id", "42"),
+            ("placed_at", "2024-05-01T12:00:00+08:00"),
+            ("currency", "usd"),
+            ("product_id", "p1"),
+            ("quantity", "2"),
+            ("unit_price", "9.99"),
+        ];
+        let line = clean_order_line(&row(&good)).unwrap();
+        assert_eq!(line.unit_price.minor, 999);
+        assert_eq!(line.status, OrderStatus::Completed);
+        assert_eq!(line.placed_at.to_rfc3339(), "2024-05-01T04:00:00+00:00");
+        let check_bad = |field: &str, value: &str| {
+            let mut pairs = good.to_vec();
+            pairs.retain(|(c, _)| *c != field);
+            pairs.push((field, value));
+            let err = clean_order_line(&row(&pairs)).unwrap_err();
+            assert_eq!(err.field, field, "{field}={value}");
+        };
+        check_bad("quantity", "0");
+        check_bad("quantity", "two");
+        check_bad("unit_price", "9.999");
+        check_bad("currency", "XXX");
+        check_bad("placed_at", "last tuesday");
+        check_bad("status", "lost in space");
+        check_bad("order_id", "");
+    }
+
+    #[test]
+    fn products() {
+        let p = clean_product(&row(&[
+            ("product_id", "p1"),
+            ("name", "Tea"),
+            ("price", "12.50"),
+            ("currency", "CNY"),
+            ("active", "no"),
+        ]))
+        .unwrap();
+        assert_eq!(p.price.unwrap().minor, 1250);
+        assert!(!p.active);
+        assert_eq!(
+            clean_product(&row(&[("product_id", "p1"), ("name", "Tea"), ("price", "1")]))
+                .unwrap_err()
+                .field,
+            "currency"
+        );
+    }
+}
