@@ -59,3 +59,40 @@ fn check_len(value: &str) -> Result<(), Invalid> {
     }
     Ok(())
 }
+
+/// What a user or API key may do. The permission table lives in the server; the roles are
+/// domain vocabulary shared by the CLI, storage and server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Segments, metrics and pseudonymous exports; personal fields masked.
+    Analyst,
+    /// Customer look-up, the 360° view, tickets.
+    Agent,
+    /// Writes events only; reads nothing.
+    Ingest,
+}
+
+impl Role {
+    /// Every role, for tables and help texts.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Agent, Role::Ingest];
+
+    /// Parses a role name (`admin`, `analyst`, `agent`, `ingest`).
+    pub fn parse(raw: &str) -> Result<Role, Invalid> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(raw.trim()))
+            .ok_or_else(|| Invalid::new("unknown role; expected admin, analyst, agent or ingest"))
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Agent => "agent",
+            Role::Ingest => "ingest",
+        }
+    }
+}

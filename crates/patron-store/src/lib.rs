@@ -1,1 +1,230 @@
-//! placeholder
+//! Patron's storage: one schema on two databases.
+//!
+//! SQLite (a file in the data directory, WAL mode) is the embedded default; PostgreSQL is used
+//! when a `postgres://` URL is given. Both go through sqlx's `Any` driver with the same SQL,
+//! written in the common subset (`$N` placeholders, `ON CONFLICT`), so behaviour cannot drift
+//! between them; the schema itself is kept once per dialect under `migrations/`.
+//!
+//! Personal fields never reach the database in clear: [`Vault`] encrypts them and computes
+//! the blind indexes used to look them up. Bulk paths (imports, stage results) write multi-row
+//! statements inside one transaction per batch; the request path uses single-row queries.
+
+mod analytics;
+mod auth;
+mod bulk;
+mod ops;
+mod profiles;
+mod records;
+mod unify;
+mod vault;
+
+pub use analytics::{MetricRow, OrderFact, OrderSnapshot, RecommendationRow};
+pub use auth::{ApiKeyInfo, User};
+pub use ops::{NewEvent, NewTicket};
+pub use profiles::{
+    CustomerDetail, CustomerSummary, LinkRow, OrderSummary, Overview, ProfileRow, Recommendation,
+    RecordView,
+};
+pub use records::{QuarantineEntry, RecordBatch};
+pub use unify::{GoldenRow, UnifyRecord};
+pub use vault::Vault;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::{Path, PathBuf};
+
+/// Errors from the storage layer. `Connect`, `Key` and `Migrate` are the user's to fix (wrong
+/// URL, wrong key); `Database` and `Decrypt` are internal and should be logged, not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or opened.
+    #[error("cannot open the database at {url}: {source}")]
+    Connect {
+        /// The URL with any password removed.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// The master key is missing, malformed, or not the one this database was written with.
+    #[error("master key: {0}")]
+    Key(String),
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored ciphertext did not decrypt with the current key.
+    #[error("a stored personal field could not be decrypted")]
+    Decrypt,
+    /// A file system operation on the data directory failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The data directory: the SQLite file, the master key, TLS material.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL; `None` means the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// The master key as 64 hex characters; `None` means `DATA_DIR/master.key`.
+    pub master_key: Option<String>,
+}
+
+/// A handle to Patron's database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    vault: std::sync::Arc<Vault>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies pending migrations and checks that the
+    /// master key is the one the database was written with.
+    pub async fn open(cfg: &StoreConfig) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            StoreError::Io(format!("cannot create data dir {}: {e}", cfg.data_dir.display()))
+        })?;
+        let (url, backend) = match &cfg.database_url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                (u.clone(), Backend::Postgres)
+            }
+            Some(u) if u.starts_with("sqlite:") => (u.clone(), Backend::Sqlite),
+            Some(u) => {
+                return Err(StoreError::Connect {
+                    url: redact(u),
+                    source: sqlx::Error::Configuration(
+                        "expected a postgres:// or sqlite: URL".into(),
+                    ),
+                })
+            }
+            None => (sqlite_url(&cfg.data_dir.join("patron.db")), Backend::Sqlite),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(&url),
+                source,
+            })?;
+        match backend {
+            Backend::Sqlite => {
+                // WAL lets the server read while an import writes; it persists in the file.
+                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            }
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        let vault = Vault::load(&cfg.data_dir, cfg.master_key.as_deref())?;
+        let store = Store {
+            pool,
+            backend,
+            vault: std::sync::Arc::new(vault),
+        };
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// The database behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The vault that encrypts personal fields.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Closes the connection pool, flushing SQLite's WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A known value sealed on first open and opened on every later one, so that starting with
+    /// the wrong key fails at once instead of corrupting data with a second key.
+    async fn check_key(&self) -> Result<()> {
+        const CANARY: &str = "patron key check";
+        let row = sqlx::query("SELECT value FROM settings WHERE name = 'key_check'")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let sealed: Vec<u8> = row.try_get(0)?;
+                match self.vault.open_str(&sealed) {
+                    Ok(s) if s == CANARY => Ok(()),
+                    _ => Err(StoreError::Key(
+                        "this database was encrypted with a different master key".into(),
+                    )),
+                }
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ('key_check', $1) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(self.vault.seal_str(CANARY))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    fn open_opt(&self, row: &AnyRow, col: &str) -> Result<Option<String>> {
+        let sealed: Option<Vec<u8>> = row.try_get(col)?;
+        sealed.map(|s| self.vault.open_str(&s)).transpose()
+    }
+}
+
+/// Milliseconds since the Unix epoch, the storage time unit.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Removes the password from a database URL so it can be shown in errors.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..s], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,166 @@
+//! RFM: recency, frequency and monetary value per customer, scored 1–5 by quintile, and the
+//! customary named segments.
+
+use rayon::prelude::*;
+
+/// One order, already net of refunds and cancellations, in the reporting currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    /// Dense customer index (`0..customers`).
+    pub customer: u32,
+    /// Day the order was placed, as days since 1970-01-01.
+    pub day: i32,
+    /// Order value in minor units.
+    pub amount: i64,
+}
+
+/// A customer's RFM values and scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rfm {
+    /// Days from the last order to the reference day.
+    pub recency_days: i32,
+    /// Number of orders.
+    pub frequency: u32,
+    /// Total order value in minor units.
+    pub monetary: i64,
+    /// Recency score, 5 = most recent.
+    pub r: u8,
+    /// Frequency score, 5 = most frequent.
+    pub f: u8,
+    /// Monetary score, 5 = highest spend.
+    pub m: u8,
+    /// Named segment from the R and F scores.
+    pub segment: &'static str,
+}
+
+/// Computes RFM for every customer with at least one order; `None` for the others.
+/// `as_of_day` is the reference day recency is measured from.
+pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm>> {
+    let mut last = vec![i32::MIN; customers];
+    let mut freq = vec![0u32; customers];
+    let mut money = vec![0i64; customers];
+    for o in orders {
+        let c = o.customer as usize;
+        last[c] = last[c].max(o.day);
+        freq[c] += 1;
+        money[c] += o.amount;
+    }
+    let buyers: Vec<usize> = (0..customers).filter(|&c| freq[c] > 0).collect();
+    let recency: Vec<i64> = buyers.iter().map(|&c| i64::from(as_of_day - last[c])).collect();
+    // Smaller recency is better, so score its negation.
+    let neg_recency: Vec<i64> = recency.iter().map(|r| -r).collect();
+    let freq_b: Vec<i64> = buyers.iter().map(|&c| i64::from(freq[c])).collect();
+    let money_b: Vec<i64> = buyers.iter().map(|&c| money[c]).collect();
+    let (r, (f, m)) = rayon::join(
+        || quintiles(&neg_recency),
+        || rayon::join(|| quintiles(&freq_b), || quintiles(&money_b)),
+    );
+    let mut out = vec![None; customers];
+    for (i, &c) in buyers.iter().enumerate() {
+        out[c] = Some(Rfm {
+            recency_days: recency[i] as i32,
+            frequency: freq[c],
+            monetary: money[c],
+            r: r[i],
+            f: f[i],
+            m: m[i],
+            segment: segment(r[i], f[i]),
+        });
+    }
+    out
+}
+
+/// Scores values 1–5 by quintile of rank, larger value = higher score. Equal values always get
+/// the same score (the score of the first rank they occupy), so the result never depends on
+/// input order.
+pub fn quintiles(values: &[i64]) -> Vec<u8> {
+    let n = values.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.par_sort_unstable_by_key(|&i| values[i]);
+    let mut scores = vec![0u8; n];
+    let mut first_rank = 0;
+    for (rank, &i) in order.iter().enumerate() {
+        if rank > 0 && values[i] != values[order[rank - 1]] {
+            first_rank = rank;
+        }
+        scores[i] = (first_rank * 5 / n) as u8 + 1;
+    }
+    scores
+}
+
+/// The customary RFM segment map over recency and frequency scores, checked in order.
+const SEGMENTS: &[(u8, u8, u8, u8, &str)] = &[
+    (5, 5, 4, 5, "Champions"),
+    (3, 4, 4, 5, "Loyal"),
+    (4, 5, 2, 3, "Potential Loyalist"),
+    (5, 5, 1, 1, "New"),
+    (4, 4, 1, 1, "Promising"),
+    (3, 3, 3, 3, "Need Attention"),
+    (3, 3, 1, 2, "About to Sleep"),
+    (1, 2, 5, 5, "Can't Lose Them"),
+    (1, 2, 3, 4, "At Risk"),
+    (1, 1, 1, 1, "Lost"),
+    (1, 2, 1, 2, "Hibernating"),
+];
+
+/// The named segment of an R and F score pair.
+pub fn segment(r: u8, f: u8) -> &'static str {
+    SEGMENTS
+        .iter()
+        .find(|(r0, r1, f0, f1, _)| (*r0..=*r1).contains(&r) && (*f0..=*f1).contains(&f))
+        .map_or("Hibernating", |s| s.4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::check;
+
+    #[test]
+    fn quintile_scores() {
+        let f = |v: &Vec<i64>| quintiles(v);
+        check(f, vec![], vec![]);
+        check(f, vec![10, 20, 30, 40, 50], vec![1, 2, 3, 4, 5]);
+        check(f, vec![50, 40, 30, 20, 10], vec![5, 4, 3, 2, 1]);
+        // Ties share a score whatever their position.
+        check(f, vec![1, 1, 1, 1, 9], vec![1, 1, 1, 1, 5]);
+        check(f, vec![7, 7], vec![1, 1]);
+        check(
+            f,
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5],
+        );
+    }
+
+    #[test]
+    fn every_score_pair_has_a_segment() {
+        for r in 1..=5 {
+            for f in 1..=5 {
+                let covered = SEGMENTS.iter().any(|(r0, r1, f0, f1, _)| {
+                    (*r0..=*r1).contains(&r) && (*f0..=*f1).contains(&f)
+                });
+                assert!(covered, "r={r} f={f}");
+            }
+        }
+        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 5), "Champions");
+        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (1, 1), "Lost");
+        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (1, 5), "Can't Lose Them");
+        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 1), "New");
+    }
+
+    #[test]
+    fn rfm_values() {
+        let orders = [
+            Order { customer: 0, day: 100, amount: 500 },
+            Order { customer: 0, day: 90, amount: 300 },
+            Order { customer: 2, day: 10, amount: 100 },
+        ];
+        let got = rfm(&orders, 3, 100);
+        let a = got[0].as_ref().unwrap();
+        assert_eq!((a.recency_days, a.frequency, a.monetary), (0, 2, 800));
+        assert_eq!((a.r, a.f, a.m), (3, 3, 3));
+        assert!(got[1].is_none());
+        let c = got[2].as_ref().unwrap();
+        assert_eq!((c.recency_days, c.r, c.f, c.m), (90, 1, 1, 1));
+    }
+}

@@ -1,0 +1,247 @@
+//! The analyze stages' storage side: a compact order snapshot for the engine, and bulk writes
+//! of metrics, RFM segments and recommendations.
+
+use crate::bulk::insert;
+use crate::{now_ms, Result, Store};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// One order of a known customer, summed over its lines.
+#[derive(Debug, Clone)]
+pub struct OrderFact {
+    /// Dense customer index into [`OrderSnapshot::customers`].
+    pub customer: u32,
+    /// Milliseconds since the epoch, UTC.
+    pub placed_at: i64,
+    /// `completed`, `cancelled` or `refunded`.
+    pub status: String,
+    /// Sum of quantity × unit price, minor units.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// Everything the RFM and recommendation stages read, with dense indexes.
+#[derive(Debug, Default)]
+pub struct OrderSnapshot {
+    /// Dense customer index → profile id.
+    pub customers: Vec<i64>,
+    /// Orders of known customers.
+    pub orders: Vec<OrderFact>,
+    /// Dense item index → product id.
+    pub products: Vec<String>,
+    /// Whether each product may be recommended.
+    pub active: Vec<bool>,
+    /// Distinct (customer index, item index) purchase pairs.
+    pub purchases: Vec<(u32, u32)>,
+    /// Orders whose buyer matches no imported customer record.
+    pub unattributed_orders: i64,
+}
+
+/// One customer's RFM result.
+#[derive(Debug, Clone)]
+pub struct MetricRow {
+    /// Profile id.
+    pub customer_id: i64,
+    /// Days since the last order.
+    pub recency_days: i64,
+    /// Number of orders.
+    pub frequency: i64,
+    /// Spend in minor units of `currency`.
+    pub monetary_minor: i64,
+    /// Reporting currency.
+    pub currency: String,
+    /// Recency score.
+    pub r: i64,
+    /// Frequency score.
+    pub f: i64,
+    /// Monetary score.
+    pub m: i64,
+    /// Named RFM segment.
+    pub segment: String,
+}
+
+/// One stored recommendation.
+#[derive(Debug, Clone)]
+pub struct RecommendationRow {
+    /// Profile id.
+    pub customer_id: i64,
+    /// 1-based rank.
+    pub rank: i64,
+    /// Recommended product.
+    pub product_id: String,
+    /// Model score.
+    pub score: f64,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl Store {
+    /// Reads orders, products and purchases for the analyze stages.
+    pub async fn order_snapshot(&self) -> Result<OrderSnapshot> {
+        let mut snap = OrderSnapshot::default();
+        let mut customer_index: HashMap<i64, u32> = HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT customer_id FROM customers ORDER BY customer_id",
+        )
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let id: i64 = row.try_get(0)?;
+            customer_index.insert(id, snap.customers.len() as u32);
+            snap.customers.push(id);
+        }
+        drop(rows);
+        let mut rows = sqlx::query(
+            "SELECT o.customer_id, o.placed_at, o.status, o.currency, \
+             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) AS amount \
+             FROM orders o JOIN order_lines l ON l.source = o.source AND l.order_id = o.order_id \
+             WHERE o.customer_id IS NOT NULL \
+             GROUP BY o.source, o.order_id, o.customer_id, o.placed_at, o.status, o.currency",
+        )
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let id: i64 = row.try_get(0)?;
+            let Some(&customer) = customer_index.get(&id) else {
+                continue;
+            };
+            snap.orders.push(OrderFact {
+                customer,
+                placed_at: row.try_get(1)?,
+                status: row.try_get(2)?,
+                currency: row.try_get(3)?,
+                amount: row.try_get(4)?,
+            });
+        }
+        drop(rows);
+        snap.unattributed_orders = sqlx::query("SELECT COUNT(*) FROM orders WHERE customer_id IS NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let mut item_index: HashMap<String, u32> = HashMap::new();
+        let mut rows = sqlx::query("SELECT product_id, active FROM products ORDER BY product_id")
+            .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let id: String = row.try_get(0)?;
+            let active: i64 = row.try_get(1)?;
+            item_index.insert(id.clone(), snap.products.len() as u32);
+            snap.products.push(id);
+            snap.active.push(active != 0);
+        }
+        drop(rows);
+        let mut rows = sqlx::query(
+            "SELECT DISTINCT l.customer_id, l.product_id FROM order_lines l \
+             JOIN orders o ON o.source = l.source AND o.order_id = l.order_id \
+             WHERE l.customer_id IS NOT NULL AND o.status = 'completed'",
+        )
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let c: i64 = row.try_get(0)?;
+            let p: String = row.try_get(1)?;
+            // Lines naming products missing from the catalog cannot be recommended; skip them.
+            if let (Some(&c), Some(&p)) = (customer_index.get(&c), item_index.get(&p)) {
+                snap.purchases.push((c, p));
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Replaces all RFM metrics and the RFM segments' memberships.
+    pub async fn write_metrics(&self, metrics: Vec<MetricRow>) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM customer_metrics").execute(&mut *tx).await?;
+        let mut segment_names: Vec<String> = metrics.iter().map(|m| m.segment.clone()).collect();
+        segment_names.sort();
+        segment_names.dedup();
+        let members: Vec<(i64, String)> =
+            metrics.iter().map(|m| (m.customer_id, m.segment.clone())).collect();
+        let rows = metrics
+            .into_iter()
+            .map(|m| {
+                vec![
+                    m.customer_id.into(),
+                    m.recency_days.into(),
+                    m.frequency.into(),
+                    m.monetary_minor.into(),
+                    m.currency.into(),
+                    m.r.into(),
+                    m.f.into(),
+                    m.m.into(),
+                    m.segment.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        insert(
+            &mut tx,
+            "customer_metrics",
+            &["customer_id", "recency_days", "frequency", "monetary_minor", "currency", "r", "f", "m", "rfm_segment", "computed_at"],
+            "",
+            rows,
+        )
+        .await?;
+        let rows = segment_names
+            .iter()
+            .map(|n| vec![n.as_str().into(), "rfm".into(), now.into(), now.into()])
+            .collect();
+        insert(
+            &mut tx,
+            "segments",
+            &["name", "kind", "created_at", "updated_at"],
+            "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+            rows,
+        )
+        .await?;
+        let mut ids = HashMap::new();
+        for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = 'rfm'")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+        }
+        sqlx::query(
+            "DELETE FROM segment_members WHERE segment_id IN \
+             (SELECT segment_id FROM segments WHERE kind = 'rfm')",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let rows = members
+            .into_iter()
+            .map(|(c, s)| vec![c.into(), ids[&s].into(), now.into()])
+            .collect();
+        insert(&mut tx, "segment_members", &["customer_id", "segment_id", "since"], "", rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces all stored recommendations.
+    pub async fn write_recommendations(&self, recs: Vec<RecommendationRow>) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM recommendations").execute(&mut *tx).await?;
+        let rows = recs
+            .into_iter()
+            .map(|r| {
+                vec![
+                    r.customer_id.into(),
+                    r.rank.into(),
+                    r.product_id.into(),
+                    r.score.into(),
+                    r.reason.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        insert(
+            &mut tx,
+            "recommendations",
+            &["customer_id", "rank", "product_id", "score", "reason", "computed_at"],
+            "",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! API keys, dashboard users and sessions, and the audit log.
+//!
+//! API keys and session tokens are 256-bit random secrets, so a plain SHA-256 of them is a
+//! safe lookup key; only passwords, which people choose, need argon2.
+
+use crate::{now_ms, Result, Store};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use patron_domain::Role;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// Sessions last a working day.
+const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// A dashboard user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Row id.
+    pub user_id: i64,
+    /// Login name.
+    pub username: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// An authenticated API key.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyInfo {
+    /// Row id.
+    pub key_id: i64,
+    /// What the key may do.
+    pub role: Role,
+}
+
+fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn sha256(s: &str) -> Vec<u8> {
+    Sha256::digest(s.as_bytes()).to_vec()
+}
+
+fn parse_role(s: &str) -> Role {
+    // Roles are written by this crate only; an unknown one means a newer schema, so deny most.
+    Role::parse(s).unwrap_or(Role::Ingest)
+}
+
+impl Store {
+    /// Creates an API key and returns it; only its hash is stored, so this is the only time
+    /// the key can be seen.
+    pub async fn create_api_key(&self, role: Role, name: Option<&str>) -> Result<String> {
+        let key = random_token("ptn_");
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, prefix, role, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(sha256(&key))
+        .bind(key[..12].to_owned())
+        .bind(role.as_str())
+        .bind(name.map(str::to_owned))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.audit("cli", "api_key.create", Some(role.as_str()), None).await?;
+        Ok(key)
+    }
+
+    /// Looks an API key up; `None` if unknown or revoked. Records its last use.
+    pub async fn authenticate_key(&self, key: &str) -> Result<Option<ApiKeyInfo>> {
+        let hash = sha256(key);
+        let Some(row) = sqlx::query(
+            "SELECT key_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let key_id: i64 = row.try_get(0)?;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2")
+            .bind(now_ms())
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(ApiKeyInfo {
+            key_id,
+            role: parse_role(&row.try_get::<String, _>(1)?),
+        }))
+    }
+
+    /// Creates a user, or resets the password and role of an existing one.
+    pub async fn upsert_user(&self, username: &str, password: &str, role: Role) -> Result<()> {
+        let salt = SaltString::generate(&mut rand::thread_rng());
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| crate::StoreError::Io(format!("cannot hash password: {e}")))?
+            .to_string();
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
+        )
+        .bind(username)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.audit("cli", "user.upsert", Some(username), None).await?;
+        Ok(())
+    }
+
+    /// Whether any user exists.
+    pub async fn has_users(&self) -> Result<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// Checks a password and opens a session; returns the session token.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Option<String>> {
+        let Some(row) = sqlx::query("SELECT user_id, password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get(1)?;
+        let ok = PasswordHash::new(&stored)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false);
+        if !ok {
+            self.audit(username, "login.failed", None, None).await?;
+            return Ok(None);
+        }
+        let token = random_token("");
+        let now = now_ms();
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(sha256(&token))
+            .bind(row.try_get::<i64, _>(0)?)
+            .bind(now)
+            .bind(now + SESSION_MS)
+            .execute(&self.pool)
+            .await?;
+        self.audit(username, "login", None, None).await?;
+        Ok(Some(token))
+    }
+
+    /// The user of a live session.
+    pub async fn session_user(&self, token: &str) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.user_id, u.username, u.role FROM sessions s JOIN users u ON u.user_id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(sha256(token))
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(User {
+                user_id: r.try_get(0)?,
+                username: r.try_get(1)?,
+                role: parse_role(&r.try_get::<String, _>(2)?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(sha256(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends to the audit log. Targets are ids, never personal values.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(now_ms())
+            .bind(actor)
+            .bind(action)
+            .bind(target.map(str::to_owned))
+            .bind(detail.map(str::to_owned))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! Multi-row inserts: the bulk path for imports and stage results. One statement carries many
+//! rows, so per-statement overhead is paid per batch instead of per row.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
+
+/// A value to bind. Dynamic because one helper serves every table.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+    Real(f64),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Self {
+        Val::Int(v)
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(Some(v))
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        Val::Text(v)
+    }
+}
+impl From<Vec<u8>> for Val {
+    fn from(v: Vec<u8>) -> Self {
+        Val::Blob(Some(v))
+    }
+}
+impl From<Option<Vec<u8>>> for Val {
+    fn from(v: Option<Vec<u8>>) -> Self {
+        Val::Blob(v)
+    }
+}
+impl From<f64> for Val {
+    fn from(v: f64) -> Self {
+        Val::Real(v)
+    }
+}
+
+pub(crate) fn bind<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    v: Val,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    match v {
+        Val::Int(x) => q.bind(x),
+        Val::Text(x) => q.bind(x),
+        Val::Blob(x) => q.bind(x),
+        Val::Real(x) => q.bind(x),
+    }
+}
+
+/// Stays under SQLite's 32,766 and PostgreSQL's 65,535 bound-parameter limits.
+const MAX_PARAMS: usize = 30_000;
+
+/// Inserts `rows` into `table (columns)` with `suffix` (an `ON CONFLICT` clause, or empty)
+/// appended to each statement. Every row must have one value per column.
+pub(crate) async fn insert(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    suffix: &str,
+    rows: Vec<Vec<Val>>,
+) -> sqlx::Result<u64> {
+    let per_chunk = (MAX_PARAMS / columns.len()).max(1);
+    let mut affected = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per_chunk).collect();
+        let sql = statement(table, columns, chunk.len(), suffix);
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            debug_assert_eq!(row.len(), columns.len());
+            for v in row {
+                q = bind(q, v);
+            }
+        }
+        affected += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(affected)
+}
+
+fn statement(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+    use std::fmt::Write;
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns.len() {
+            n += 1;
+            let _ = write!(sql, "{}${n}", if c == 0 { "" } else { ", " });
+        }
+        sql.push(')');
+    }
+    if !suffix.is_empty() {
+        sql.push(' ');
+        sql.push_str(suffix);
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn builds_numbered_placeholders() {
+        assert_eq!(
+            super::statement("t", &["a", "b"], 2, "ON CONFLICT DO NOTHING"),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Behavioural events, service tickets and the jobs log.
+
+use crate::bulk::insert;
+use crate::{now_ms, Result, Store};
+use sqlx::Row;
+
+/// A behavioural event to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Idempotency key: an event with a known message id is ignored.
+    pub message_id: String,
+    /// The source system.
+    pub source: String,
+    /// The source's user id, resolved to a profile by the unify stage.
+    pub user_id: Option<String>,
+    /// A device or cookie id.
+    pub anonymous_id: Option<String>,
+    /// `track`, `page`, `identify`, ...
+    pub kind: String,
+    /// Event name (`Product Viewed`).
+    pub name: Option<String>,
+    /// Properties as JSON.
+    pub properties: Option<String>,
+    /// When it happened, ms since epoch.
+    pub occurred_at: i64,
+}
+
+/// A service ticket to store.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    /// The source system of the customer who raised it.
+    pub source: String,
+    /// That customer's id in the source.
+    pub customer_source_id: String,
+    /// One-line subject.
+    pub subject: String,
+    /// Body text (encrypted at rest).
+    pub body: String,
+    /// `open`, `pending`, `closed`.
+    pub status: String,
+    /// `low`, `normal`, `high`.
+    pub priority: String,
+    /// `email`, `chat`, `phone`, `wechat`.
+    pub channel: String,
+    /// When it was raised, ms since epoch.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Stores events, skipping known message ids; returns how many were new.
+    pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<u64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let rows = events
+            .into_iter()
+            .map(|e| {
+                vec![
+                    e.message_id.into(),
+                    e.source.into(),
+                    e.user_id.into(),
+                    e.anonymous_id.into(),
+                    e.kind.into(),
+                    e.name.into(),
+                    e.properties.into(),
+                    e.occurred_at.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        let n = insert(
+            &mut tx,
+            "events",
+            &["message_id", "source", "user_id", "anonymous_id", "kind", "name", "properties", "occurred_at", "received_at"],
+            "ON CONFLICT (message_id) DO NOTHING",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Stores tickets.
+    pub async fn insert_tickets(&self, tickets: Vec<NewTicket>) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let rows = tickets
+            .into_iter()
+            .map(|t| {
+                vec![
+                    t.source.into(),
+                    t.customer_source_id.into(),
+                    t.subject.into(),
+                    self.vault.seal_str(&t.body).into(),
+                    t.status.into(),
+                    t.priority.into(),
+                    t.channel.into(),
+                    t.created_at.into(),
+                    t.created_at.into(),
+                ]
+            })
+            .collect();
+        let n = insert(
+            &mut tx,
+            "tickets",
+            &["source", "customer_source_id", "subject", "body_enc", "status", "priority", "channel", "created_at", "updated_at"],
+            "",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Resolves events and tickets to profiles through their source ids (run after unify).
+    pub async fn attribute_activity(&self) -> Result<()> {
+        sqlx::query(
+            "UPDATE events SET customer_id = (SELECT r.customer_id FROM source_records r \
+             WHERE r.source = events.source AND r.source_id = events.user_id)",
+        )
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE tickets SET customer_id = (SELECT r.customer_id FROM source_records r \
+             WHERE r.source = tickets.source AND r.source_id = tickets.customer_source_id)",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the start of a long-running job; returns its id.
+    pub async fn start_job(&self, kind: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO jobs (kind, status, started_at) VALUES ($1, 'running', $2) RETURNING job_id",
+        )
+        .bind(kind)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Records the end of a job with its summary (JSON).
+    pub async fn finish_job(&self, job_id: i64, status: &str, summary: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET status = $1, finished_at = $2, summary = $3 WHERE job_id = $4")
+            .bind(status)
+            .bind(now_ms())
+            .bind(summary)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

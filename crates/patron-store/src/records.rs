@@ -1,0 +1,255 @@
+//! Writing collected input: customer source records, products, order lines and quarantine
+//! entries, one transaction per batch so a batch's good rows and its rejects land together.
+
+use crate::bulk::{insert, Val};
+use crate::{now_ms, Result, Store};
+use patron_domain::{CustomerRecord, OrderLine, Product};
+use std::collections::HashMap;
+
+/// One rejected value or row, with everything needed to find and fix it.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry {
+    /// What was being imported (`customers`, `orders`, `products`).
+    pub kind: &'static str,
+    /// The file (or channel) it came from.
+    pub file: String,
+    /// 1-based data row number in that file (the header is row 0).
+    pub row_no: i64,
+    /// The row's source, when known.
+    pub source: Option<String>,
+    /// The row's source id, when known.
+    pub source_id: Option<String>,
+    /// The field that was rejected (for whole rows: the field that decided it).
+    pub field: String,
+    /// The rejected value (encrypted at rest: it may be personal).
+    pub value: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Whether the whole row was rejected, or only this field.
+    pub whole_row: bool,
+    /// The raw row, for whole-row rejects, so it can be fixed and re-submitted.
+    pub raw: Option<String>,
+}
+
+/// What one import batch writes.
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    /// Cleaned customer records with their raw input (JSON), upserted on (source, source_id).
+    pub customers: Vec<(CustomerRecord, String)>,
+    /// Products, upserted on product_id.
+    pub products: Vec<Product>,
+    /// Order lines with their line number within the order, upserted on (source, order_id, line).
+    pub order_lines: Vec<(OrderLine, i64)>,
+    /// Rejected values and rows.
+    pub quarantine: Vec<QuarantineEntry>,
+}
+
+const CUSTOMER_COLS: &[&str] = &[
+    "source", "source_id", "name_enc", "email_enc", "phone_enc", "birth_date_enc", "address_enc",
+    "gender", "city", "country", "email_hash", "phone_hash", "name_tokens", "raw_enc",
+    "source_created_at", "received_at", "updated_at",
+];
+
+impl Store {
+    /// Writes a batch in one transaction.
+    pub async fn write_batch(&self, batch: RecordBatch) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if !batch.customers.is_empty() {
+            // One statement may not touch the same key twice (PostgreSQL refuses); the last
+            // occurrence in the batch wins, as it would across batches.
+            let rows = last_per_key(batch.customers, |(r, _)| (r.source.clone(), r.source_id.clone()))
+                .into_iter()
+                .map(|(r, raw)| self.customer_row(&r, &raw, now))
+                .collect();
+            let set = CUSTOMER_COLS[2..]
+                .iter()
+                .filter(|c| **c != "received_at")
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let suffix = format!("ON CONFLICT (source, source_id) DO UPDATE SET {set}");
+            insert(&mut tx, "source_records", CUSTOMER_COLS, &suffix, rows).await?;
+        }
+        if !batch.products.is_empty() {
+            let rows = last_per_key(batch.products, |p| p.product_id.clone())
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.product_id.into(),
+                        p.sku.into(),
+                        p.name.into(),
+                        p.category.into(),
+                        p.brand.into(),
+                        p.price.map(|m| m.minor).into(),
+                        p.price.map(|m| m.currency.as_str().to_owned()).into(),
+                        i64::from(p.active).into(),
+                        now.into(),
+                    ]
+                })
+                .collect();
+            insert(
+                &mut tx,
+                "products",
+                &["product_id", "sku", "name", "category", "brand", "price_minor", "currency", "active", "updated_at"],
+                "ON CONFLICT (product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
+                 category = excluded.category, brand = excluded.brand, \
+                 price_minor = excluded.price_minor, currency = excluded.currency, \
+                 active = excluded.active, updated_at = excluded.updated_at",
+                rows,
+            )
+            .await?;
+        }
+        if !batch.order_lines.is_empty() {
+            let orders = last_per_key(
+                batch.order_lines.iter().map(|(l, _)| l).collect(),
+                |l| (l.source.clone(), l.order_id.clone()),
+            )
+            .into_iter()
+            .map(|l| {
+                vec![
+                    l.source.as_str().into(),
+                    l.order_id.as_str().into(),
+                    l.customer_source_id.as_str().into(),
+                    l.placed_at.timestamp_millis().into(),
+                    l.status.code().into(),
+                    l.unit_price.currency.as_str().into(),
+                ]
+            })
+            .collect();
+            insert(
+                &mut tx,
+                "orders",
+                &["source", "order_id", "customer_source_id", "placed_at", "status", "currency"],
+                "ON CONFLICT (source, order_id) DO UPDATE SET \
+                 customer_source_id = excluded.customer_source_id, placed_at = excluded.placed_at, \
+                 status = excluded.status, currency = excluded.currency",
+                orders,
+            )
+            .await?;
+            let lines = last_per_key(batch.order_lines, |(l, n)| {
+                (l.source.clone(), l.order_id.clone(), *n)
+            })
+            .into_iter()
+            .map(|(l, n)| {
+                vec![
+                    l.source.into(),
+                    l.order_id.into(),
+                    n.into(),
+                    l.product_id.into(),
+                    l.quantity.into(),
+                    l.unit_price.minor.into(),
+                    l.unit_price.currency.as_str().into(),
+                ]
+            })
+            .collect();
+            insert(
+                &mut tx,
+                "order_lines",
+                &["source", "order_id", "line_no", "product_id", "quantity", "unit_price_minor", "currency"],
+                "ON CONFLICT (source, order_id, line_no) DO UPDATE SET \
+                 product_id = excluded.product_id, quantity = excluded.quantity, \
+                 unit_price_minor = excluded.unit_price_minor, currency = excluded.currency",
+                lines,
+            )
+            .await?;
+        }
+        if !batch.quarantine.is_empty() {
+            let rows = batch
+                .quarantine
+                .into_iter()
+                .map(|q| {
+                    vec![
+                        now.into(),
+                        q.kind.into(),
+                        q.file.into(),
+                        q.row_no.into(),
+                        q.source.into(),
+                        q.source_id.into(),
+                        q.field.into(),
+                        q.value.map(|v| self.vault.seal_str(&v)).into(),
+                        q.reason.into(),
+                        i64::from(q.whole_row).into(),
+                        q.raw.map(|v| self.vault.seal_str(&v)).into(),
+                    ]
+                })
+                .collect();
+            insert(
+                &mut tx,
+                "quarantine",
+                &["at", "kind", "file", "row_no", "source", "source_id", "field", "value_enc", "reason", "whole_row", "raw_enc"],
+                "",
+                rows,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn customer_row(&self, r: &CustomerRecord, raw: &str, now: i64) -> Vec<Val> {
+        let v = &self.vault;
+        let seal = |s: Option<&str>| s.map(|s| v.seal_str(s));
+        let a = &r.address;
+        let address = [&a.line1, &a.line2, &a.region, &a.postal_code]
+            .iter()
+            .any(|p| p.is_some())
+            .then(|| {
+                serde_json::json!({
+                    "line1": a.line1, "line2": a.line2, "city": a.city,
+                    "region": a.region, "postal_code": a.postal_code,
+                })
+                .to_string()
+            });
+        let name_tokens = r.name.as_ref().map(|n| {
+            n.search_tokens()
+                .iter()
+                .flat_map(|t| v.blind("name", t))
+                .collect::<Vec<u8>>()
+        });
+        vec![
+            r.source.as_str().into(),
+            r.source_id.as_str().into(),
+            seal(r.name.as_ref().map(|n| n.as_str())).into(),
+            seal(r.email.as_ref().map(|e| e.as_str())).into(),
+            seal(r.phone.as_ref().map(|p| p.as_str())).into(),
+            seal(r.birth_date.map(|d| d.to_string()).as_deref()).into(),
+            seal(address.as_deref()).into(),
+            r.gender.map(|g| g.code().to_owned()).into(),
+            a.city.clone().into(),
+            r.country.map(|c| c.as_str().to_owned()).into(),
+            r.email.as_ref().map(|e| v.blind("email", e.as_str())).into(),
+            r.phone.as_ref().map(|p| v.blind("phone", p.as_str())).into(),
+            name_tokens.into(),
+            v.seal_str(raw).into(),
+            r.created_at.map(|t| t.timestamp_millis()).into(),
+            now.into(),
+            now.into(),
+        ]
+    }
+
+    /// Counts quarantined entries, for summaries and the dashboard.
+    pub async fn quarantine_count(&self) -> Result<i64> {
+        use sqlx::Row;
+        Ok(sqlx::query("SELECT COUNT(*) FROM quarantine")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+}
+
+/// Keeps the last item per key, in first-seen key order.
+fn last_per_key<T, K: std::hash::Hash + Eq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<Option<T>> = Vec::with_capacity(items.len());
+    for item in items {
+        match index.get(&key(&item)) {
+            Some(&i) => out[i] = Some(item),
+            None => {
+                index.insert(key(&item), out.len());
+                out.push(Some(item));
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}

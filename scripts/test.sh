@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test Patron has, on a fresh Debian machine: installs and starts what the tests need
+# (PostgreSQL), then builds once and runs the whole suite in parallel.
+#
+# The PostgreSQL tests use one server and a fresh database per test, reached through
+# PATRON_TEST_DATABASE_URL (a URL of a role allowed to CREATE DATABASE). Set it yourself to
+# use another server; otherwise this script installs Debian's PostgreSQL and starts it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    echo "==> installing PostgreSQL"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  fi
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h | grep -q "^$version main"; then
+    as_root pg_createcluster "$version" main >/dev/null
+  fi
+  if ! pg_lsclusters -h | grep "^$version main" | grep -q online; then
+    echo "==> starting PostgreSQL $version"
+    as_root pg_ctlcluster "$version" main start
+  fi
+  # PostgreSQL refuses to run as root, so it runs as the postgres user; tests log in over TCP
+  # as a dedicated role that may create their throw-away databases.
+  as_root su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'patron_test'\"" | grep -q 1 ||
+    as_root su postgres -c "psql -qc \"CREATE ROLE patron_test LOGIN CREATEDB PASSWORD 'patron_test'\""
+  export PATRON_TEST_DATABASE_URL="postgres://patron_test:patron_test@127.0.0.1:5432/postgres"
+fi
+
+echo "==> building"
+cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
+echo "==> testing"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
