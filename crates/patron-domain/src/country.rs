@@ -3,7 +3,8 @@
 use crate::Invalid;
 
 /// Every assigned ISO 3166-1 alpha-2 code, space separated.
-const CODES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL \
+const CODES: &str =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL \
 BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK \
 DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU \
 GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ \
@@ -103,7 +104,10 @@ impl Country {
 
     /// Whether people in this country write `02/01/1990` meaning February 1st.
     pub fn writes_month_first(self) -> bool {
-        matches!(self.as_str(), "US" | "PH" | "FM" | "MH" | "PW" | "AS" | "GU" | "PR")
+        matches!(
+            self.as_str(),
+            "US" | "PH" | "FM" | "MH" | "PW" | "AS" | "GU" | "PR"
+        )
     }
 }
 

@@ -30,7 +30,9 @@ pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Inva
     if let Ok(ts) = parse_timestamp(&s) {
         return Ok(ts.date_naive());
     }
-    Err(Invalid::new("not a date in a known format, or not a real day"))
+    Err(Invalid::new(
+        "not a date in a known format, or not a real day",
+    ))
 }
 
 /// Parses a point in time and converts it to UTC. Accepts RFC 3339 with any offset, the
@@ -41,7 +43,11 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, Invalid> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%z",
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%dT%H:%M:%S%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Ok(t.with_timezone(&Utc));
         }
@@ -85,7 +91,10 @@ mod tests {
             let got = parse_timestamp(raw).ok().map(|t| t.to_rfc3339());
             assert_eq!(got.as_deref(), expected, "{raw:?}");
         };
-        check("2024-03-01T10:00:00+08:00", Some("2024-03-01T02:00:00+00:00"));
+        check(
+            "2024-03-01T10:00:00+08:00",
+            Some("2024-03-01T02:00:00+00:00"),
+        );
         check("2024-03-01 10:00:00", Some("2024-03-01T10:00:00+00:00"));
         check("2024-03-01", Some("2024-03-01T00:00:00+00:00"));
         check("03/01/2024 10am", None);

@@ -15,11 +15,11 @@ impl Email {
         let s = raw.trim();
         check_len(s)?;
         let s = s.to_lowercase();
-        let (local, domain) = s
-            .rsplit_once('@')
-            .ok_or_else(|| Invalid::new("no '@'"))?;
+        let (local, domain) = s.rsplit_once('@').ok_or_else(|| Invalid::new("no '@'"))?;
         if local.is_empty() || local.len() > 64 {
-            return Err(Invalid::new("local part empty or longer than 64 characters"));
+            return Err(Invalid::new(
+                "local part empty or longer than 64 characters",
+            ));
         }
         if local.contains('@') {
             return Err(Invalid::new("more than one '@'"));

@@ -22,9 +22,8 @@ impl Gender {
         Ok(Some(match s.as_str() {
             "" | "u" | "unknown" | "未知" | "n/a" | "-" => return Ok(None),
             "m" | "male" | "man" | "男" | "h" | "homme" | "herr" | "mr" => Gender::Male,
-            "f" | "female" | "woman" | "女" | "w" | "weiblich" | "femme" | "frau" | "mrs" | "ms" => {
-                Gender::Female
-            }
+            "f" | "female" | "woman" | "女" | "w" | "weiblich" | "femme" | "frau" | "mrs"
+            | "ms" => Gender::Female,
             "x" | "o" | "other" | "diverse" | "d" | "non-binary" | "nonbinary" => Gender::Other,
             _ => return Err(Invalid::new("unknown gender code")),
         }))
@@ -47,7 +46,9 @@ mod tests {
     #[test]
     fn genders() {
         let check = |raw: &str, expected: Result<Option<&str>, ()>| {
-            let got = Gender::parse(raw).map(|g| g.map(Gender::code)).map_err(|_| ());
+            let got = Gender::parse(raw)
+                .map(|g| g.map(Gender::code))
+                .map_err(|_| ());
             assert_eq!(got, expected, "{raw:?}");
         };
         check("M", Ok(Some("M")));

@@ -4,10 +4,29 @@ use crate::Invalid;
 
 /// Currencies whose minor unit is not 1/100, with their number of decimals.
 const EXPONENTS: &[(&str, u8)] = &[
-    ("BIF", 0), ("CLP", 0), ("DJF", 0), ("GNF", 0), ("ISK", 0), ("JPY", 0), ("KMF", 0),
-    ("KRW", 0), ("PYG", 0), ("RWF", 0), ("UGX", 0), ("VND", 0), ("VUV", 0), ("XAF", 0),
-    ("XOF", 0), ("XPF", 0), ("BHD", 3), ("IQD", 3), ("JOD", 3), ("KWD", 3), ("LYD", 3),
-    ("OMR", 3), ("TND", 3),
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("UGX", 0),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("BHD", 3),
+    ("IQD", 3),
+    ("JOD", 3),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("TND", 3),
 ];
 
 /// Active ISO 4217 codes with two decimals that Patron accepts besides those above.
@@ -98,7 +117,11 @@ mod tests {
     fn amounts() {
         let check = |raw: &str, cur: &str, expected: Option<i64>| {
             let c = Currency::parse(cur).unwrap();
-            assert_eq!(Money::parse(raw, c).ok().map(|m| m.minor), expected, "{raw:?} {cur}");
+            assert_eq!(
+                Money::parse(raw, c).ok().map(|m| m.minor),
+                expected,
+                "{raw:?} {cur}"
+            );
         };
         check("19.99", "USD", Some(1999));
         check("1,299.5", "usd", Some(129_950));

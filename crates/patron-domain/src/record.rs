@@ -132,8 +132,21 @@ pub struct CustomerRecord {
 
 /// The columns a customer file may have.
 pub const CUSTOMER_COLUMNS: &[&str] = &[
-    "source", "source_id", "name", "first_name", "last_name", "email", "phone", "gender",
-    "birth_date", "address_line1", "address_line2", "city", "region", "postal_code", "country",
+    "source",
+    "source_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "gender",
+    "birth_date",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
     "created_at",
 ];
 
@@ -151,8 +164,14 @@ pub fn clean_customer(
         field(row, "name", &mut issues, PersonName::parse)
     } else {
         let (first, last) = (row.get("first_name"), row.get("last_name"));
-        let column = if first.is_some() { "first_name" } else { "last_name" };
-        field(row, column, &mut issues, |_| PersonName::from_parts(first, last))
+        let column = if first.is_some() {
+            "first_name"
+        } else {
+            "last_name"
+        };
+        field(row, column, &mut issues, |_| {
+            PersonName::from_parts(first, last)
+        })
     };
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
@@ -269,8 +288,15 @@ pub struct OrderLine {
 
 /// The columns an order file may have.
 pub const ORDER_COLUMNS: &[&str] = &[
-    "source", "order_id", "customer_source_id", "placed_at", "status", "currency", "product_id",
-    "quantity", "unit_price",
+    "source",
+    "order_id",
+    "customer_source_id",
+    "placed_at",
+    "status",
+    "currency",
+    "product_id",
+    "quantity",
+    "unit_price",
 ];
 
 /// Cleans one order line. Every field of an order line matters for revenue, so any bad field
@@ -315,7 +341,14 @@ pub struct Product {
 
 /// The columns a product file may have.
 pub const PRODUCT_COLUMNS: &[&str] = &[
-    "product_id", "sku", "name", "category", "brand", "price", "currency", "active",
+    "product_id",
+    "sku",
+    "name",
+    "category",
+    "brand",
+    "price",
+    "currency",
+    "active",
 ];
 
 /// Cleans one product row.
@@ -394,7 +427,11 @@ mod tests {
         let cfg = CleanConfig {
             default_region: Country::parse("CN").ok(),
         };
-        let r = row(&[("source", "pos"), ("source_id", "1"), ("phone", "138 0013 8000")]);
+        let r = row(&[
+            ("source", "pos"),
+            ("source_id", "1"),
+            ("phone", "138 0013 8000"),
+        ]);
         let (rec, _) = clean_customer(&r, &cfg).unwrap();
         assert_eq!(rec.phone.unwrap().as_str(), "+8613800138000");
         let r = row(&[
@@ -416,7 +453,11 @@ mod tests {
 
     #[test]
     fn future_birth_date_is_an_issue() {
-        let r = row(&[("source", "web"), ("source_id", "1"), ("birth_date", "2999-01-01")]);
+        let r = row(&[
+            ("source", "web"),
+            ("source_id", "1"),
+            ("birth_date", "2999-01-01"),
+        ]);
         let (rec, issues) = clean_customer(&r, &CleanConfig::default()).unwrap();
         assert_eq!(rec.birth_date, None);
         assert_eq!(issues[0].field, "birth_date");
@@ -467,9 +508,13 @@ mod tests {
         assert_eq!(p.price.unwrap().minor, 1250);
         assert!(!p.active);
         assert_eq!(
-            clean_product(&row(&[("product_id", "p1"), ("name", "Tea"), ("price", "1")]))
-                .unwrap_err()
-                .field,
+            clean_product(&row(&[
+                ("product_id", "p1"),
+                ("name", "Tea"),
+                ("price", "1")
+            ]))
+            .unwrap_err()
+            .field,
             "currency"
         );
     }

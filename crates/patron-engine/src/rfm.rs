@@ -46,7 +46,10 @@ pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm
         money[c] += o.amount;
     }
     let buyers: Vec<usize> = (0..customers).filter(|&c| freq[c] > 0).collect();
-    let recency: Vec<i64> = buyers.iter().map(|&c| i64::from(as_of_day - last[c])).collect();
+    let recency: Vec<i64> = buyers
+        .iter()
+        .map(|&c| i64::from(as_of_day - last[c]))
+        .collect();
     // Smaller recency is better, so score its negation.
     let neg_recency: Vec<i64> = recency.iter().map(|r| -r).collect();
     let freq_b: Vec<i64> = buyers.iter().map(|&c| i64::from(freq[c])).collect();
@@ -144,16 +147,32 @@ mod tests {
         }
         check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 5), "Champions");
         check(|rf: &(u8, u8)| segment(rf.0, rf.1), (1, 1), "Lost");
-        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (1, 5), "Can't Lose Them");
+        check(
+            |rf: &(u8, u8)| segment(rf.0, rf.1),
+            (1, 5),
+            "Can't Lose Them",
+        );
         check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 1), "New");
     }
 
     #[test]
     fn rfm_values() {
         let orders = [
-            Order { customer: 0, day: 100, amount: 500 },
-            Order { customer: 0, day: 90, amount: 300 },
-            Order { customer: 2, day: 10, amount: 100 },
+            Order {
+                customer: 0,
+                day: 100,
+                amount: 500,
+            },
+            Order {
+                customer: 0,
+                day: 90,
+                amount: 300,
+            },
+            Order {
+                customer: 2,
+                day: 10,
+                amount: 100,
+            },
         ];
         let got = rfm(&orders, 3, 100);
         let a = got[0].as_ref().unwrap();

@@ -126,7 +126,11 @@ mod tests {
         check(f, vec![], vec![]);
         check(f, vec![vec!["a"], vec!["b"]], vec![0, 1]);
         check(f, vec![vec!["a"], vec!["a", "b"], vec!["b"]], vec![0, 0, 0]);
-        check(f, vec![vec!["a"], vec!["c"], vec!["b", "a"], vec![]], vec![0, 1, 0, 2]);
+        check(
+            f,
+            vec![vec!["a"], vec!["c"], vec!["b", "a"], vec![]],
+            vec![0, 1, 0, 2],
+        );
         // A chain only joins at the end: 0-2 via x, 1-3 via y, 2-3 via z.
         check(
             f,
@@ -150,7 +154,11 @@ mod tests {
         // A merge keeps the smaller existing id.
         check(f, (vec![0, 0], vec![Some(7), Some(3)]), vec![3]);
         // A split: the larger part keeps the id, the other gets a new one.
-        check(f, (vec![0, 1, 1], vec![Some(5), Some(5), Some(5)]), vec![100, 5]);
+        check(
+            f,
+            (vec![0, 1, 1], vec![Some(5), Some(5), Some(5)]),
+            vec![100, 5],
+        );
     }
 
     #[test]

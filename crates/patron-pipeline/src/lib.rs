@@ -1,1 +1,14 @@
-//! placeholder
+//! Patron's pipeline glue: the code that moves data between the outside world, the store and
+//! the engine. `collect` reads files into the store through the clean stage, `stages` runs the
+//! engine over store snapshots and writes results back, `export` writes results out as CSV.
+//!
+//! Both the CLI and the server call in here, so a stage behaves the same wherever it is
+//! started. Long work reports progress through an `indicatif::ProgressBar` the caller owns
+//! (hidden in tests and on the server).
+
+pub mod collect;
+pub mod export;
+pub mod stages;
+
+pub use collect::{import_file, ImportKind, ImportSummary};
+pub use stages::{run_stages, RunConfig, Stage, StageSummary};

@@ -82,10 +82,8 @@ impl Store {
     pub async fn order_snapshot(&self) -> Result<OrderSnapshot> {
         let mut snap = OrderSnapshot::default();
         let mut customer_index: HashMap<i64, u32> = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT customer_id FROM customers ORDER BY customer_id",
-        )
-        .fetch(&self.pool);
+        let mut rows =
+            sqlx::query("SELECT customer_id FROM customers ORDER BY customer_id").fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let id: i64 = row.try_get(0)?;
             customer_index.insert(id, snap.customers.len() as u32);
@@ -114,10 +112,11 @@ impl Store {
             });
         }
         drop(rows);
-        snap.unattributed_orders = sqlx::query("SELECT COUNT(*) FROM orders WHERE customer_id IS NULL")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        snap.unattributed_orders =
+            sqlx::query("SELECT COUNT(*) FROM orders WHERE customer_id IS NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
         let mut item_index: HashMap<String, u32> = HashMap::new();
         let mut rows = sqlx::query("SELECT product_id, active FROM products ORDER BY product_id")
             .fetch(&self.pool);
@@ -150,12 +149,16 @@ impl Store {
     pub async fn write_metrics(&self, metrics: Vec<MetricRow>) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM customer_metrics").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM customer_metrics")
+            .execute(&mut *tx)
+            .await?;
         let mut segment_names: Vec<String> = metrics.iter().map(|m| m.segment.clone()).collect();
         segment_names.sort();
         segment_names.dedup();
-        let members: Vec<(i64, String)> =
-            metrics.iter().map(|m| (m.customer_id, m.segment.clone())).collect();
+        let members: Vec<(i64, String)> = metrics
+            .iter()
+            .map(|m| (m.customer_id, m.segment.clone()))
+            .collect();
         let rows = metrics
             .into_iter()
             .map(|m| {
@@ -175,8 +178,20 @@ impl Store {
             .collect();
         insert(
             &mut tx,
+            self.backend,
             "customer_metrics",
-            &["customer_id", "recency_days", "frequency", "monetary_minor", "currency", "r", "f", "m", "rfm_segment", "computed_at"],
+            &[
+                "customer_id",
+                "recency_days",
+                "frequency",
+                "monetary_minor",
+                "currency",
+                "r",
+                "f",
+                "m",
+                "rfm_segment",
+                "computed_at",
+            ],
             "",
             rows,
         )
@@ -187,6 +202,7 @@ impl Store {
             .collect();
         insert(
             &mut tx,
+            self.backend,
             "segments",
             &["name", "kind", "created_at", "updated_at"],
             "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
@@ -210,7 +226,15 @@ impl Store {
             .into_iter()
             .map(|(c, s)| vec![c.into(), ids[&s].into(), now.into()])
             .collect();
-        insert(&mut tx, "segment_members", &["customer_id", "segment_id", "since"], "", rows).await?;
+        insert(
+            &mut tx,
+            self.backend,
+            "segment_members",
+            &["customer_id", "segment_id", "since"],
+            "",
+            rows,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -219,7 +243,9 @@ impl Store {
     pub async fn write_recommendations(&self, recs: Vec<RecommendationRow>) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM recommendations").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM recommendations")
+            .execute(&mut *tx)
+            .await?;
         let rows = recs
             .into_iter()
             .map(|r| {
@@ -235,8 +261,16 @@ impl Store {
             .collect();
         insert(
             &mut tx,
+            self.backend,
             "recommendations",
-            &["customer_id", "rank", "product_id", "score", "reason", "computed_at"],
+            &[
+                "customer_id",
+                "rank",
+                "product_id",
+                "score",
+                "reason",
+                "computed_at",
+            ],
             "",
             rows,
         )

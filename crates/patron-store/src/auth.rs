@@ -64,7 +64,8 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        self.audit("cli", "api_key.create", Some(role.as_str()), None).await?;
+        self.audit("cli", "api_key.create", Some(role.as_str()), None)
+            .await?;
         Ok(key)
     }
 
@@ -109,7 +110,8 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        self.audit("cli", "user.upsert", Some(username), None).await?;
+        self.audit("cli", "user.upsert", Some(username), None)
+            .await?;
         Ok(())
     }
 
@@ -133,7 +135,11 @@ impl Store {
         };
         let stored: String = row.try_get(1)?;
         let ok = PasswordHash::new(&stored)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         if !ok {
             self.audit(username, "login.failed", None, None).await?;
@@ -189,14 +195,16 @@ impl Store {
         target: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind(now_ms())
-            .bind(actor)
-            .bind(action)
-            .bind(target.map(str::to_owned))
-            .bind(detail.map(str::to_owned))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(target.map(str::to_owned))
+        .bind(detail.map(str::to_owned))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Multi-row inserts: the bulk path for imports and stage results. One statement carries many
 //! rows, so per-statement overhead is paid per batch instead of per row.
 
+use crate::Backend;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
@@ -74,6 +75,7 @@ const MAX_PARAMS: usize = 30_000;
 /// appended to each statement. Every row must have one value per column.
 pub(crate) async fn insert(
     conn: &mut AnyConnection,
+    backend: Backend,
     table: &str,
     columns: &[&str],
     suffix: &str,
@@ -84,7 +86,7 @@ pub(crate) async fn insert(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val>> = rows.by_ref().take(per_chunk).collect();
-        let sql = statement(table, columns, chunk.len(), suffix);
+        let sql = statement(backend, table, columns, chunk.len(), suffix);
         let mut q = sqlx::query(&sql);
         for row in chunk {
             debug_assert_eq!(row.len(), columns.len());
@@ -97,7 +99,9 @@ pub(crate) async fn insert(
     Ok(affected)
 }
 
-fn statement(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+/// SQLite gets anonymous `?` placeholders: it resolves named ones (`$N`) by a linear search
+/// per parameter, which makes a 30,000-parameter statement quadratic to prepare and bind.
+fn statement(backend: Backend, table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
     use std::fmt::Write;
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
@@ -105,7 +109,13 @@ fn statement(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..columns.len() {
             n += 1;
-            let _ = write!(sql, "{}${n}", if c == 0 { "" } else { ", " });
+            sql.push_str(if c == 0 { "" } else { ", " });
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${n}");
+                }
+            }
         }
         sql.push(')');
     }
@@ -120,9 +130,20 @@ fn statement(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String
 mod tests {
     #[test]
     fn builds_numbered_placeholders() {
+        use crate::Backend;
         assert_eq!(
-            super::statement("t", &["a", "b"], 2, "ON CONFLICT DO NOTHING"),
+            super::statement(
+                Backend::Postgres,
+                "t",
+                &["a", "b"],
+                2,
+                "ON CONFLICT DO NOTHING"
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            super::statement(Backend::Sqlite, "t", &["a", "b"], 2, ""),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
     }
 }

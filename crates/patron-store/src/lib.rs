@@ -26,12 +26,15 @@ pub use profiles::{
     RecordView,
 };
 pub use records::{QuarantineEntry, RecordBatch};
-pub use unify::{GoldenRow, UnifyRecord};
+pub use unify::{FieldValue, GoldenRow, UnifyRecord};
 pub use vault::Vault;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Row};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use tracing::log::LevelFilter;
 
 /// Errors from the storage layer. `Connect`, `Key` and `Migrate` are the user's to fix (wrong
 /// URL, wrong key); `Database` and `Decrypt` are internal and should be logged, not shown.
@@ -99,7 +102,10 @@ impl Store {
     pub async fn open(cfg: &StoreConfig) -> Result<Store> {
         sqlx::any::install_default_drivers();
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-            StoreError::Io(format!("cannot create data dir {}: {e}", cfg.data_dir.display()))
+            StoreError::Io(format!(
+                "cannot create data dir {}: {e}",
+                cfg.data_dir.display()
+            ))
         })?;
         let (url, backend) = match &cfg.database_url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
@@ -116,19 +122,28 @@ impl Store {
             }
             None => (sqlite_url(&cfg.data_dir.join("patron.db")), Backend::Sqlite),
         };
+        let connect_err = |source| StoreError::Connect {
+            url: redact(&url),
+            source,
+        };
+        // Statements carry personal data in their bound values and bulk statements are huge:
+        // never log them.
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(connect_err)?
+            .log_statements(LevelFilter::Off)
+            .log_slow_statements(LevelFilter::Off, std::time::Duration::from_secs(60));
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(&url)
+            .connect_with(options)
             .await
-            .map_err(|source| StoreError::Connect {
-                url: redact(&url),
-                source,
-            })?;
+            .map_err(connect_err)?;
         match backend {
             Backend::Sqlite => {
                 // WAL lets the server read while an import writes; it persists in the file.
-                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await?;
                 sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             }
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,

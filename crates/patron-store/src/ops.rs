@@ -30,6 +30,8 @@ pub struct NewEvent {
 pub struct NewTicket {
     /// The source system of the customer who raised it.
     pub source: String,
+    /// The ticket's id in that system; re-imports of the same ticket are ignored.
+    pub ticket_ref: String,
     /// That customer's id in the source.
     pub customer_source_id: String,
     /// One-line subject.
@@ -69,8 +71,19 @@ impl Store {
             .collect();
         let n = insert(
             &mut tx,
+            self.backend,
             "events",
-            &["message_id", "source", "user_id", "anonymous_id", "kind", "name", "properties", "occurred_at", "received_at"],
+            &[
+                "message_id",
+                "source",
+                "user_id",
+                "anonymous_id",
+                "kind",
+                "name",
+                "properties",
+                "occurred_at",
+                "received_at",
+            ],
             "ON CONFLICT (message_id) DO NOTHING",
             rows,
         )
@@ -87,6 +100,7 @@ impl Store {
             .map(|t| {
                 vec![
                     t.source.into(),
+                    t.ticket_ref.into(),
                     t.customer_source_id.into(),
                     t.subject.into(),
                     self.vault.seal_str(&t.body).into(),
@@ -100,9 +114,21 @@ impl Store {
             .collect();
         let n = insert(
             &mut tx,
+            self.backend,
             "tickets",
-            &["source", "customer_source_id", "subject", "body_enc", "status", "priority", "channel", "created_at", "updated_at"],
-            "",
+            &[
+                "source",
+                "ticket_ref",
+                "customer_source_id",
+                "subject",
+                "body_enc",
+                "status",
+                "priority",
+                "channel",
+                "created_at",
+                "updated_at",
+            ],
+            "ON CONFLICT (source, ticket_ref) DO NOTHING",
             rows,
         )
         .await?;
@@ -141,13 +167,15 @@ impl Store {
 
     /// Records the end of a job with its summary (JSON).
     pub async fn finish_job(&self, job_id: i64, status: &str, summary: &str) -> Result<()> {
-        sqlx::query("UPDATE jobs SET status = $1, finished_at = $2, summary = $3 WHERE job_id = $4")
-            .bind(status)
-            .bind(now_ms())
-            .bind(summary)
-            .bind(job_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET status = $1, finished_at = $2, summary = $3 WHERE job_id = $4",
+        )
+        .bind(status)
+        .bind(now_ms())
+        .bind(summary)
+        .bind(job_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::{Result, Store, StoreError};
 use futures_util::TryStreamExt;
-use patron_domain::{Email, PersonName, Phone, CleanConfig};
+use patron_domain::{CleanConfig, Email, PersonName, Phone};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -177,7 +177,12 @@ impl Store {
     }
 
     /// Finds customers by email, phone or name (exact after normalization, via blind indexes).
-    pub async fn search(&self, q: &str, clean: &CleanConfig, limit: i64) -> Result<Vec<CustomerSummary>> {
+    pub async fn search(
+        &self,
+        q: &str,
+        clean: &CleanConfig,
+        limit: i64,
+    ) -> Result<Vec<CustomerSummary>> {
         let q = q.trim();
         let mut hashes: Vec<(&str, Vec<u8>)> = Vec::new();
         if let Ok(e) = Email::parse(q) {
@@ -192,15 +197,24 @@ impl Store {
         let mut out: Vec<CustomerSummary> = Vec::new();
         for (table, hash) in hashes {
             let sql = if table == "identity" {
-                format!("SELECT {SUMMARY_COLS} FROM customers c WHERE c.customer_id IN \
+                format!(
+                    "SELECT {SUMMARY_COLS} FROM customers c WHERE c.customer_id IN \
                          (SELECT customer_id FROM identities WHERE value_hash = $1) \
-                         ORDER BY c.customer_id LIMIT $2")
+                         ORDER BY c.customer_id LIMIT $2"
+                )
             } else {
-                format!("SELECT {SUMMARY_COLS} FROM customers c WHERE c.customer_id IN \
+                format!(
+                    "SELECT {SUMMARY_COLS} FROM customers c WHERE c.customer_id IN \
                          (SELECT customer_id FROM name_index WHERE token_hash = $1) \
-                         ORDER BY c.customer_id LIMIT $2")
+                         ORDER BY c.customer_id LIMIT $2"
+                )
             };
-            for row in sqlx::query(&sql).bind(hash).bind(limit).fetch_all(&self.pool).await? {
+            for row in sqlx::query(&sql)
+                .bind(hash)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            {
                 let s = self.summary(&row)?;
                 if !out.iter().any(|o| o.customer_id == s.customer_id) {
                     out.push(s);
@@ -316,7 +330,12 @@ impl Store {
                 reason: r.try_get(5)?,
             });
         }
-        let tickets = self.count("SELECT COUNT(*) FROM tickets WHERE customer_id = $1", Some(id)).await?;
+        let tickets = self
+            .count(
+                "SELECT COUNT(*) FROM tickets WHERE customer_id = $1",
+                Some(id),
+            )
+            .await?;
         Ok(Some(CustomerDetail {
             gender: row.try_get("gender")?,
             birth_date: self.open_opt(&row, "birth_date_enc")?,
@@ -343,7 +362,9 @@ impl Store {
     pub async fn overview(&self) -> Result<Overview> {
         let mut o = Overview {
             customers: self.count("SELECT COUNT(*) FROM customers", None).await?,
-            source_records: self.count("SELECT COUNT(*) FROM source_records", None).await?,
+            source_records: self
+                .count("SELECT COUNT(*) FROM source_records", None)
+                .await?,
             orders: self.count("SELECT COUNT(*) FROM orders", None).await?,
             order_lines: self.count("SELECT COUNT(*) FROM order_lines", None).await?,
             products: self.count("SELECT COUNT(*) FROM products", None).await?,

@@ -45,9 +45,23 @@ pub struct RecordBatch {
 }
 
 const CUSTOMER_COLS: &[&str] = &[
-    "source", "source_id", "name_enc", "email_enc", "phone_enc", "birth_date_enc", "address_enc",
-    "gender", "city", "country", "email_hash", "phone_hash", "name_tokens", "raw_enc",
-    "source_created_at", "received_at", "updated_at",
+    "source",
+    "source_id",
+    "name_enc",
+    "email_enc",
+    "phone_enc",
+    "birth_date_enc",
+    "address_enc",
+    "gender",
+    "city",
+    "country",
+    "email_hash",
+    "phone_hash",
+    "name_tokens",
+    "raw_enc",
+    "source_created_at",
+    "received_at",
+    "updated_at",
 ];
 
 impl Store {
@@ -58,10 +72,12 @@ impl Store {
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
-            let rows = last_per_key(batch.customers, |(r, _)| (r.source.clone(), r.source_id.clone()))
-                .into_iter()
-                .map(|(r, raw)| self.customer_row(&r, &raw, now))
-                .collect();
+            let rows = last_per_key(batch.customers, |(r, _)| {
+                (r.source.clone(), r.source_id.clone())
+            })
+            .into_iter()
+            .map(|(r, raw)| self.customer_row(&r, &raw, now))
+            .collect();
             let set = CUSTOMER_COLS[2..]
                 .iter()
                 .filter(|c| **c != "received_at")
@@ -69,7 +85,15 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             let suffix = format!("ON CONFLICT (source, source_id) DO UPDATE SET {set}");
-            insert(&mut tx, "source_records", CUSTOMER_COLS, &suffix, rows).await?;
+            insert(
+                &mut tx,
+                self.backend,
+                "source_records",
+                CUSTOMER_COLS,
+                &suffix,
+                rows,
+            )
+            .await?;
         }
         if !batch.products.is_empty() {
             let rows = last_per_key(batch.products, |p| p.product_id.clone())
@@ -90,8 +114,19 @@ impl Store {
                 .collect();
             insert(
                 &mut tx,
+                self.backend,
                 "products",
-                &["product_id", "sku", "name", "category", "brand", "price_minor", "currency", "active", "updated_at"],
+                &[
+                    "product_id",
+                    "sku",
+                    "name",
+                    "category",
+                    "brand",
+                    "price_minor",
+                    "currency",
+                    "active",
+                    "updated_at",
+                ],
                 "ON CONFLICT (product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
                  category = excluded.category, brand = excluded.brand, \
                  price_minor = excluded.price_minor, currency = excluded.currency, \
@@ -101,10 +136,9 @@ impl Store {
             .await?;
         }
         if !batch.order_lines.is_empty() {
-            let orders = last_per_key(
-                batch.order_lines.iter().map(|(l, _)| l).collect(),
-                |l| (l.source.clone(), l.order_id.clone()),
-            )
+            let orders = last_per_key(batch.order_lines.iter().map(|(l, _)| l).collect(), |l| {
+                (l.source.clone(), l.order_id.clone())
+            })
             .into_iter()
             .map(|l| {
                 vec![
@@ -119,8 +153,16 @@ impl Store {
             .collect();
             insert(
                 &mut tx,
+                self.backend,
                 "orders",
-                &["source", "order_id", "customer_source_id", "placed_at", "status", "currency"],
+                &[
+                    "source",
+                    "order_id",
+                    "customer_source_id",
+                    "placed_at",
+                    "status",
+                    "currency",
+                ],
                 "ON CONFLICT (source, order_id) DO UPDATE SET \
                  customer_source_id = excluded.customer_source_id, placed_at = excluded.placed_at, \
                  status = excluded.status, currency = excluded.currency",
@@ -145,8 +187,17 @@ impl Store {
             .collect();
             insert(
                 &mut tx,
+                self.backend,
                 "order_lines",
-                &["source", "order_id", "line_no", "product_id", "quantity", "unit_price_minor", "currency"],
+                &[
+                    "source",
+                    "order_id",
+                    "line_no",
+                    "product_id",
+                    "quantity",
+                    "unit_price_minor",
+                    "currency",
+                ],
                 "ON CONFLICT (source, order_id, line_no) DO UPDATE SET \
                  product_id = excluded.product_id, quantity = excluded.quantity, \
                  unit_price_minor = excluded.unit_price_minor, currency = excluded.currency",
@@ -176,8 +227,21 @@ impl Store {
                 .collect();
             insert(
                 &mut tx,
+                self.backend,
                 "quarantine",
-                &["at", "kind", "file", "row_no", "source", "source_id", "field", "value_enc", "reason", "whole_row", "raw_enc"],
+                &[
+                    "at",
+                    "kind",
+                    "file",
+                    "row_no",
+                    "source",
+                    "source_id",
+                    "field",
+                    "value_enc",
+                    "reason",
+                    "whole_row",
+                    "raw_enc",
+                ],
                 "",
                 rows,
             )
@@ -218,8 +282,14 @@ impl Store {
             r.gender.map(|g| g.code().to_owned()).into(),
             a.city.clone().into(),
             r.country.map(|c| c.as_str().to_owned()).into(),
-            r.email.as_ref().map(|e| v.blind("email", e.as_str())).into(),
-            r.phone.as_ref().map(|p| v.blind("phone", p.as_str())).into(),
+            r.email
+                .as_ref()
+                .map(|e| v.blind("email", e.as_str()))
+                .into(),
+            r.phone
+                .as_ref()
+                .map(|p| v.blind("phone", p.as_str()))
+                .into(),
             name_tokens.into(),
             v.seal_str(raw).into(),
             r.created_at.map(|t| t.timestamp_millis()).into(),

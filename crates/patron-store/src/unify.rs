@@ -9,7 +9,13 @@ use sqlx::Row;
 
 /// Fields a golden profile takes from its records, in survivorship bit order.
 pub const GOLDEN_FIELDS: [&str; 8] = [
-    "name_enc", "email_enc", "phone_enc", "birth_date_enc", "address_enc", "gender", "city",
+    "name_enc",
+    "email_enc",
+    "phone_enc",
+    "birth_date_enc",
+    "address_enc",
+    "gender",
+    "city",
     "country",
 ];
 
@@ -76,9 +82,11 @@ impl Store {
             let mut fields: [Option<FieldValue>; 8] = Default::default();
             for (i, col) in GOLDEN_FIELDS.iter().enumerate() {
                 fields[i] = if col.ends_with("_enc") {
-                    row.try_get::<Option<Vec<u8>>, _>(*col)?.map(FieldValue::Sealed)
+                    row.try_get::<Option<Vec<u8>>, _>(*col)?
+                        .map(FieldValue::Sealed)
                 } else {
-                    row.try_get::<Option<String>, _>(*col)?.map(FieldValue::Plain)
+                    row.try_get::<Option<String>, _>(*col)?
+                        .map(FieldValue::Plain)
                 };
             }
             out.push(UnifyRecord {
@@ -120,12 +128,25 @@ impl Store {
     ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DROP TABLE IF EXISTS unify_assign").execute(&mut *tx).await?;
+        sqlx::query("DROP TABLE IF EXISTS unify_assign")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)")
             .execute(&mut *tx)
             .await?;
-        let rows = assignments.into_iter().map(|(r, c)| vec![r.into(), c.into()]).collect();
-        insert(&mut tx, "unify_assign", &["record_id", "customer_id"], "", rows).await?;
+        let rows = assignments
+            .into_iter()
+            .map(|(r, c)| vec![r.into(), c.into()])
+            .collect();
+        insert(
+            &mut tx,
+            self.backend,
+            "unify_assign",
+            &["record_id", "customer_id"],
+            "",
+            rows,
+        )
+        .await?;
         sqlx::query(
             "UPDATE source_records SET customer_id = \
              (SELECT a.customer_id FROM unify_assign a WHERE a.record_id = source_records.record_id) \
@@ -133,7 +154,9 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DROP TABLE unify_assign").execute(&mut *tx).await?;
+        sqlx::query("DROP TABLE unify_assign")
+            .execute(&mut *tx)
+            .await?;
 
         let mut cols: Vec<&str> = vec!["customer_id"];
         cols.extend(GOLDEN_FIELDS);
@@ -148,20 +171,24 @@ impl Store {
             .into_iter()
             .map(|g| {
                 let mut row: Vec<Val> = vec![g.customer_id.into()];
-                row.extend(g.fields.into_iter().zip(GOLDEN_FIELDS).map(|(v, col)| {
-                    match v {
-                        Some(FieldValue::Sealed(b)) => Val::from(b),
-                        Some(FieldValue::Plain(s)) => Val::from(s),
-                        None if col.ends_with("_enc") => Val::Blob(None),
-                        None => Val::Text(None),
-                    }
-                }));
+                row.extend(
+                    g.fields
+                        .into_iter()
+                        .zip(GOLDEN_FIELDS)
+                        .map(|(v, col)| match v {
+                            Some(FieldValue::Sealed(b)) => Val::from(b),
+                            Some(FieldValue::Plain(s)) => Val::from(s),
+                            None if col.ends_with("_enc") => Val::Blob(None),
+                            None => Val::Text(None),
+                        }),
+                );
                 row.extend([g.records.into(), g.created_at.into(), now.into()]);
                 row
             })
             .collect();
         insert(
             &mut tx,
+            self.backend,
             "customers",
             &cols,
             &format!("ON CONFLICT (customer_id) DO UPDATE SET {set}"),
@@ -175,18 +202,38 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
-        sqlx::query("DELETE FROM identities").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM identities")
+            .execute(&mut *tx)
+            .await?;
         let rows = dedup(identities)
             .into_iter()
             .map(|(c, k, h)| vec![c.into(), k.into(), h.into()])
             .collect();
-        insert(&mut tx, "identities", &["customer_id", "kind", "value_hash"], "", rows).await?;
-        sqlx::query("DELETE FROM name_index").execute(&mut *tx).await?;
+        insert(
+            &mut tx,
+            self.backend,
+            "identities",
+            &["customer_id", "kind", "value_hash"],
+            "",
+            rows,
+        )
+        .await?;
+        sqlx::query("DELETE FROM name_index")
+            .execute(&mut *tx)
+            .await?;
         let rows = dedup(name_tokens)
             .into_iter()
             .map(|(c, h)| vec![c.into(), h.into()])
             .collect();
-        insert(&mut tx, "name_index", &["customer_id", "token_hash"], "", rows).await?;
+        insert(
+            &mut tx,
+            self.backend,
+            "name_index",
+            &["customer_id", "token_hash"],
+            "",
+            rows,
+        )
+        .await?;
 
         sqlx::query(
             "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \

@@ -55,7 +55,9 @@ impl Vault {
                 }
                 Zeroizing::new(
                     std::fs::read_to_string(&path)
-                        .map_err(|e| StoreError::Key(format!("cannot read {}: {e}", path.display())))?
+                        .map_err(|e| {
+                            StoreError::Key(format!("cannot read {}: {e}", path.display()))
+                        })?
                         .trim()
                         .to_owned(),
                 )
@@ -106,7 +108,8 @@ impl Vault {
     /// The blind index of a normalized value of one kind (`email`, `phone`, `name`, ...). The
     /// kind is part of the input so equal strings of different kinds never collide.
     pub fn blind(&self, kind: &str, value: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key[..]).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key[..]).expect("any key length");
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -160,7 +163,10 @@ mod tests {
         let v = Vault::new(&[7; 32]);
         assert_eq!(v.blind("email", "a@b.co"), v.blind("email", "a@b.co"));
         assert_ne!(v.blind("email", "a@b.co"), v.blind("phone", "a@b.co"));
-        assert_ne!(v.blind("email", "a@b.co"), Vault::new(&[8; 32]).blind("email", "a@b.co"));
+        assert_ne!(
+            v.blind("email", "a@b.co"),
+            Vault::new(&[8; 32]).blind("email", "a@b.co")
+        );
     }
 
     #[test]
@@ -172,7 +178,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(Vault::load(dir.path(), Some("not hex")).is_err());

@@ -1,1 +1,30 @@
-fn main() {}
+//! The `patron` command: parses flags into a validated configuration and calls the pipeline,
+//! store and server crates. Kept thin on purpose; every behaviour lives in a library crate.
+
+mod cli;
+mod demo;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Args::parse();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.default_log_filter().into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -160,6 +160,7 @@ CREATE TABLE tickets (
     ticket_id           INTEGER PRIMARY KEY,
     customer_id         INTEGER,
     source              TEXT NOT NULL,
+    ticket_ref          TEXT NOT NULL,
     customer_source_id  TEXT NOT NULL,
     subject      TEXT NOT NULL,
     body_enc     BLOB,
@@ -170,6 +171,7 @@ CREATE TABLE tickets (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX tickets_customer ON tickets (customer_id);
+CREATE UNIQUE INDEX tickets_ref ON tickets (source, ticket_ref);
 
 CREATE TABLE api_keys (
     key_id        INTEGER PRIMARY KEY,

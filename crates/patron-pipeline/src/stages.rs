@@ -1,0 +1,257 @@
+//! The analyze stages over stored data: unify, segment (RFM) and recommend. Each reads a
+//! snapshot from the store, calls the pure engine, and writes its results back in bulk.
+
+use anyhow::Context;
+use patron_domain::Currency;
+use patron_engine::{recommend, rfm, unify};
+use patron_store::{FieldValue, GoldenRow, MetricRow, RecommendationRow, Store, UnifyRecord};
+
+/// A stage that `patron run` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Identity resolution into golden profiles.
+    Unify,
+    /// RFM scores and segments.
+    Segment,
+    /// Popularity recommendations.
+    Recommend,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 3] = [Stage::Unify, Stage::Segment, Stage::Recommend];
+
+    /// The stage's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Unify => "unify",
+            Stage::Segment => "segment",
+            Stage::Recommend => "recommend",
+        }
+    }
+}
+
+/// Settings of the analyze stages.
+#[derive(Debug, Clone, Copy)]
+pub struct RunConfig {
+    /// The currency RFM monetary values are reported in; orders in other currencies are
+    /// counted and left out rather than mixed.
+    pub currency: Currency,
+    /// Recommendations stored per customer.
+    pub recommendations: usize,
+}
+
+/// What one stage did, for the CLI and the jobs log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageSummary {
+    /// The stage.
+    pub stage: &'static str,
+    /// Headline counts, in words and numbers.
+    pub counts: Vec<(&'static str, u64)>,
+}
+
+/// Runs `stages` in pipeline order, recording each as a job.
+pub async fn run_stages(
+    store: &Store,
+    stages: &[Stage],
+    cfg: &RunConfig,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<StageSummary>> {
+    let mut out = Vec::new();
+    for stage in Stage::ALL.into_iter().filter(|s| stages.contains(s)) {
+        progress.set_message(stage.name());
+        let job = store.start_job(stage.name()).await?;
+        let result = match stage {
+            Stage::Unify => unify_stage(store).await,
+            Stage::Segment => segment_stage(store, cfg).await,
+            Stage::Recommend => recommend_stage(store, cfg).await,
+        };
+        let (status, summary) = match &result {
+            Ok(s) => ("done", serde_json::to_string(s)?),
+            Err(e) => (
+                "failed",
+                serde_json::json!({ "error": format!("{e:#}") }).to_string(),
+            ),
+        };
+        store.finish_job(job, status, &summary).await?;
+        out.push(result.with_context(|| format!("stage {} failed", stage.name()))?);
+        progress.inc(1);
+    }
+    Ok(out)
+}
+
+async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
+    let records = store.unify_snapshot().await?;
+    let keys: Vec<Vec<(u8, &[u8])>> = records
+        .iter()
+        .map(|r| {
+            let email = r.email_hash.as_deref().map(|h| (b'e', h));
+            let phone = r.phone_hash.as_deref().map(|h| (b'p', h));
+            email.into_iter().chain(phone).collect()
+        })
+        .collect();
+    let clustering = unify::cluster_by_keys(&keys);
+    let prior: Vec<Option<i64>> = records.iter().map(|r| r.customer_id).collect();
+    let ids = unify::assign_ids(&clustering, &prior, store.max_customer_id().await? + 1);
+    let has: Vec<u32> = records.iter().map(field_bits).collect();
+    let recency: Vec<i64> = records.iter().map(|r| r.recency).collect();
+    let winners = unify::survivors(&clustering, &has, &recency, 8);
+
+    let mut sizes = vec![0i64; clustering.clusters];
+    let mut created = vec![i64::MAX; clustering.clusters];
+    for (i, &c) in clustering.cluster_of.iter().enumerate() {
+        sizes[c as usize] += 1;
+        created[c as usize] = created[c as usize].min(records[i].received_at);
+    }
+    let golden: Vec<GoldenRow> = winners
+        .iter()
+        .enumerate()
+        .map(|(c, fields)| GoldenRow {
+            customer_id: ids[c],
+            fields: std::array::from_fn(|f| fields[f].and_then(|i| records[i].fields[f].clone())),
+            records: sizes[c],
+            created_at: created[c],
+        })
+        .collect();
+    let vault = store.vault();
+    let mut identities = Vec::new();
+    let mut name_tokens = Vec::new();
+    let mut assignments = Vec::with_capacity(records.len());
+    let mut moved = 0u64;
+    for (r, &c) in records.iter().zip(&clustering.cluster_of) {
+        let id = ids[c as usize];
+        if r.customer_id != Some(id) {
+            moved += 1;
+        }
+        assignments.push((r.record_id, id));
+        if let Some(h) = &r.email_hash {
+            identities.push((id, "email", h.clone()));
+        }
+        if let Some(h) = &r.phone_hash {
+            identities.push((id, "phone", h.clone()));
+        }
+        let external = format!("{}:{}", r.source, r.source_id);
+        identities.push((id, "external", vault.blind("external", &external)));
+        for t in r.name_tokens.iter().flat_map(|t| t.chunks(16)) {
+            name_tokens.push((id, t.to_vec()));
+        }
+    }
+    let profiles = golden.len() as u64;
+    store
+        .apply_unification(assignments, golden, identities, name_tokens)
+        .await?;
+    store.attribute_activity().await?;
+    Ok(StageSummary {
+        stage: "unify",
+        counts: vec![
+            ("records", records.len() as u64),
+            ("profiles", profiles),
+            ("records moved", moved),
+        ],
+    })
+}
+
+fn field_bits(r: &UnifyRecord) -> u32 {
+    r.fields
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| match v {
+            Some(FieldValue::Plain(s)) => !s.is_empty(),
+            Some(FieldValue::Sealed(_)) => true,
+            None => false,
+        })
+        .fold(0, |bits, (i, _)| bits | (1 << i))
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
+    let snap = store.order_snapshot().await?;
+    let currency = cfg.currency.as_str();
+    let mut other_currency = 0u64;
+    let mut reversed = 0u64;
+    let mut orders = Vec::with_capacity(snap.orders.len());
+    for o in &snap.orders {
+        if o.status != "completed" {
+            reversed += 1;
+        } else if o.currency != currency {
+            other_currency += 1;
+        } else {
+            orders.push(rfm::Order {
+                customer: o.customer,
+                day: o.placed_at.div_euclid(DAY_MS) as i32,
+                amount: o.amount,
+            });
+        }
+    }
+    // Recency is measured from the day after the latest order, so a historical export scores
+    // the same whenever it is loaded.
+    let as_of = orders.iter().map(|o| o.day).max().unwrap_or(0) + 1;
+    let scores = rfm::rfm(&orders, snap.customers.len(), as_of);
+    let metrics: Vec<MetricRow> = scores
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let s = s?;
+            Some(MetricRow {
+                customer_id: snap.customers[i],
+                recency_days: i64::from(s.recency_days),
+                frequency: i64::from(s.frequency),
+                monetary_minor: s.monetary,
+                currency: currency.to_owned(),
+                r: i64::from(s.r),
+                f: i64::from(s.f),
+                m: i64::from(s.m),
+                segment: s.segment.to_owned(),
+            })
+        })
+        .collect();
+    let scored = metrics.len() as u64;
+    store.write_metrics(metrics).await?;
+    Ok(StageSummary {
+        stage: "segment",
+        counts: vec![
+            ("customers scored", scored),
+            ("orders used", orders.len() as u64),
+            ("cancelled or refunded orders left out", reversed),
+            ("orders in other currencies left out", other_currency),
+            (
+                "orders without a known customer",
+                snap.unattributed_orders as u64,
+            ),
+        ],
+    })
+}
+
+async fn recommend_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
+    let snap = store.order_snapshot().await?;
+    let ranked = recommend::popularity(&snap.purchases, snap.products.len());
+    let lists = recommend::top_k_unseen(
+        &ranked,
+        &snap.purchases,
+        snap.customers.len(),
+        &snap.active,
+        cfg.recommendations,
+    );
+    let mut rows = Vec::new();
+    for (c, list) in lists.into_iter().enumerate() {
+        for (rank, s) in list.into_iter().enumerate() {
+            rows.push(RecommendationRow {
+                customer_id: snap.customers[c],
+                rank: rank as i64 + 1,
+                product_id: snap.products[s.item as usize].clone(),
+                score: f64::from(s.score),
+                reason: "popular with all customers".into(),
+            });
+        }
+    }
+    let n = rows.len() as u64;
+    store.write_recommendations(rows).await?;
+    Ok(StageSummary {
+        stage: "recommend",
+        counts: vec![
+            ("customers", snap.customers.len() as u64),
+            ("recommendations", n),
+        ],
+    })
+}

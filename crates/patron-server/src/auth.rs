@@ -1,0 +1,69 @@
+//! Who is calling: API keys (`Authorization: Bearer`) for the API, session cookies for the
+//! dashboard. Which role may do what is declared next to each route with [`require`].
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use patron_domain::Role;
+
+/// The caller of an API request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Role of the key.
+    pub role: Role,
+    /// Audit name (`key:ID`).
+    pub actor: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .ok_or(ApiError::Unauthorized)?
+            .trim();
+        let info = state
+            .store
+            .authenticate_key(key)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            role: info.role,
+            actor: format!("key:{}", info.key_id),
+        })
+    }
+}
+
+/// Fails with 403 unless the caller has one of `roles`.
+pub fn require(caller: &Caller, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&caller.role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "patron_session";
+
+/// The session token from a request's cookies.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(SESSION_COOKIE)?
+                .strip_prefix('=')
+                .map(str::to_owned)
+        })
+}

@@ -1,0 +1,220 @@
+//! The server-rendered dashboard: sign-in, overview with customer search, customer page.
+//! Templates are askama files under `templates/`, escaped by default; no JavaScript build.
+
+use crate::auth::{session_token, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use patron_store::{CustomerDetail, CustomerSummary, Overview, User};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/customers/{id}", get(customer))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    failed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    user: String,
+    q: String,
+    searched: bool,
+    results: Vec<CustomerSummary>,
+    o: Overview,
+    revenue: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct CustomerPage {
+    user: String,
+    c: CustomerDetail,
+    spend: Vec<(String, String)>,
+    rfm_segment: String,
+}
+
+fn render(t: &impl Template) -> Result<Response, ApiError> {
+    let html = t.render().map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Html(html).into_response())
+}
+
+/// The signed-in user, or a redirect to the sign-in page.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Result<User, Response>, ApiError> {
+    let user = match session_token(headers) {
+        Some(t) => state.store.session_user(&t).await?,
+        None => None,
+    };
+    Ok(user.ok_or_else(|| Redirect::to("/login").into_response()))
+}
+
+/// Minor units as a decimal amount with thousands separators (`1,234.50`).
+fn money(minor: i64) -> String {
+    let whole = (minor / 100).abs().to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!(
+        "{}{grouped}.{:02}",
+        if minor < 0 { "-" } else { "" },
+        (minor % 100).abs()
+    )
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    q: Option<String>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(form): Query<SearchForm>,
+) -> Result<Response, ApiError> {
+    let user = match signed_in(&state, &headers).await? {
+        Ok(u) => u,
+        Err(redirect) => return Ok(redirect),
+    };
+    let q = form.q.unwrap_or_default();
+    let searched = !q.trim().is_empty();
+    let results = if searched {
+        let found = state.store.search(&q, &state.clean, 50).await?;
+        let ids: Vec<String> = found.iter().map(|c| c.customer_id.to_string()).collect();
+        state
+            .store
+            .audit(
+                &user.username,
+                "customer.search",
+                Some(&ids.join(",")),
+                None,
+            )
+            .await?;
+        found
+    } else {
+        Vec::new()
+    };
+    let o = state.store.overview().await?;
+    let revenue = o
+        .revenue
+        .iter()
+        .map(|(c, m)| (c.clone(), money(*m)))
+        .collect();
+    render(&OverviewPage {
+        user: user.username,
+        q,
+        searched,
+        results,
+        o,
+        revenue,
+    })
+}
+
+async fn customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = match signed_in(&state, &headers).await? {
+        Ok(u) => u,
+        Err(redirect) => return Ok(redirect),
+    };
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    let c = state.store.customer(id).await?.ok_or(ApiError::NotFound)?;
+    state
+        .store
+        .audit(&user.username, "customer.read", Some(&id.to_string()), None)
+        .await?;
+    let spend = c
+        .order_summary
+        .spend
+        .iter()
+        .map(|(cur, m)| (cur.clone(), money(*m)))
+        .collect();
+    let rfm_segment = c
+        .rfm
+        .as_ref()
+        .and_then(|r| r["segment"].as_str())
+        .unwrap_or("—")
+        .to_owned();
+    render(&CustomerPage {
+        user: user.username,
+        c,
+        spend,
+        rfm_segment,
+    })
+}
+
+async fn login_page() -> Result<Response, ApiError> {
+    render(&LoginPage { failed: false })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let Some(token) = state
+        .store
+        .login(form.username.trim(), &form.password)
+        .await?
+    else {
+        let mut resp = render(&LoginPage { failed: true })?;
+        *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(resp);
+    };
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    Ok(resp)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(t) = session_token(&headers) {
+        state.store.logout(&t).await?;
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("patron_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn money_format() {
+        assert_eq!(super::money(123_456_789), "1,234,567.89");
+        assert_eq!(super::money(5), "0.05");
+        assert_eq!(super::money(-1999), "-19.99");
+    }
+}

@@ -1,0 +1,67 @@
+//! The one error type of HTTP handlers, mapped to status codes in one place. Internal errors
+//! are logged with their cause and answered with a generic message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or unknown credentials.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Known credentials without the needed role.
+    #[error("this key's role may not do that")]
+    Forbidden,
+    /// No such resource.
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Anything else; never shown to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<patron_store::StoreError> for ApiError {
+    fn from(e: patron_store::StoreError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = (
+            self.status(),
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,388 @@
+//! Command-line flags (raw, as clap parses them) and their conversion into a validated
+//! configuration, then one function per command.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use patron_domain::{CleanConfig, Country, Currency, Role};
+use patron_pipeline::export::{export, ExportKind};
+use patron_pipeline::{import_file, run_stages, ImportKind, ImportSummary, RunConfig, Stage};
+use patron_server::{AppState, TlsSetting};
+use patron_store::{Store, StoreConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Patron: a self-hosted customer data platform for retailers.
+#[derive(Debug, Parser)]
+#[command(name = "patron", version, about)]
+pub struct Args {
+    /// Directory for the embedded database, the master key and TLS material.
+    #[arg(
+        long,
+        env = "PATRON_DATA_DIR",
+        default_value = "patron-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Use this PostgreSQL database (postgres://user:pass@host/db) instead of the embedded one.
+    #[arg(
+        long,
+        env = "PATRON_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Master key (64 hex characters) instead of DATA_DIR/master.key.
+    #[arg(long, env = "PATRON_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Region for phone numbers written without a country code, when the record has no
+    /// country (ISO 3166 code, e.g. CN, US).
+    #[arg(long, env = "PATRON_DEFAULT_REGION", global = true)]
+    pub default_region: Option<String>,
+    /// Reporting currency for RFM monetary values (ISO 4217).
+    #[arg(long, env = "PATRON_CURRENCY", default_value = "USD", global = true)]
+    pub currency: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a believable retailer's data, run the whole pipeline on it, and serve it.
+    Demo {
+        /// Number of real people to generate (each gives one to three source records).
+        #[arg(long, default_value_t = 20_000)]
+        customers: usize,
+        /// Random seed; the same seed gives the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Build the data directory and exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Serve the API and dashboard.
+    Serve(ServeArgs),
+    /// Import a CSV file of customers, orders or products.
+    Import {
+        /// What the file holds.
+        kind: ImportKindArg,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Run pipeline stages over the stored data (all when none is named).
+    Run {
+        /// Stages to run.
+        stages: Vec<StageArg>,
+    },
+    /// Export results as CSV.
+    Export {
+        /// What to export.
+        kind: ExportKindArg,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; the key is printed once, as the last line of standard output.
+    Create {
+        /// admin, analyst, agent or ingest.
+        #[arg(long)]
+        role: String,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PATRON_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain (default: a self-signed certificate in DATA_DIR/tls).
+    #[arg(long, env = "PATRON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "PATRON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub insecure_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportKindArg {
+    Customers,
+    Orders,
+    Products,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StageArg {
+    Unify,
+    Segment,
+    Recommend,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportKindArg {
+    Profiles,
+    Links,
+    Segments,
+    Recommendations,
+}
+
+impl Args {
+    /// Commands that serve log requests; the others only warnings, to keep output readable.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_)
+            | Command::Demo {
+                no_serve: false, ..
+            } => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Flags validated once, in one place.
+pub struct Config {
+    pub store: StoreConfig,
+    pub clean: CleanConfig,
+    pub run: RunConfig,
+}
+
+impl Config {
+    fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let default_region = args
+            .default_region
+            .as_deref()
+            .map(|r| Country::parse(r).map_err(|e| anyhow::anyhow!("--default-region {r:?}: {e}")))
+            .transpose()?;
+        let currency = Currency::parse(&args.currency)
+            .map_err(|e| anyhow::anyhow!("--currency {:?}: {e}", args.currency))?;
+        Ok(Config {
+            store: StoreConfig {
+                data_dir: args.data_dir.clone(),
+                database_url: args.database_url.clone(),
+                master_key: args.master_key.clone(),
+            },
+            clean: CleanConfig { default_region },
+            run: RunConfig {
+                currency,
+                recommendations: 10,
+            },
+        })
+    }
+
+    pub async fn open_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.store).await?)
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = Config::from_args(&args)?;
+    match args.command {
+        Command::Demo {
+            customers,
+            seed,
+            no_serve,
+            serve,
+        } => crate::demo::run(&cfg, customers, seed, (!no_serve).then_some(serve)).await,
+        Command::Serve(serve) => {
+            let store = cfg.open_store().await?;
+            if !store.has_users().await? {
+                let password = crate::demo::new_password();
+                store.upsert_user("admin", &password, Role::Admin).await?;
+                println!("Created dashboard user admin with password {password}");
+            }
+            serve_until_stopped(&cfg, store, &serve).await
+        }
+        Command::Import { kind, file } => {
+            let store = cfg.open_store().await?;
+            let kind = match kind {
+                ImportKindArg::Customers => ImportKind::Customers,
+                ImportKindArg::Orders => ImportKind::Orders,
+                ImportKindArg::Products => ImportKind::Products,
+            };
+            import(&store, &cfg, kind, &file).await?;
+            store.close().await;
+            Ok(())
+        }
+        Command::Run { stages } => {
+            let store = cfg.open_store().await?;
+            let stages: Vec<Stage> = if stages.is_empty() {
+                Stage::ALL.to_vec()
+            } else {
+                stages
+                    .iter()
+                    .map(|s| match s {
+                        StageArg::Unify => Stage::Unify,
+                        StageArg::Segment => Stage::Segment,
+                        StageArg::Recommend => Stage::Recommend,
+                    })
+                    .collect()
+            };
+            run_and_report(&store, &cfg, &stages).await?;
+            store.close().await;
+            Ok(())
+        }
+        Command::Export { kind, out } => {
+            let store = cfg.open_store().await?;
+            let kind = match kind {
+                ExportKindArg::Profiles => ExportKind::Profiles,
+                ExportKindArg::Links => ExportKind::Links,
+                ExportKindArg::Segments => ExportKind::Segments,
+                ExportKindArg::Recommendations => ExportKind::Recommendations,
+            };
+            let n = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    export(&store, kind, std::io::BufWriter::new(file)).await?
+                }
+                None => export(&store, kind, std::io::stdout().lock()).await?,
+            };
+            store
+                .audit(
+                    "cli",
+                    "export",
+                    Some(&format!("{kind:?}").to_lowercase()),
+                    Some(&format!("{n} rows")),
+                )
+                .await?;
+            if let Some(path) = out {
+                eprintln!("wrote {n} rows to {}", path.display());
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Create { role, name },
+        } => {
+            let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role {role:?}: {e}"))?;
+            let store = cfg.open_store().await?;
+            let key = store.create_api_key(role, name.as_deref()).await?;
+            println!(
+                "Created a {} API key. It is shown only once:",
+                role.as_str()
+            );
+            println!("{key}");
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {percent:>3}% {msg} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_owned());
+    pb
+}
+
+pub async fn import(
+    store: &Store,
+    cfg: &Config,
+    kind: ImportKind,
+    file: &std::path::Path,
+) -> anyhow::Result<ImportSummary> {
+    let pb = progress_bar(0, kind.name());
+    let s = import_file(store, kind, file, &cfg.clean, &pb).await?;
+    let fields: Vec<String> = s
+        .quarantined_by_field
+        .iter()
+        .map(|(f, n)| format!("{f} {n}"))
+        .collect();
+    println!(
+        "{}: read {}, stored {}, rejected {}, {} stored with fields quarantined{}{}",
+        file.display(),
+        s.read,
+        s.stored,
+        s.rejected,
+        s.with_field_issues,
+        if fields.is_empty() {
+            String::new()
+        } else {
+            format!(" (quarantined: {})", fields.join(", "))
+        },
+        if s.unknown_columns.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; unknown columns ignored: {}",
+                s.unknown_columns.join(", ")
+            )
+        }
+    );
+    Ok(s)
+}
+
+pub async fn run_and_report(store: &Store, cfg: &Config, stages: &[Stage]) -> anyhow::Result<()> {
+    let pb = progress_bar(stages.len() as u64, "run");
+    let summaries = run_stages(store, stages, &cfg.run, &pb).await?;
+    pb.finish_and_clear();
+    for s in summaries {
+        let counts: Vec<String> = s.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("{}: {}", s.stage, counts.join(", "));
+    }
+    Ok(())
+}
+
+pub async fn serve_until_stopped(
+    cfg: &Config,
+    store: Store,
+    serve: &ServeArgs,
+) -> anyhow::Result<()> {
+    let tls = match (&serve.tls_cert, &serve.tls_key, serve.insecure_http) {
+        (_, _, true) => TlsSetting::Off,
+        (Some(cert), Some(key), _) => TlsSetting::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => TlsSetting::SelfSigned(cfg.store.data_dir.join("tls")),
+    };
+    let listener = patron_server::bind(serve.listen)?;
+    let addr = listener.local_addr()?;
+    let tls_config = patron_server::tls_config(&tls).await?;
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let app = patron_server::app(AppState {
+        store,
+        clean: cfg.clean,
+        secure_cookies: tls_config.is_some(),
+    });
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    println!("Patron is serving on {scheme}://{host}:{}/", addr.port());
+    if matches!(tls, TlsSetting::SelfSigned(_)) {
+        println!(
+            "(self-signed certificate: {}; your browser will ask you to trust it)",
+            cfg.store.data_dir.join("tls/cert.pem").display()
+        );
+    }
+    if serve.insecure_http && !addr.ip().is_loopback() {
+        bail!("--insecure-http is only allowed on a loopback address; put a TLS proxy in front instead");
+    }
+    patron_server::serve(listener, tls_config, app).await
+}
