@@ -30,8 +30,8 @@ pub use unify::{FieldValue, GoldenRow, UnifyRecord};
 pub use vault::Vault;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Row};
+use sqlx::{ConnectOptions, Connection};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use tracing::log::LevelFilter;
@@ -132,6 +132,15 @@ impl Store {
             .map_err(connect_err)?
             .log_statements(LevelFilter::Off)
             .log_slow_statements(LevelFilter::Off, std::time::Duration::from_secs(60));
+        // One direct attempt first: a pool retries refused connections until its acquire
+        // timeout, which turns a wrong URL into a long hang instead of an immediate error.
+        options
+            .connect()
+            .await
+            .map_err(connect_err)?
+            .close()
+            .await
+            .map_err(connect_err)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(std::time::Duration::from_secs(10))

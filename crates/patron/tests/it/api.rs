@@ -1,0 +1,151 @@
+//! The JSON API over real HTTPS: authentication, roles, search, the customer view.
+
+use crate::helpers::{spawn_app, Db, TestApp, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
+use patron_domain::Role;
+use reqwest::StatusCode;
+
+/// A server over a data dir with the fixtures imported and all stages run.
+async fn app_with_data(db: Db) -> TestApp {
+    let env = TestEnv::new(db).await;
+    for (kind, name, body) in [
+        ("products", "p.csv", PRODUCTS),
+        ("customers", "c.csv", CUSTOMERS),
+        ("orders", "o.csv", ORDERS),
+    ] {
+        let path = env.write(name, body);
+        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
+    }
+    env.patron_ok(&["run"]);
+    spawn_app(env).await
+}
+
+async fn search(app: &TestApp, q: &str) -> Vec<serde_json::Value> {
+    let resp = app
+        .client
+        .get(app.url("/api/v1/customers"))
+        .query(&[("q", q)])
+        .bearer_auth(&app.keys[&Role::Agent])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{q}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["customers"].as_array().unwrap().clone()
+}
+
+async fn search_and_view(db: Db) {
+    let app = app_with_data(db).await;
+    // Email in any case, phone in any format, name in any case: all find Ann's one profile.
+    for q in [
+        "ANN.LEE@example.com",
+        "+1 (415) 555-2671",
+        "+14155552671",
+        "ann lee",
+        "Lee",
+    ] {
+        let found = search(&app, q).await;
+        assert_eq!(found.len(), 1, "{q}: {found:?}");
+        assert_eq!(found[0]["email"], "ann.lee@example.com", "{q}");
+    }
+    assert!(search(&app, "nobody-here@example.com").await.is_empty());
+    let id = search(&app, "ann.lee@example.com").await[0]["customer_id"]
+        .as_i64()
+        .unwrap();
+
+    let resp = app
+        .get_as(Role::Agent, &format!("/api/v1/customers/{id}"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let c: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        c["name"], "Ann L.",
+        "the most recent record's name survives"
+    );
+    assert_eq!(c["phone"], "+14155552671");
+    assert_eq!(c["identities"].as_array().unwrap().len(), 3);
+    assert_eq!(c["order_summary"]["orders"], 2);
+    assert_eq!(c["rfm"]["frequency"], 2);
+    assert!(c["segments"].as_array().unwrap().len() == 1);
+    assert!(c["recommendations"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn search_and_customer_view_on_sqlite() {
+    search_and_view(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn search_and_customer_view_on_postgres() {
+    search_and_view(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn authentication_and_roles() {
+    let app = spawn_app(TestEnv::new(Db::Sqlite).await).await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let path = "/api/v1/customers?q=ann@example.com";
+    let none = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let wrong = app
+        .client
+        .get(app.url(path))
+        .bearer_auth("ptn_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    for (role, expected) in [
+        (Role::Admin, StatusCode::OK),
+        (Role::Analyst, StatusCode::OK),
+        (Role::Agent, StatusCode::OK),
+        (Role::Ingest, StatusCode::FORBIDDEN),
+    ] {
+        assert_eq!(app.get_as(role, path).await.status(), expected, "{role:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let app = spawn_app(TestEnv::new(Db::Sqlite).await).await;
+    let resp = app.get_as(Role::Admin, "/api/v1/customers").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("q is required"));
+    assert_eq!(
+        app.get_as(Role::Admin, "/api/v1/customers/abc")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get_as(Role::Admin, "/api/v1/customers/999999")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_server_speaks_only_https() {
+    let app = spawn_app(TestEnv::new(Db::Sqlite).await).await;
+    let plain = app.base.replace("https://", "http://");
+    let resp = reqwest::Client::new()
+        .get(format!("{plain}/healthz"))
+        .send()
+        .await;
+    assert!(
+        resp.map(|r| !r.status().is_success()).unwrap_or(true),
+        "plain HTTP must not be served"
+    );
+    // A client that checks certificates accepts the generated one once told to trust it.
+    let pem = std::fs::read(app.env.data_dir().join("tls/cert.pem")).unwrap();
+    let strict = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let resp = strict.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}

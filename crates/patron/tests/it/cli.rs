@@ -1,0 +1,374 @@
+//! The CLI contract end to end: import → run → export on both databases, and every kind of
+//! bad input giving a clear one-line error or a quarantined row, never a panic.
+
+use crate::helpers::{csv_rows, Db, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn round_trip(db: Db) {
+    let env = TestEnv::new(db).await;
+    let products = env.write("products.csv", PRODUCTS);
+    let customers = env.write("customers.csv", CUSTOMERS);
+    let orders = env.write("orders.csv", ORDERS);
+    let out = env.patron_ok(&["import", "products", products.to_str().unwrap()]);
+    assert!(out.contains("read 4, stored 4, rejected 0"), "{out}");
+    let out = env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    assert!(
+        out.contains("read 6, stored 5, rejected 1, 1 stored with fields quarantined"),
+        "{out}"
+    );
+    assert!(out.contains("birth_date 1, email 1, source_id 1"), "{out}");
+    assert!(
+        out.contains("unknown columns ignored: favourite_colour"),
+        "{out}"
+    );
+    let out = env.patron_ok(&["import", "orders", orders.to_str().unwrap()]);
+    assert!(out.contains("read 7, stored 6, rejected 1"), "{out}");
+    assert!(out.contains("unit_price 1"), "{out}");
+
+    let out = env.patron_ok(&["run"]);
+    assert!(out.contains("unify: records 5, profiles 3"), "{out}");
+    assert!(out.contains("orders without a known customer 1"), "{out}");
+
+    let links = csv_rows(&env.patron_ok(&["export", "links"]));
+    assert_eq!(links.len(), 5);
+    let id =
+        |sid: &str| links.iter().find(|l| l["source_id"] == sid).unwrap()["customer_id"].clone();
+    assert!(!id("w1").is_empty());
+    assert_eq!(id("w1"), id("p1"), "same email, different case and spacing");
+    assert_eq!(id("w1"), id("a1"), "same phone, different format");
+    assert_ne!(id("w1"), id("w2"));
+    assert_ne!(id("w2"), id("w3"));
+
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    assert_eq!(profiles.len(), 3);
+    let ann = profiles
+        .iter()
+        .find(|p| p["customer_id"] == id("w1"))
+        .unwrap();
+    assert_eq!(ann["email"], "ann.lee@example.com");
+    assert_eq!(ann["phone"], "+14155552671");
+    assert_eq!(ann["records"], "3");
+    let cai = profiles
+        .iter()
+        .find(|p| p["customer_id"] == id("w3"))
+        .unwrap();
+    assert_eq!(
+        cai["email"], "",
+        "the invalid email was quarantined, not stored"
+    );
+    assert_eq!(cai["country"], "CN");
+    assert_eq!(cai["gender"], "M");
+
+    let store = env.store().await;
+    let ann_id: i64 = id("w1").parse().unwrap();
+    let detail = store.customer(ann_id).await.unwrap().unwrap();
+    assert_eq!(detail.order_summary.orders, 2);
+    assert_eq!(detail.order_summary.spend, vec![("USD".to_owned(), 8_400)]);
+    let rfm = detail.rfm.unwrap();
+    assert_eq!(rfm["frequency"], 2);
+    assert_eq!(rfm["monetary_minor"], 8_400);
+    let bob: i64 = id("w2").parse().unwrap();
+    let bob = store.customer(bob).await.unwrap().unwrap();
+    assert_eq!(
+        bob.order_summary.orders, 1,
+        "the refunded order does not count"
+    );
+    assert_eq!(bob.order_summary.reversed_orders, 1);
+
+    let segments = csv_rows(&env.patron_ok(&["export", "segments"]));
+    assert_eq!(
+        segments.len(),
+        2,
+        "Ann and Bob have completed orders, Cai none"
+    );
+    assert!(segments.iter().all(|s| s["kind"] == "rfm"));
+
+    let recs = csv_rows(&env.patron_ok(&["export", "recommendations"]));
+    let recs_of = |c: &str| -> Vec<String> {
+        recs.iter()
+            .filter(|r| r["customer_id"] == c)
+            .map(|r| r["product_id"].clone())
+            .collect()
+    };
+    assert_eq!(
+        recs_of(&id("w1")),
+        Vec::<String>::new(),
+        "Ann bought every active product"
+    );
+    assert_eq!(
+        recs_of(&id("w2")),
+        vec!["p2", "p3"],
+        "popular, unseen, active"
+    );
+    assert_eq!(recs_of(&id("w3")), vec!["p1", "p2", "p3"]);
+    assert!(
+        !recs.iter().any(|r| r["product_id"] == "p4"),
+        "inactive products are never recommended"
+    );
+
+    // Export to a file as well as to standard output.
+    let out_file = env.data_dir().join("links.csv");
+    env.patron_ok(&["export", "links", "--out", out_file.to_str().unwrap()]);
+    assert_eq!(
+        csv_rows(&std::fs::read_to_string(out_file).unwrap()).len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn import_run_export_round_trip_on_sqlite() {
+    round_trip(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn import_run_export_round_trip_on_postgres() {
+    round_trip(Db::Postgres).await;
+}
+
+async fn reimport_changes_nothing(db: Db) {
+    let env = TestEnv::new(db).await;
+    let customers = env.write("customers.csv", CUSTOMERS);
+    env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let before = env.patron_ok(&["export", "links"]);
+    let profiles_before = env.patron_ok(&["export", "profiles"]);
+    env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    assert_eq!(
+        env.patron_ok(&["export", "links"]),
+        before,
+        "profile ids are stable"
+    );
+    assert_eq!(env.patron_ok(&["export", "profiles"]), profiles_before);
+}
+
+#[tokio::test]
+async fn reimport_changes_nothing_on_sqlite() {
+    reimport_changes_nothing(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reimport_changes_nothing_on_postgres() {
+    reimport_changes_nothing(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_new_record_joins_the_existing_profile_and_keeps_its_id() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let first = env.write(
+        "a.csv",
+        "source,source_id,email\nweb,1,kim@example.com\nweb,2,lee@example.com\n",
+    );
+    env.patron_ok(&["import", "customers", first.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let before = csv_rows(&env.patron_ok(&["export", "links"]));
+    let second = env.write("b.csv", "source,source_id,email\nshop,9,KIM@example.com\n");
+    env.patron_ok(&["import", "customers", second.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let after = csv_rows(&env.patron_ok(&["export", "links"]));
+    let id = |rows: &[std::collections::HashMap<String, String>], sid: &str| {
+        rows.iter().find(|r| r["source_id"] == sid).unwrap()["customer_id"].clone()
+    };
+    assert_eq!(id(&after, "1"), id(&before, "1"));
+    assert_eq!(id(&after, "9"), id(&before, "1"));
+    assert_eq!(id(&after, "2"), id(&before, "2"));
+}
+
+#[tokio::test]
+async fn malformed_and_non_utf8_rows_are_quarantined_and_good_rows_stored() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let mut bytes =
+        b"source,source_id,email\nweb,1,a@example.com\nweb,2,b@example.com,extra\n".to_vec();
+    bytes.extend_from_slice(b"web,3,\xff\xfe@example.com\nweb,4,d@example.com\n");
+    let path = env.data_dir().join("dirty.csv");
+    std::fs::write(&path, bytes).unwrap();
+    let out = env.patron_ok(&["import", "customers", path.to_str().unwrap()]);
+    assert!(out.contains("read 4, stored 2, rejected 2"), "{out}");
+    env.patron_ok(&["run", "unify"]);
+    let links = csv_rows(&env.patron_ok(&["export", "links"]));
+    let ids: Vec<&str> = links.iter().map(|l| l["source_id"].as_str()).collect();
+    assert_eq!(ids, vec!["1", "4"]);
+    assert_eq!(env.store().await.quarantine_count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_required_column_is_a_one_line_error() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write("c.csv", "source,email\nweb,a@example.com\n");
+    let out = env.patron(&["import", "customers", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("missing required column 'source_id'"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let path = env.write("o.csv", "source,order_id\nweb,1\n");
+    let err = stderr(&env.patron(&["import", "orders", path.to_str().unwrap()]));
+    assert!(
+        err.contains("missing required column 'customer_source_id'"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_files_and_empty_files_are_clear_errors() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let out = env.patron(&["import", "customers", "/no/such/file.csv"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot read /no/such/file.csv"),
+        "{}",
+        stderr(&out)
+    );
+    let empty = env.write("empty.csv", "");
+    let out = env.patron(&["import", "products", empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_error() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+        .args(["--data-dir", env.data_dir().to_str().unwrap()])
+        .args([
+            "--database-url",
+            "postgres://patron:secret@127.0.0.1:1/none",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: cannot open the database at postgres://patron:***@127.0.0.1:1/none"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = env.patron(&["serve", "--listen", &addr]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+#[tokio::test]
+async fn bad_flags_are_clear_errors() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let err = stderr(&env.patron(&["keys", "create", "--role", "king"]));
+    assert!(err.contains("unknown role"), "{err}");
+    let err = stderr(&env.patron(&["--default-region", "Atlantis", "run"]));
+    assert!(err.contains("--default-region"), "{err}");
+    let err = stderr(&env.patron(&["--currency", "XYZ", "run"]));
+    assert!(err.contains("--currency"), "{err}");
+}
+
+#[tokio::test]
+async fn personal_data_is_encrypted_in_the_database_file() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let customers = env.write("customers.csv", CUSTOMERS);
+    env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    env.patron_ok(&["run"]);
+    // Remove the fixture so only the database files are searched.
+    std::fs::remove_file(customers).unwrap();
+    let mut haystack = Vec::new();
+    for entry in std::fs::read_dir(env.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("patron.db")
+        {
+            haystack.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(haystack.len() > 10_000);
+    for needle in [
+        "ann.lee@example.com",
+        "Ann Lee",
+        "4155552671",
+        "1990-01-02",
+        "bob@example.org",
+    ] {
+        assert!(
+            !haystack
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
+            "{needle} found in clear in the database file"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.data_dir().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn the_wrong_master_key_is_refused() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    env.patron_ok(&["run"]);
+    let out = env.patron(&["--master-key", &"ab".repeat(32), "run"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("different master key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn keys_create_prints_a_working_key_as_the_last_line() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let out = env.patron_ok(&["keys", "create", "--role", "agent"]);
+    let key = out.trim().lines().last().unwrap();
+    let info = env
+        .store()
+        .await
+        .authenticate_key(key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.role, patron_domain::Role::Agent);
+}
+
+#[tokio::test]
+async fn demo_builds_a_data_dir_that_serves() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let out = env.patron_ok(&["demo", "--customers", "400", "--seed", "3", "--no-serve"]);
+    assert!(out.contains("Generated 400 people"), "{out}");
+    assert!(out.contains("Dashboard user: admin  password: "), "{out}");
+    let store = env.store().await;
+    let o = store.overview().await.unwrap();
+    assert!(o.customers > 300 && o.customers < 600, "{o:?}");
+    assert!(
+        o.orders > 0 && o.products == 1000 && o.events > 0 && o.tickets > 0,
+        "{o:?}"
+    );
+    assert!(o.quarantined > 0, "the demo's dirt is quarantined");
+    assert!(o.segments.iter().any(|(_, n)| *n > 0));
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Dashboard user: admin  password: "))
+        .unwrap();
+    assert!(store.login("admin", password).await.unwrap().is_some());
+}

@@ -1,0 +1,8 @@
+//! Patron's one integration-test binary: the real `patron` executable, a real SQLite file, a
+//! real PostgreSQL server (`PATRON_TEST_DATABASE_URL`, a fresh database per test) and a real
+//! HTTPS server on a free port.
+
+mod api;
+mod cli;
+mod dashboard;
+mod helpers;
