@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test Patron has, on a fresh Debian machine: installs and starts what the tests need
-# (PostgreSQL), then builds once and runs the whole suite in parallel.
+# (PostgreSQL, Chromium and chromedriver), then builds once and runs the whole suite in parallel.
 #
 # The PostgreSQL tests use one server and a fresh database per test, reached through
 # PATRON_TEST_DATABASE_URL (a URL of a role allowed to CREATE DATABASE). Set it yourself to
@@ -10,11 +10,22 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# The dashboard tests drive a real headless Chromium through chromedriver.
+if [ ! -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ] || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "==> installing Chromium and chromedriver"
+  apt_install chromium chromium-driver
+fi
+
 if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
   if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     echo "==> installing PostgreSQL"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+    apt_install postgresql
   fi
   version=$(ls /usr/lib/postgresql | sort -n | tail -1)
   if ! pg_lsclusters -h | grep -q "^$version main"; then
@@ -28,6 +39,9 @@ if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
   # as a dedicated role that may create their throw-away databases.
   as_root su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'patron_test'\"" | grep -q 1 ||
     as_root su postgres -c "psql -qc \"CREATE ROLE patron_test LOGIN CREATEDB PASSWORD 'patron_test'\""
+  # Each test creates its own database; drop those left by earlier runs.
+  as_root su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname LIKE 'patron_test_%'\"" |
+    while read -r db; do as_root su postgres -c "dropdb --if-exists '$db'"; done
   export PATRON_TEST_DATABASE_URL="postgres://patron_test:patron_test@127.0.0.1:5432/postgres"
 fi
 

@@ -3,6 +3,7 @@
 //! HTTPS server on a free port.
 
 mod api;
+mod browser;
 mod cli;
 mod dashboard;
 mod helpers;
