@@ -117,11 +117,13 @@ async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let mut identities = Vec::new();
     let mut name_tokens = Vec::new();
     let mut assignments = Vec::with_capacity(records.len());
-    let mut moved = 0u64;
+    let (mut new, mut moved) = (0u64, 0u64);
     for (r, &c) in records.iter().zip(&clustering.cluster_of) {
         let id = ids[c as usize];
-        if r.customer_id != Some(id) {
-            moved += 1;
+        match r.customer_id {
+            None => new += 1,
+            Some(old) if old != id => moved += 1,
+            Some(_) => {}
         }
         assignments.push((r.record_id, id));
         if let Some(h) = &r.email_hash {
@@ -146,7 +148,8 @@ async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         counts: vec![
             ("records", records.len() as u64),
             ("profiles", profiles),
-            ("records moved", moved),
+            ("new records placed", new),
+            ("records moved between profiles", moved),
         ],
     })
 }
