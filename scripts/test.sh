@@ -28,16 +28,16 @@ if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
     apt_install postgresql
   fi
   version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-  if ! pg_lsclusters -h | grep -q "^$version main"; then
+  if ! pg_lsclusters -h | grep "^$version main" >/dev/null; then
     as_root pg_createcluster "$version" main >/dev/null
   fi
-  if ! pg_lsclusters -h | grep "^$version main" | grep -q online; then
+  if ! pg_lsclusters -h | grep "^$version main" | grep online >/dev/null; then
     echo "==> starting PostgreSQL $version"
     as_root pg_ctlcluster "$version" main start
   fi
   # PostgreSQL refuses to run as root, so it runs as the postgres user; tests log in over TCP
   # as a dedicated role that may create their throw-away databases.
-  as_root su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'patron_test'\"" | grep -q 1 ||
+  as_root su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'patron_test'\"" | grep 1 >/dev/null ||
     as_root su postgres -c "psql -qc \"CREATE ROLE patron_test LOGIN CREATEDB PASSWORD 'patron_test'\""
   # Each test creates its own database; drop those left by earlier runs.
   as_root su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname LIKE 'patron_test_%'\"" |

@@ -3,8 +3,11 @@
 
 use anyhow::Context;
 use patron_domain::Currency;
-use patron_engine::{recommend, rfm, unify};
-use patron_store::{FieldValue, GoldenRow, MetricRow, RecommendationRow, Store, UnifyRecord};
+use patron_engine::{predict, recommend, rfm, unify};
+use patron_store::{
+    FieldValue, GoldenRow, MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store,
+    UnifyRecord,
+};
 
 /// A stage that `patron run` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,19 +16,27 @@ pub enum Stage {
     Unify,
     /// RFM scores and segments.
     Segment,
+    /// Purchase and spend forecasts.
+    Predict,
     /// Popularity recommendations.
     Recommend,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 3] = [Stage::Unify, Stage::Segment, Stage::Recommend];
+    pub const ALL: [Stage; 4] = [
+        Stage::Unify,
+        Stage::Segment,
+        Stage::Predict,
+        Stage::Recommend,
+    ];
 
     /// The stage's name.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Unify => "unify",
             Stage::Segment => "segment",
+            Stage::Predict => "predict",
             Stage::Recommend => "recommend",
         }
     }
@@ -64,6 +75,7 @@ pub async fn run_stages(
         let result = match stage {
             Stage::Unify => unify_stage(store).await,
             Stage::Segment => segment_stage(store, cfg).await,
+            Stage::Predict => predict_stage(store, cfg).await,
             Stage::Recommend => recommend_stage(store, cfg).await,
         };
         let (status, summary) = match &result {
@@ -168,29 +180,45 @@ fn field_bits(r: &UnifyRecord) -> u32 {
 
 const DAY_MS: i64 = 86_400_000;
 
-async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
-    let snap = store.order_snapshot().await?;
-    let currency = cfg.currency.as_str();
-    let mut other_currency = 0u64;
-    let mut reversed = 0u64;
-    let mut orders = Vec::with_capacity(snap.orders.len());
+/// The orders RFM and forecasts are computed from: completed, in the reporting currency.
+struct UsableOrders {
+    orders: Vec<rfm::Order>,
+    /// Recency and tenure are measured to the day after the latest order, so a historical
+    /// export scores the same whenever it is loaded.
+    as_of_day: i32,
+    reversed: u64,
+    other_currency: u64,
+}
+
+fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
+    let mut u = UsableOrders {
+        orders: Vec::with_capacity(snap.orders.len()),
+        as_of_day: 0,
+        reversed: 0,
+        other_currency: 0,
+    };
     for o in &snap.orders {
         if o.status != "completed" {
-            reversed += 1;
+            u.reversed += 1;
         } else if o.currency != currency {
-            other_currency += 1;
+            u.other_currency += 1;
         } else {
-            orders.push(rfm::Order {
+            u.orders.push(rfm::Order {
                 customer: o.customer,
                 day: o.placed_at.div_euclid(DAY_MS) as i32,
                 amount: o.amount,
             });
         }
     }
-    // Recency is measured from the day after the latest order, so a historical export scores
-    // the same whenever it is loaded.
-    let as_of = orders.iter().map(|o| o.day).max().unwrap_or(0) + 1;
-    let scores = rfm::rfm(&orders, snap.customers.len(), as_of);
+    u.as_of_day = u.orders.iter().map(|o| o.day).max().unwrap_or(0) + 1;
+    u
+}
+
+async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
+    let snap = store.order_snapshot().await?;
+    let currency = cfg.currency.as_str();
+    let u = usable_orders(&snap, currency);
+    let scores = rfm::rfm(&u.orders, snap.customers.len(), u.as_of_day);
     let metrics: Vec<MetricRow> = scores
         .into_iter()
         .enumerate()
@@ -215,14 +243,51 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         stage: "segment",
         counts: vec![
             ("customers scored", scored),
-            ("orders used", orders.len() as u64),
-            ("cancelled or refunded orders left out", reversed),
-            ("orders in other currencies left out", other_currency),
+            ("orders used", u.orders.len() as u64),
+            ("cancelled or refunded orders left out", u.reversed),
+            ("orders in other currencies left out", u.other_currency),
             (
                 "orders without a known customer",
                 snap.unattributed_orders as u64,
             ),
         ],
+    })
+}
+
+async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
+    let snap = store.order_snapshot().await?;
+    let currency = cfg.currency.as_str();
+    let u = usable_orders(&snap, currency);
+    let n = snap.customers.len();
+    let (mut first, mut freq, mut money) = (vec![i32::MAX; n], vec![0u32; n], vec![0i64; n]);
+    for o in &u.orders {
+        let c = o.customer as usize;
+        first[c] = first[c].min(o.day);
+        freq[c] += 1;
+        money[c] += o.amount;
+    }
+    let rows: Vec<PredictionRow> = (0..n)
+        .filter(|&c| freq[c] > 0)
+        .map(|c| {
+            let f = predict::run_rate(predict::History {
+                frequency: freq[c],
+                tenure_days: u.as_of_day - first[c],
+                monetary: money[c],
+            });
+            PredictionRow {
+                customer_id: snap.customers[c],
+                model: "run-rate",
+                expected_purchases_90d: f.expected_purchases_90d,
+                clv_12m_minor: f.clv_12m,
+                currency: currency.to_owned(),
+            }
+        })
+        .collect();
+    let count = rows.len() as u64;
+    store.write_predictions(rows).await?;
+    Ok(StageSummary {
+        stage: "predict",
+        counts: vec![("customers forecast", count)],
     })
 }
 

@@ -45,6 +45,8 @@ struct CustomerPage {
     c: CustomerDetail,
     spend: Vec<(String, String)>,
     rfm_segment: String,
+    /// Expected orders in 90 days and 12-month value with its currency, when forecast.
+    forecast: Option<(String, String)>,
 }
 
 fn render(t: &impl Template) -> Result<Response, ApiError> {
@@ -156,11 +158,22 @@ async fn customer(
         .and_then(|r| r["segment"].as_str())
         .unwrap_or("—")
         .to_owned();
+    let forecast = c.predictions.as_ref().map(|p| {
+        (
+            format!("{:.1}", p["expected_purchases_90d"].as_f64().unwrap_or(0.0)),
+            format!(
+                "{} {}",
+                money(p["clv_12m_minor"].as_i64().unwrap_or(0)),
+                p["currency"].as_str().unwrap_or("")
+            ),
+        )
+    });
     render(&CustomerPage {
         user: user.username,
         c,
         spend,
         rfm_segment,
+        forecast,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The analyze stages' storage side: a compact order snapshot for the engine, and bulk writes
 //! of metrics, RFM segments and recommendations.
 
-use crate::bulk::insert;
+use crate::bulk::{insert, Val};
 use crate::{now_ms, Result, Store};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -60,6 +60,21 @@ pub struct MetricRow {
     pub m: i64,
     /// Named RFM segment.
     pub segment: String,
+}
+
+/// One customer's forecast.
+#[derive(Debug, Clone)]
+pub struct PredictionRow {
+    /// Profile id.
+    pub customer_id: i64,
+    /// The model that made it.
+    pub model: &'static str,
+    /// Expected orders in the next 90 days.
+    pub expected_purchases_90d: f64,
+    /// Expected spend in the next 12 months, minor units of `currency`.
+    pub clv_12m_minor: i64,
+    /// Reporting currency.
+    pub currency: String,
 }
 
 /// One stored recommendation.
@@ -239,13 +254,37 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces all stored predictions.
+    pub async fn write_predictions(&self, rows: Vec<PredictionRow>) -> Result<()> {
+        let now = now_ms();
+        let rows = rows
+            .into_iter()
+            .map(|p| {
+                vec![
+                    p.customer_id.into(),
+                    p.model.into(),
+                    p.expected_purchases_90d.into(),
+                    p.clv_12m_minor.into(),
+                    p.currency.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        let columns = [
+            "customer_id",
+            "model",
+            "expected_purchases_90d",
+            "clv_12m_minor",
+            "currency",
+            "computed_at",
+        ];
+        self.replace_all("customer_predictions", &columns, rows)
+            .await
+    }
+
     /// Replaces all stored recommendations.
     pub async fn write_recommendations(&self, recs: Vec<RecommendationRow>) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM recommendations")
-            .execute(&mut *tx)
-            .await?;
         let rows = recs
             .into_iter()
             .map(|r| {
@@ -259,22 +298,25 @@ impl Store {
                 ]
             })
             .collect();
-        insert(
-            &mut tx,
-            self.backend,
-            "recommendations",
-            &[
-                "customer_id",
-                "rank",
-                "product_id",
-                "score",
-                "reason",
-                "computed_at",
-            ],
-            "",
-            rows,
-        )
-        .await?;
+        let columns = [
+            "customer_id",
+            "rank",
+            "product_id",
+            "score",
+            "reason",
+            "computed_at",
+        ];
+        self.replace_all("recommendations", &columns, rows).await
+    }
+
+    /// Swaps a stage's whole result table in one transaction, so readers see the old result or
+    /// the new one, never a mix.
+    async fn replace_all(&self, table: &str, columns: &[&str], rows: Vec<Vec<Val>>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await?;
+        insert(&mut tx, self.backend, table, columns, "", rows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -18,7 +18,7 @@ mod records;
 mod unify;
 mod vault;
 
-pub use analytics::{MetricRow, OrderFact, OrderSnapshot, RecommendationRow};
+pub use analytics::{MetricRow, OrderFact, OrderSnapshot, PredictionRow, RecommendationRow};
 pub use auth::{ApiKeyInfo, User};
 pub use ops::{NewEvent, NewTicket};
 pub use profiles::{

@@ -93,6 +93,8 @@ pub struct CustomerDetail {
     pub order_summary: OrderSummary,
     /// RFM metrics, when computed.
     pub rfm: Option<serde_json::Value>,
+    /// Forecasts, when computed.
+    pub predictions: Option<serde_json::Value>,
     /// Segments the customer is in.
     pub segments: Vec<String>,
     /// Stored recommendations.
@@ -302,6 +304,22 @@ impl Store {
             }))
         })
         .transpose()?;
+        let predictions = sqlx::query(
+            "SELECT model, expected_purchases_90d, clv_12m_minor, currency \
+             FROM customer_predictions WHERE customer_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| -> Result<serde_json::Value> {
+            Ok(serde_json::json!({
+                "model": r.try_get::<String, _>(0)?,
+                "expected_purchases_90d": r.try_get::<f64, _>(1)?,
+                "clv_12m_minor": r.try_get::<i64, _>(2)?,
+                "currency": r.try_get::<String, _>(3)?,
+            }))
+        })
+        .transpose()?;
         let segments = sqlx::query(
             "SELECT s.name FROM segment_members m JOIN segments s ON s.segment_id = m.segment_id \
              WHERE m.customer_id = $1 ORDER BY s.name",
@@ -344,6 +362,7 @@ impl Store {
             identities,
             order_summary,
             rfm,
+            predictions,
             segments,
             recommendations,
             tickets,

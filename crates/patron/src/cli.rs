@@ -131,6 +131,7 @@ pub enum ImportKindArg {
 pub enum StageArg {
     Unify,
     Segment,
+    Predict,
     Recommend,
 }
 
@@ -229,6 +230,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .map(|s| match s {
                         StageArg::Unify => Stage::Unify,
                         StageArg::Segment => Stage::Segment,
+                        StageArg::Predict => Stage::Predict,
                         StageArg::Recommend => Stage::Recommend,
                     })
                     .collect()

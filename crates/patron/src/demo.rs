@@ -1,6 +1,6 @@
 //! `patron demo`: generate a retailer, run the whole pipeline on it, and serve it.
 
-use crate::cli::{import, progress_bar, run_and_report, serve_until_stopped, Config, ServeArgs};
+use crate::cli::{import, run_and_report, serve_until_stopped, Config, ServeArgs};
 use patron_demo::{generate, DemoConfig};
 use patron_domain::Role;
 use patron_pipeline::{ImportKind, Stage};
@@ -23,7 +23,9 @@ pub async fn run(
     serve: Option<ServeArgs>,
 ) -> anyhow::Result<()> {
     let dir = cfg.store.data_dir.join("demo");
-    let spinner = progress_bar(1, "generate");
+    let spinner =
+        indicatif::ProgressBar::new_spinner().with_message(format!("generating {people} people"));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let data = generate(
         &DemoConfig {
             people,

@@ -146,6 +146,15 @@ CREATE TABLE customer_metrics (
     computed_at     BIGINT NOT NULL
 );
 
+CREATE TABLE customer_predictions (
+    customer_id             BIGINT PRIMARY KEY,
+    model                   TEXT NOT NULL,
+    expected_purchases_90d  DOUBLE PRECISION NOT NULL,
+    clv_12m_minor           BIGINT NOT NULL,
+    currency                TEXT NOT NULL,
+    computed_at             BIGINT NOT NULL
+);
+
 CREATE TABLE recommendations (
     customer_id  BIGINT NOT NULL,
     rank         BIGINT NOT NULL,

@@ -146,6 +146,15 @@ CREATE TABLE customer_metrics (
     computed_at     INTEGER NOT NULL
 );
 
+CREATE TABLE customer_predictions (
+    customer_id             INTEGER PRIMARY KEY,
+    model                   TEXT NOT NULL,
+    expected_purchases_90d  REAL NOT NULL,
+    clv_12m_minor           INTEGER NOT NULL,
+    currency                TEXT NOT NULL,
+    computed_at             INTEGER NOT NULL
+);
+
 CREATE TABLE recommendations (
     customer_id  INTEGER NOT NULL,
     rank         INTEGER NOT NULL,

@@ -70,6 +70,13 @@ async fn round_trip(db: Db) {
     let rfm = detail.rfm.unwrap();
     assert_eq!(rfm["frequency"], 2);
     assert_eq!(rfm["monetary_minor"], 8_400);
+    // Run-rate forecast: 2 orders over the 46 days from Ann's first order (May 1) to the day
+    // after the latest order (June 16), at 42.00 per order.
+    let forecast = detail.predictions.unwrap();
+    assert_eq!(forecast["model"], "run-rate");
+    assert_eq!(forecast["clv_12m_minor"], 66_652);
+    let expected = forecast["expected_purchases_90d"].as_f64().unwrap();
+    assert!((expected - 2.0 / 46.0 * 90.0).abs() < 1e-9, "{expected}");
     let bob: i64 = id("w2").parse().unwrap();
     let bob = store.customer(bob).await.unwrap().unwrap();
     assert_eq!(
