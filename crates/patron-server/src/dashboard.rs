@@ -35,7 +35,8 @@ struct OverviewPage {
     searched: bool,
     results: Vec<CustomerSummary>,
     o: Overview,
-    revenue: Vec<(String, String)>,
+    /// Headline cards: (element id, value, label).
+    cards: Vec<(&'static str, String, String)>,
 }
 
 #[derive(Template)]
@@ -66,18 +67,24 @@ async fn signed_in(
     Ok(user.ok_or_else(|| Redirect::to("/login").into_response()))
 }
 
-/// Minor units as a decimal amount with thousands separators (`1,234.50`).
-fn money(minor: i64) -> String {
-    let whole = (minor / 100).abs().to_string();
+/// A count with thousands separators (`21,438`).
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
     let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
     }
+    format!("{}{grouped}", if n < 0 { "-" } else { "" })
+}
+
+/// Minor units as a decimal amount with thousands separators (`1,234.50`).
+fn money(minor: i64) -> String {
+    let whole = thousands((minor / 100).abs());
     format!(
-        "{}{grouped}.{:02}",
+        "{}{whole}.{:02}",
         if minor < 0 { "-" } else { "" },
         (minor % 100).abs()
     )
@@ -116,18 +123,28 @@ async fn overview(
         Vec::new()
     };
     let o = state.store.overview().await?;
-    let revenue = o
-        .revenue
-        .iter()
-        .map(|(c, m)| (c.clone(), money(*m)))
-        .collect();
+    let mut cards: Vec<(&'static str, String, String)> = [
+        ("count-customers", o.customers, "customer profiles"),
+        ("count-records", o.source_records, "source records"),
+        ("count-orders", o.orders, "orders"),
+        ("count-products", o.products, "products"),
+        ("count-events", o.events, "events"),
+        ("count-tickets", o.tickets, "tickets"),
+        ("count-quarantined", o.quarantined, "quarantined values"),
+    ]
+    .into_iter()
+    .map(|(id, n, label)| (id, thousands(n), label.to_owned()))
+    .collect();
+    for (currency, minor) in &o.revenue {
+        cards.push(("", money(*minor), format!("revenue ({currency})")));
+    }
     render(&OverviewPage {
         user: user.username,
         q,
         searched,
         results,
         o,
-        revenue,
+        cards,
     })
 }
 
@@ -229,5 +246,7 @@ mod tests {
         assert_eq!(super::money(123_456_789), "1,234,567.89");
         assert_eq!(super::money(5), "0.05");
         assert_eq!(super::money(-1999), "-19.99");
+        assert_eq!(super::thousands(21_438), "21,438");
+        assert_eq!(super::thousands(999), "999");
     }
 }
