@@ -378,4 +378,53 @@ async fn demo_builds_a_data_dir_that_serves() {
         .find_map(|l| l.strip_prefix("Dashboard user: admin  password: "))
         .unwrap();
     assert!(store.login("admin", password).await.unwrap().is_some());
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Admin API key:  "))
+        .unwrap()
+        .to_owned();
+
+    // `patron serve` on that data dir answers over HTTPS with the demo's data.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+        .args([
+            "--data-dir",
+            env.data_dir().to_str().unwrap(),
+            "serve",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "patron serve did not come up");
+    let resp = client
+        .get(format!("{base}/api/v1/customers/1"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["identities"].as_array().unwrap().len() >= 1, "{body}");
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
