@@ -45,6 +45,9 @@ if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
   export PATRON_TEST_DATABASE_URL="postgres://patron_test:patron_test@127.0.0.1:5432/postgres"
 fi
 
+echo "==> checking format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 echo "==> building"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 echo "==> testing"

@@ -103,6 +103,10 @@ async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
     let c = &b.client;
 
     c.goto(&app.url("/")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
     assert_eq!(
         c.current_url().await.unwrap().path(),
         "/login",
@@ -128,7 +132,8 @@ async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
         .unwrap();
 
     let count = c
-        .find(Locator::Id("count-customers"))
+        .wait()
+        .for_element(Locator::Id("count-customers"))
         .await
         .unwrap()
         .text()
@@ -150,7 +155,8 @@ async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
         .await
         .unwrap();
     let results = c
-        .find(Locator::Id("results"))
+        .wait()
+        .for_element(Locator::Id("results"))
         .await
         .unwrap()
         .text()
@@ -165,7 +171,8 @@ async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
         .unwrap();
 
     let name = c
-        .find(Locator::Id("customer-name"))
+        .wait()
+        .for_element(Locator::Id("customer-name"))
         .await
         .unwrap()
         .text()
