@@ -10,5 +10,7 @@ pub mod collect;
 pub mod export;
 pub mod stages;
 
-pub use collect::{import_file, ImportKind, ImportSummary};
+pub use collect::{
+    import_file, parse_encoding, ColumnMap, Format, ImportKind, ImportSummary, ReadOptions,
+};
 pub use stages::{run_stages, RunConfig, Stage, StageSummary};

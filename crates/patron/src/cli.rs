@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use patron_domain::{CleanConfig, Country, Currency, Role};
 use patron_pipeline::export::{export, ExportKind};
-use patron_pipeline::{import_file, run_stages, ImportKind, ImportSummary, RunConfig, Stage};
+use patron_pipeline::{
+    import_file, parse_encoding, run_stages, ColumnMap, ImportKind, ImportSummary, ReadOptions,
+    RunConfig, Stage,
+};
 use patron_server::{AppState, TlsSetting};
 use patron_store::{Store, StoreConfig};
 use std::net::SocketAddr;
@@ -64,12 +67,22 @@ pub enum Command {
     },
     /// Serve the API and dashboard.
     Serve(ServeArgs),
-    /// Import a CSV file of customers, orders or products.
+    /// Import a file of customers, orders or products (CSV or JSON Lines, optionally gzip).
     Import {
         /// What the file holds.
         kind: ImportKindArg,
-        /// The CSV file.
+        /// The file.
         file: PathBuf,
+        /// Map an input column to a canonical one, e.g. --map 'Mobile=phone' (repeatable).
+        #[arg(long = "map", value_name = "COLUMN=CANONICAL")]
+        maps: Vec<String>,
+        /// A file of COLUMN=CANONICAL lines, applied before --map.
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
+        /// Text encoding: auto (UTF-8, else GB18030), or a label such as utf-8, gb18030, gbk,
+        /// shift_jis, windows-1252.
+        #[arg(long, default_value = "auto")]
+        encoding: String,
     },
     /// Run pipeline stages over the stored data (all when none is named).
     Run {
@@ -209,14 +222,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             serve_until_stopped(&cfg, store, &serve).await
         }
-        Command::Import { kind, file } => {
-            let store = cfg.open_store().await?;
+        Command::Import {
+            kind,
+            file,
+            maps,
+            mapping,
+            encoding,
+        } => {
             let kind = match kind {
                 ImportKindArg::Customers => ImportKind::Customers,
                 ImportKindArg::Orders => ImportKind::Orders,
                 ImportKindArg::Products => ImportKind::Products,
             };
-            import(&store, &cfg, kind, &file).await?;
+            let mut specs = match &mapping {
+                Some(path) => ColumnMap::specs_from_file(path)?,
+                None => Vec::new(),
+            };
+            specs.extend(maps);
+            let opts = ReadOptions {
+                columns: ColumnMap::new(kind, &specs)?,
+                encoding: parse_encoding(&encoding)?,
+            };
+            let store = cfg.open_store().await?;
+            import(&store, &cfg, kind, &file, &opts).await?;
             store.close().await;
             Ok(())
         }
@@ -302,17 +330,19 @@ pub async fn import(
     cfg: &Config,
     kind: ImportKind,
     file: &std::path::Path,
+    opts: &ReadOptions,
 ) -> anyhow::Result<ImportSummary> {
     let pb = progress_bar(0, kind.name());
-    let s = import_file(store, kind, file, &cfg.clean, &pb).await?;
+    let s = import_file(store, kind, file, opts, &cfg.clean, &pb).await?;
     let fields: Vec<String> = s
         .quarantined_by_field
         .iter()
         .map(|(f, n)| format!("{f} {n}"))
         .collect();
     println!(
-        "{}: read {}, stored {}, rejected {}, {} stored with fields quarantined{}{}",
+        "{} ({}): read {}, stored {}, rejected {}, {} stored with fields quarantined{}{}",
         file.display(),
+        s.read_as,
         s.read,
         s.stored,
         s.rejected,

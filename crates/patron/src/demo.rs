@@ -3,7 +3,7 @@
 use crate::cli::{import, run_and_report, serve_until_stopped, Config, ServeArgs};
 use patron_demo::{generate, DemoConfig};
 use patron_domain::Role;
-use patron_pipeline::{ImportKind, Stage};
+use patron_pipeline::{ImportKind, ReadOptions, Stage};
 use patron_store::{NewEvent, NewTicket};
 use rand::Rng;
 
@@ -44,9 +44,30 @@ pub async fn run(
         dir.display()
     );
     let store = cfg.open_store().await?;
-    import(&store, cfg, ImportKind::Products, &data.products_csv).await?;
-    import(&store, cfg, ImportKind::Customers, &data.customers_csv).await?;
-    import(&store, cfg, ImportKind::Orders, &data.orders_csv).await?;
+    import(
+        &store,
+        cfg,
+        ImportKind::Products,
+        &data.products_csv,
+        &ReadOptions::new(ImportKind::Products),
+    )
+    .await?;
+    import(
+        &store,
+        cfg,
+        ImportKind::Customers,
+        &data.customers_csv,
+        &ReadOptions::new(ImportKind::Customers),
+    )
+    .await?;
+    import(
+        &store,
+        cfg,
+        ImportKind::Orders,
+        &data.orders_csv,
+        &ReadOptions::new(ImportKind::Orders),
+    )
+    .await?;
     let events = data
         .events
         .into_iter()

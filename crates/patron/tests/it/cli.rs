@@ -428,3 +428,108 @@ async fn demo_builds_a_data_dir_that_serves() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_gzipped_gb18030_semicolon_file_with_its_own_column_names_imports() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let text = "Quelle;Kundennummer;姓名;E-mail;Mobile;Date of Birth;Country\n\
+                pos;K1;张伟;ZHANG.WEI@EXAMPLE.CN;138 0013 8000;1990年1月2日;中国\n\
+                pos;K2;李娜;li.na@example.cn;+86 139 0013 9000;1991-03-04;CN\n";
+    let (gb, _, _) = encoding_rs::GB18030.encode(text);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &gb).unwrap();
+    let path = env.data_dir().join("kunden.csv.gz");
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let out = env.patron_ok(&[
+        "import",
+        "customers",
+        path.to_str().unwrap(),
+        "--map",
+        "Quelle=source",
+        "--map",
+        "Kundennummer=source_id",
+        "--map",
+        "姓名=name",
+    ]);
+    assert!(
+        out.contains("(CSV (';'-separated), gb18030, gzip): read 2, stored 2, rejected 0"),
+        "{out}"
+    );
+    env.patron_ok(&["run", "unify"]);
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    let zhang = profiles
+        .iter()
+        .find(|p| p["name"] == "张伟")
+        .expect("name decoded from GB18030");
+    assert_eq!(zhang["email"], "zhang.wei@example.cn");
+    assert_eq!(zhang["phone"], "+8613800138000");
+    assert_eq!(zhang["birth_date"], "1990-01-02");
+    assert_eq!(zhang["country"], "CN");
+}
+
+#[tokio::test]
+async fn json_lines_import_with_nested_fields_and_bad_lines() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write(
+        "customers.jsonl",
+        "{\"source\":\"app\",\"source_id\":\"u1\",\"email\":\"Kim@Example.com\",\"address\":{\"city\":\"Seoul\",\"country\":\"KR\"},\"vip\":true}\n\
+         \n\
+         {\"source\":\"app\",\"source_id\":\"u2\",\"phone\":\"+82 10-1234-5678\"}\n\
+         {not json}\n\
+         [1,2]\n\
+         {\"source\":\"app\",\"email\":\"no-id@example.com\"}\n",
+    );
+    let out = env.patron_ok(&[
+        "import",
+        "customers",
+        path.to_str().unwrap(),
+        "--map",
+        "address.city=city",
+        "--map",
+        "address.country=country",
+    ]);
+    assert!(
+        out.contains("(JSON Lines, UTF-8): read 5, stored 2, rejected 3"),
+        "{out}"
+    );
+    assert!(out.contains("unknown columns ignored: vip"), "{out}");
+    env.patron_ok(&["run", "unify"]);
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    assert_eq!(profiles.len(), 2);
+    let kim = profiles
+        .iter()
+        .find(|p| p["email"] == "kim@example.com")
+        .unwrap();
+    assert_eq!(
+        (kim["city"].as_str(), kim["country"].as_str()),
+        ("Seoul", "KR")
+    );
+    assert!(profiles.iter().any(|p| p["phone"] == "+821012345678"));
+}
+
+#[tokio::test]
+async fn a_mapping_to_an_unknown_column_is_a_clear_error() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write("c.csv", "Kunde,Mail\n1,a@example.com\n");
+    let err = stderr(&env.patron(&[
+        "import",
+        "customers",
+        path.to_str().unwrap(),
+        "--map",
+        "Mail=mailbox",
+    ]));
+    assert!(err.contains("'mailbox' is not a customers column"), "{err}");
+    let err = stderr(&env.patron(&["import", "customers", path.to_str().unwrap()]));
+    assert!(
+        err.contains("missing required column 'source'") && err.contains("--map"),
+        "{err}"
+    );
+    let err = stderr(&env.patron(&[
+        "import",
+        "customers",
+        path.to_str().unwrap(),
+        "--encoding",
+        "klingon",
+    ]));
+    assert!(err.contains("unknown encoding"), "{err}");
+}

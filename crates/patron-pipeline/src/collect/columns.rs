@@ -1,0 +1,165 @@
+//! Which input column is which canonical column: the user's `--map` first, then the canonical
+//! name itself, then common spellings other systems export (`E-mail`, `Mobile`, `Zip`, ...).
+//! Columns are always matched by name, never by position.
+
+use super::ImportKind;
+use anyhow::{bail, Context};
+
+/// Common header spellings, normalized (lower case, runs of non-alphanumerics as `_`), per
+/// canonical column. Only unambiguous names: a bare `id` could be anything.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "email",
+        &["e_mail", "email_address", "mail", "emailaddress"],
+    ),
+    (
+        "phone",
+        &[
+            "mobile",
+            "mobile_phone",
+            "mobile_number",
+            "phone_number",
+            "cell",
+            "cellphone",
+            "tel",
+            "telephone",
+            "phonenumber",
+        ],
+    ),
+    ("first_name", &["firstname", "given_name", "forename"]),
+    ("last_name", &["lastname", "surname", "family_name"]),
+    ("name", &["full_name", "fullname", "customer_name"]),
+    (
+        "birth_date",
+        &["dob", "date_of_birth", "birthday", "birthdate"],
+    ),
+    ("gender", &["sex"]),
+    (
+        "postal_code",
+        &["zip", "zip_code", "zipcode", "postcode", "post_code"],
+    ),
+    ("region", &["province", "state", "state_province"]),
+    (
+        "address_line1",
+        &["address", "address1", "street", "street_address"],
+    ),
+    ("address_line2", &["address2"]),
+    ("country", &["country_code", "nation"]),
+    ("created_at", &["created", "signup_date", "registered_at"]),
+    ("unit_price", &["price_each", "item_price"]),
+    ("placed_at", &["order_date", "ordered_at"]),
+    ("quantity", &["qty"]),
+];
+
+/// Resolves input column names to canonical ones for one kind of file.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    kind: ImportKind,
+    /// (input column, lower-cased and trimmed; canonical column).
+    user: Vec<(String, &'static str)>,
+}
+
+impl ColumnMap {
+    /// Builds a map from `Input=canonical` specs; every target must be a column of `kind`.
+    pub fn new(kind: ImportKind, specs: &[String]) -> anyhow::Result<ColumnMap> {
+        let mut user = Vec::new();
+        for spec in specs {
+            let (from, to) = spec.split_once('=').with_context(|| {
+                format!("--map {spec:?}: expected INPUT_COLUMN=canonical_column")
+            })?;
+            let to = to.trim().to_lowercase();
+            let Some(canonical) = kind.columns().iter().copied().find(|c| *c == to) else {
+                bail!(
+                    "--map {spec:?}: '{to}' is not a {} column (expected one of: {})",
+                    kind.name(),
+                    kind.columns().join(", ")
+                );
+            };
+            user.push((from.trim().to_lowercase(), canonical));
+        }
+        Ok(ColumnMap { kind, user })
+    }
+
+    /// Reads `Input=canonical` lines from a mapping file (blank lines and `#` comments skipped).
+    pub fn specs_from_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read mapping file {}", path.display()))?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The canonical column an input column holds, if any.
+    pub fn resolve(&self, header: &str) -> Option<&'static str> {
+        let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+        if let Some((_, c)) = self.user.iter().find(|(from, _)| *from == h) {
+            return Some(c);
+        }
+        let columns = self.kind.columns();
+        if let Some(c) = columns.iter().copied().find(|c| *c == h) {
+            return Some(c);
+        }
+        let normalized = normalize(&h);
+        if let Some(c) = columns.iter().copied().find(|c| *c == normalized) {
+            return Some(c);
+        }
+        ALIASES
+            .iter()
+            .filter(|(c, _)| columns.contains(c))
+            .find(|(_, spellings)| spellings.contains(&normalized.as_str()))
+            .map(|(c, _)| *c)
+    }
+}
+
+/// Lower case with every run of characters other than letters and digits as one `_`.
+fn normalize(h: &str) -> String {
+    let mut out = String::with_capacity(h.len());
+    for ch in h.chars() {
+        if ch.is_alphanumeric() {
+            out.extend(ch.to_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_user_maps_canonical_names_and_aliases() {
+        let map = ColumnMap::new(
+            ImportKind::Customers,
+            &["Handy=phone".into(), "Kunden-Nr=source_id".into()],
+        )
+        .unwrap();
+        let check = |h: &str, expected: Option<&str>| assert_eq!(map.resolve(h), expected, "{h:?}");
+        check("Handy", Some("phone"));
+        check("KUNDEN-NR", Some("source_id"));
+        check("email", Some("email"));
+        check("\u{feff}Source", Some("source"));
+        check("E-mail", Some("email"));
+        check("Mobile Phone", Some("phone"));
+        check("First Name", Some("first_name"));
+        check("Date of Birth", Some("birth_date"));
+        check("Zip", Some("postal_code"));
+        check("favourite colour", None);
+        check("qty", None); // an order column, not a customer one
+    }
+
+    #[test]
+    fn rejects_unknown_targets() {
+        let err = ColumnMap::new(ImportKind::Customers, &["Mobile=telephone".into()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("'telephone' is not a customers column"),
+            "{err}"
+        );
+        assert!(ColumnMap::new(ImportKind::Orders, &["nonsense".into()]).is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! Collect: read a file of customers, orders or products (CSV or JSON Lines, gzip or not, any
+//! usual encoding), clean every row, store the good ones and quarantine the bad ones, batch by
+//! batch so memory stays bounded.
+
+mod columns;
+mod input;
+
+pub use columns::ColumnMap;
+pub use input::{parse_encoding, Format};
+
+use anyhow::{bail, Context};
+use indicatif::ProgressBar;
+use patron_domain::{
+    clean_customer, clean_order_line, clean_product, CleanConfig, RawRow, RowError,
+    CUSTOMER_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS,
+};
+use patron_store::{QuarantineEntry, RecordBatch, Store};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+
+/// Rows cleaned and written per transaction.
+const BATCH_ROWS: usize = 5_000;
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    /// Customer records.
+    Customers,
+    /// Order lines.
+    Orders,
+    /// Catalog products.
+    Products,
+}
+
+impl ImportKind {
+    /// The kind's name as used on the command line and in quarantine entries.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImportKind::Customers => "customers",
+            ImportKind::Orders => "orders",
+            ImportKind::Products => "products",
+        }
+    }
+
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            ImportKind::Customers => CUSTOMER_COLUMNS,
+            ImportKind::Orders => ORDER_COLUMNS,
+            ImportKind::Products => PRODUCT_COLUMNS,
+        }
+    }
+
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            ImportKind::Customers => &["source", "source_id"],
+            ImportKind::Orders => &[
+                "source",
+                "order_id",
+                "customer_source_id",
+                "placed_at",
+                "currency",
+                "product_id",
+                "quantity",
+                "unit_price",
+            ],
+            ImportKind::Products => &["product_id", "name"],
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportSummary {
+    /// Data rows read.
+    pub read: u64,
+    /// Rows stored (possibly with some fields dropped).
+    pub stored: u64,
+    /// Rows rejected whole.
+    pub rejected: u64,
+    /// Stored rows that lost at least one bad field.
+    pub with_field_issues: u64,
+    /// Quarantined values per field.
+    pub quarantined_by_field: BTreeMap<String, u64>,
+    /// Header columns Patron does not know, ignored.
+    pub unknown_columns: Vec<String>,
+    /// How the file was read: format, delimiter, encoding, compression.
+    pub read_as: String,
+}
+
+/// How to read an input file.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Input column → canonical column.
+    pub columns: ColumnMap,
+    /// Forced text encoding; `None` detects it.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+impl ReadOptions {
+    /// Canonical and commonly spelled columns, detected encoding.
+    pub fn new(kind: ImportKind) -> ReadOptions {
+        ReadOptions {
+            columns: ColumnMap::new(kind, &[]).expect("no mappings cannot fail"),
+            encoding: None,
+        }
+    }
+}
+
+/// One cleaned row, ready for the batch.
+enum Cleaned {
+    Customer(
+        Box<patron_domain::CustomerRecord>,
+        String,
+        Vec<patron_domain::FieldIssue>,
+    ),
+    Order(patron_domain::OrderLine),
+    Product(patron_domain::Product),
+    Rejected(RowError, String),
+}
+
+/// One raw row as read, before any parsing.
+enum RawItem {
+    Csv(csv::Result<csv::ByteRecord>),
+    Json(std::io::Result<String>),
+}
+
+/// The rows of an opened file, in either format.
+enum Rows {
+    Csv {
+        header: Vec<String>,
+        columns: Vec<Option<&'static str>>,
+        records: csv::ByteRecordsIntoIter<Box<dyn std::io::Read + Send>>,
+    },
+    Json(std::io::Lines<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+}
+
+impl Rows {
+    fn next_chunk(&mut self, n: usize) -> Vec<RawItem> {
+        match self {
+            Rows::Csv { records, .. } => records.by_ref().take(n).map(RawItem::Csv).collect(),
+            Rows::Json(lines) => lines.by_ref().take(n).map(RawItem::Json).collect(),
+        }
+    }
+}
+
+/// Imports one file. Fails only for problems with the file as a whole (unreadable, no
+/// header, a required column missing, a database error); bad rows are quarantined and counted.
+pub async fn import_file(
+    store: &Store,
+    kind: ImportKind,
+    path: &Path,
+    opts: &ReadOptions,
+    clean: &CleanConfig,
+    progress: &ProgressBar,
+) -> anyhow::Result<ImportSummary> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    progress.set_length(size);
+    let opened = input::open(Box::new(progress.wrap_read(file)), opts.encoding)
+        .with_context(|| format!("{}", path.display()))?;
+    let mut summary = ImportSummary {
+        read_as: format!(
+            "{}, {}{}",
+            match opened.format {
+                Format::JsonLines => "JSON Lines".to_owned(),
+                Format::Csv { delimiter: b'\t' } => "CSV (tab-separated)".to_owned(),
+                Format::Csv { delimiter } => format!("CSV ('{}'-separated)", delimiter as char),
+            },
+            opened.encoding.name(),
+            if opened.gzip { ", gzip" } else { "" }
+        ),
+        ..ImportSummary::default()
+    };
+    let mut rows = match opened.format {
+        Format::JsonLines => Rows::Json(std::io::BufReader::new(opened.reader).lines()),
+        Format::Csv { delimiter } => {
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(opened.reader);
+            let header: Vec<String> = reader
+                .byte_headers()
+                .with_context(|| format!("{}: cannot read the header row", path.display()))?
+                .iter()
+                .map(|h| {
+                    String::from_utf8_lossy(h)
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_owned()
+                })
+                .collect();
+            let columns: Vec<Option<&'static str>> =
+                header.iter().map(|h| opts.columns.resolve(h)).collect();
+            check_columns(kind, &header, &columns)
+                .with_context(|| format!("{}", path.display()))?;
+            summary.unknown_columns = header
+                .iter()
+                .zip(&columns)
+                .filter(|(_, c)| c.is_none())
+                .map(|(h, _)| h.clone())
+                .collect();
+            Rows::Csv {
+                header,
+                columns,
+                records: reader.into_byte_records(),
+            }
+        }
+    };
+    let mut unknown_keys = BTreeSet::new();
+    let file_name = path.display().to_string();
+    let mut line_numbers: HashMap<(String, String), i64> = HashMap::new();
+    let mut row_no: i64 = 0;
+    loop {
+        let chunk: Vec<(i64, RawItem)> = rows
+            .next_chunk(BATCH_ROWS)
+            .into_iter()
+            .map(|item| {
+                row_no += 1;
+                (row_no, item)
+            })
+            .collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let (header, columns) = match &rows {
+            Rows::Csv {
+                header, columns, ..
+            } => (header.as_slice(), columns.as_slice()),
+            Rows::Json(_) => (&[][..], &[][..]),
+        };
+        let cleaned: Vec<(i64, Result<Cleaned, Unparsable>, Vec<String>)> = chunk
+            .into_par_iter()
+            .filter_map(|(n, item)| {
+                let (row, unknown) = match item {
+                    RawItem::Csv(rec) => (csv_row(header, columns, rec), Vec::new()),
+                    RawItem::Json(line) => match line {
+                        // Blank lines between JSON objects are not rows.
+                        Ok(l) if l.trim().is_empty() => return None,
+                        Ok(l) => json_row(&l, &opts.columns),
+                        Err(e) => (
+                            Err(Unparsable {
+                                reason: format!("unreadable line: {e}"),
+                                raw: None,
+                            }),
+                            Vec::new(),
+                        ),
+                    },
+                };
+                Some((n, row.map(|r| clean_row(kind, &r, clean)), unknown))
+            })
+            .collect();
+        let mut batch = RecordBatch::default();
+        for (n, c, unknown) in cleaned {
+            unknown_keys.extend(unknown);
+            summary.read += 1;
+            let entry = |field: &str,
+                         value: Option<String>,
+                         reason: String,
+                         whole: bool,
+                         raw: Option<String>| {
+                QuarantineEntry {
+                    kind: kind.name(),
+                    file: file_name.clone(),
+                    row_no: n,
+                    source: None,
+                    source_id: None,
+                    field: field.to_owned(),
+                    value,
+                    reason,
+                    whole_row: whole,
+                    raw,
+                }
+            };
+            match c {
+                Err(Unparsable { reason, raw }) => {
+                    summary.rejected += 1;
+                    *summary
+                        .quarantined_by_field
+                        .entry("(row)".into())
+                        .or_default() += 1;
+                    batch
+                        .quarantine
+                        .push(entry("(row)", None, reason, true, raw));
+                }
+                Ok(Cleaned::Rejected(e, raw)) => {
+                    summary.rejected += 1;
+                    *summary
+                        .quarantined_by_field
+                        .entry(e.field.into())
+                        .or_default() += 1;
+                    batch
+                        .quarantine
+                        .push(entry(e.field, Some(e.value), e.reason, true, Some(raw)));
+                }
+                Ok(Cleaned::Customer(rec, raw, issues)) => {
+                    summary.stored += 1;
+                    if !issues.is_empty() {
+                        summary.with_field_issues += 1;
+                    }
+                    for i in issues {
+                        *summary
+                            .quarantined_by_field
+                            .entry(i.field.into())
+                            .or_default() += 1;
+                        let mut q = entry(i.field, Some(i.value), i.reason, false, None);
+                        q.source = Some(rec.source.clone());
+                        q.source_id = Some(rec.source_id.clone());
+                        batch.quarantine.push(q);
+                    }
+                    batch.customers.push((*rec, raw));
+                }
+                Ok(Cleaned::Order(line)) => {
+                    summary.stored += 1;
+                    let counter = line_numbers
+                        .entry((line.source.clone(), line.order_id.clone()))
+                        .or_default();
+                    *counter += 1;
+                    batch.order_lines.push((line, *counter));
+                }
+                Ok(Cleaned::Product(p)) => {
+                    summary.stored += 1;
+                    batch.products.push(p);
+                }
+            }
+        }
+        store
+            .write_batch(batch)
+            .await
+            .with_context(|| format!("{}: cannot store rows up to {row_no}", path.display()))?;
+    }
+    progress.finish_and_clear();
+    // JSON rows name their own keys; report those no column matched, once.
+    summary.unknown_columns.extend(unknown_keys);
+    Ok(summary)
+}
+
+/// A row that could not even be read as text.
+struct Unparsable {
+    reason: String,
+    raw: Option<String>,
+}
+
+/// A row as canonical (column, value) pairs plus its raw form (JSON) for lineage.
+struct InputRow {
+    fields: Vec<(&'static str, String)>,
+    raw: String,
+}
+
+fn csv_row(
+    header: &[String],
+    columns: &[Option<&'static str>],
+    rec: csv::Result<csv::ByteRecord>,
+) -> Result<InputRow, Unparsable> {
+    let rec = rec.map_err(|e| Unparsable {
+        reason: format!("malformed CSV: {e}"),
+        raw: None,
+    })?;
+    let lossy = || {
+        Some(
+            rec.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    };
+    if rec.len() != header.len() {
+        return Err(Unparsable {
+            reason: format!("{} fields where the header has {}", rec.len(), header.len()),
+            raw: lossy(),
+        });
+    }
+    let mut values = Vec::with_capacity(rec.len());
+    for f in rec.iter() {
+        values.push(std::str::from_utf8(f).map_err(|_| Unparsable {
+            reason: "not valid UTF-8".into(),
+            raw: lossy(),
+        })?);
+    }
+    let raw: serde_json::Map<String, serde_json::Value> = header
+        .iter()
+        .zip(&values)
+        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
+        .collect();
+    Ok(InputRow {
+        fields: columns
+            .iter()
+            .zip(&values)
+            .filter_map(|(c, v)| c.map(|c| (c, (*v).to_owned())))
+            .collect(),
+        raw: serde_json::Value::Object(raw).to_string(),
+    })
+}
+
+/// Parses one JSON Lines row; nested objects are flattened to `parent.child` keys so they can
+/// be mapped (`--map address.city=city`). Returns the keys no column matched.
+fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<String>) {
+    let value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = Unparsable {
+                reason: format!("malformed JSON: {e}"),
+                raw: Some(line.to_owned()),
+            };
+            return (Err(err), Vec::new());
+        }
+    };
+    let serde_json::Value::Object(object) = value else {
+        let err = Unparsable {
+            reason: "a JSON Lines row must be an object".into(),
+            raw: Some(line.to_owned()),
+        };
+        return (Err(err), Vec::new());
+    };
+    let mut flat = Vec::new();
+    flatten("", &object, &mut flat);
+    let mut fields = Vec::new();
+    let mut unknown = Vec::new();
+    for (key, value) in flat {
+        match map.resolve(&key) {
+            Some(c) => fields.push((c, value)),
+            None => unknown.push(key),
+        }
+    }
+    (
+        Ok(InputRow {
+            fields,
+            raw: line.to_owned(),
+        }),
+        unknown,
+    )
+}
+
+fn flatten(
+    prefix: &str,
+    object: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(String, String)>,
+) {
+    for (k, v) in object {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            serde_json::Value::Object(inner) => flatten(&key, inner, out),
+            serde_json::Value::Null => {}
+            serde_json::Value::String(s) => out.push((key, s.clone())),
+            other => out.push((key, other.to_string())),
+        }
+    }
+}
+
+/// Fails when the header lacks a column every row needs.
+fn check_columns(
+    kind: ImportKind,
+    header: &[String],
+    columns: &[Option<&'static str>],
+) -> anyhow::Result<()> {
+    if header.iter().all(String::is_empty) {
+        bail!("the file is empty or has no header row");
+    }
+    for required in kind.required() {
+        if !columns.contains(&Some(required)) {
+            bail!(
+                "missing required column '{required}' for {} (columns found: {}; map one with --map 'COLUMN={required}')",
+                kind.name(),
+                header.join(", ")
+            );
+        }
+    }
+    if kind == ImportKind::Customers
+        && !["name", "first_name", "last_name", "email", "phone"]
+            .iter()
+            .any(|c| columns.contains(&Some(c)))
+    {
+        bail!("a customer file needs at least one of name, first_name, last_name, email, phone");
+    }
+    Ok(())
+}
+
+fn clean_row(kind: ImportKind, input: &InputRow, clean: &CleanConfig) -> Cleaned {
+    let row = RawRow::new(input.fields.iter().map(|(c, v)| (*c, v.as_str())).collect());
+    let cleaned = match kind {
+        ImportKind::Customers => clean_customer(&row, clean)
+            .map(|(r, issues)| Cleaned::Customer(Box::new(r), input.raw.clone(), issues)),
+        ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
+        ImportKind::Products => clean_product(&row).map(Cleaned::Product),
+    };
+    cleaned.unwrap_or_else(|e| Cleaned::Rejected(e, input.raw.clone()))
+}
