@@ -44,30 +44,14 @@ pub async fn run(
         dir.display()
     );
     let store = cfg.open_store().await?;
-    import(
-        &store,
-        cfg,
-        ImportKind::Products,
-        &data.products_csv,
-        &ReadOptions::new(ImportKind::Products),
-    )
-    .await?;
-    import(
-        &store,
-        cfg,
-        ImportKind::Customers,
-        &data.customers_csv,
-        &ReadOptions::new(ImportKind::Customers),
-    )
-    .await?;
-    import(
-        &store,
-        cfg,
-        ImportKind::Orders,
-        &data.orders_csv,
-        &ReadOptions::new(ImportKind::Orders),
-    )
-    .await?;
+    // Products first so order lines find their catalog entries; customers before orders.
+    for (kind, path) in [
+        (ImportKind::Products, &data.products_csv),
+        (ImportKind::Customers, &data.customers_csv),
+        (ImportKind::Orders, &data.orders_csv),
+    ] {
+        import(&store, cfg, kind, path, &ReadOptions::new(kind)).await?;
+    }
     let events = data
         .events
         .into_iter()
