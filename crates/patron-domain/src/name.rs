@@ -1,29 +1,70 @@
-//! Person names: Unicode NFC, whitespace collapsed, kept as written otherwise.
+//! Person names: Unicode NFC, whitespace collapsed, honorifics dropped, `LAST, First`
+//! reordered, shouted or lower-case Latin names put in name case; CJK names kept as written
+//! with a pinyin match key, so 张伟 and Zhang Wei can be found and matched as one.
 
 use crate::{check_len, Invalid};
+use pinyin::ToPinyin;
 use unicode_normalization::UnicodeNormalization;
 
-/// A person's name in Unicode NFC with single spaces.
+/// A person's name, normalized for display and storage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PersonName(String);
 
+/// Titles that say nothing about who the person is, compared without a trailing dot.
+const HONORIFICS: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "fr", "hr", "m",
+    "mme", "mlle", "sr", "sra", "srta", "don", "doña",
+];
+/// Chinese forms of address written after the surname (张先生 = Mr Zhang).
+const CJK_HONORIFICS: &[&str] = &["先生", "女士", "小姐", "老师"];
+/// Lower-case name particles kept lower-case inside a name (Ludwig van Beethoven).
+const PARTICLES: &[&str] = &[
+    "van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "la", "le", "dos", "das",
+    "bin", "binti", "al", "ter", "ten",
+];
+/// Two-character Chinese surnames; all others are one character.
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "司徒", "夏侯",
+];
+
 impl PersonName {
-    /// Normalizes a full name. Case is kept: "McDonald" and "van der Berg" lose meaning when
-    /// case-folded; matching uses [`PersonName::search_tokens`] instead.
+    /// Normalizes a full name.
     pub fn parse(raw: &str) -> Result<PersonName, Invalid> {
         check_len(raw.trim())?;
         let nfc: String = raw.nfc().collect();
-        let joined = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
-        if joined.is_empty() {
-            return Err(Invalid::new("empty"));
-        }
-        if joined.chars().any(|c| c.is_control() || c == '@') {
+        let mut name = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.chars().any(|c| c.is_control() || c == '@') {
             return Err(Invalid::new("contains control characters or '@'"));
         }
-        if !joined.chars().any(char::is_alphabetic) {
+        // "LEE, Ann" is "Ann LEE".
+        if let Some((last, first)) = name.split_once(',') {
+            if !first.contains(',') && !first.trim().is_empty() && !last.trim().is_empty() {
+                name = format!("{} {}", first.trim(), last.trim());
+            }
+        }
+        let mut words: Vec<&str> = name.split(' ').collect();
+        while words.len() > 1 && is_honorific(words[0]) {
+            words.remove(0);
+        }
+        let mut name = words.join(" ");
+        if is_cjk_name(&name) {
+            for h in CJK_HONORIFICS {
+                if let Some(rest) = name.strip_suffix(h) {
+                    if !rest.is_empty() {
+                        name = rest.to_owned();
+                    }
+                }
+            }
+        } else {
+            name = name_case(&name);
+        }
+        if name.is_empty() {
+            return Err(Invalid::new("empty"));
+        }
+        if !name.chars().any(char::is_alphabetic) {
             return Err(Invalid::new("contains no letters"));
         }
-        Ok(PersonName(joined))
+        Ok(PersonName(name))
     }
 
     /// Joins a first and a last name; either may be missing.
@@ -41,40 +82,180 @@ impl PersonName {
         &self.0
     }
 
-    /// Lower-cased tokens for search: each word, plus the whole name, plus each CJK character
-    /// run (Chinese names have no spaces, so "张伟" is one token).
+    /// Order-independent keys that two spellings of the same name share: the lower-case words
+    /// sorted (`ann lee` for "Lee Ann" and "Ann Lee"), and for Chinese names the pinyin of
+    /// surname and given name sorted the same way (张伟 → `wei zhang`, like "Zhang Wei").
+    pub fn match_keys(&self) -> Vec<String> {
+        let mut keys = vec![sorted_words(&self.0.to_lowercase())];
+        if let Some(p) = self.pinyin() {
+            keys.push(sorted_words(&p));
+        }
+        keys.dedup();
+        keys
+    }
+
+    /// The pinyin of a Chinese name as "surname given" (张志强 → `zhang zhiqiang`), `None`
+    /// for names that are not written in Chinese characters.
+    pub fn pinyin(&self) -> Option<String> {
+        if !is_cjk_name(&self.0) {
+            return None;
+        }
+        let compact: String = self.0.chars().filter(|c| !c.is_whitespace()).collect();
+        let surname_len = COMPOUND_SURNAMES
+            .iter()
+            .find(|s| compact.starts_with(*s))
+            .map_or(1, |s| s.chars().count());
+        let to_pinyin = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c.to_pinyin() {
+                    Some(p) => p.plain().to_owned(),
+                    None => c.to_lowercase().collect(),
+                })
+                .collect()
+        };
+        let surname: String = compact.chars().take(surname_len).collect();
+        let given: String = compact.chars().skip(surname_len).collect();
+        Some(
+            format!("{} {}", to_pinyin(&surname), to_pinyin(&given))
+                .trim()
+                .to_owned(),
+        )
+    }
+
+    /// Lower-cased tokens a search may use: each word, the whole name, and the match keys.
     pub fn search_tokens(&self) -> Vec<String> {
         let lower = self.0.to_lowercase();
         let mut tokens: Vec<String> = lower.split(' ').map(str::to_owned).collect();
+        if let Some(p) = self.pinyin() {
+            tokens.extend(p.split(' ').map(str::to_owned));
+        }
         tokens.push(lower);
+        tokens.extend(self.match_keys());
         tokens.sort();
         tokens.dedup();
         tokens
     }
 }
 
+fn is_honorific(word: &str) -> bool {
+    let w = word.trim_end_matches('.').to_lowercase();
+    HONORIFICS.contains(&w.as_str())
+}
+
+/// Whether the name is written in Han characters (spaces aside).
+fn is_cjk_name(name: &str) -> bool {
+    let mut letters = name
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '·')
+        .peekable();
+    letters.peek().is_some() && letters.all(is_han)
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+fn sorted_words(s: &str) -> String {
+    let mut words: Vec<&str> = s.split_whitespace().collect();
+    words.sort_unstable();
+    words.join(" ")
+}
+
+/// Puts all-capital and all-lower-case words in name case ("ANN o'brien-smith" →
+/// "Ann O'Brien-Smith"); words already in mixed case (McDonald) are kept.
+fn name_case(name: &str) -> String {
+    name.split(' ')
+        .enumerate()
+        .map(|(i, word)| {
+            let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+            let shouted = letters.iter().all(|c| c.is_uppercase());
+            let quiet = letters.iter().all(|c| c.is_lowercase());
+            if letters.len() < 2 || !(shouted || quiet) {
+                return word.to_owned();
+            }
+            let lower = word.to_lowercase();
+            if i > 0 && PARTICLES.contains(&lower.as_str()) {
+                return lower;
+            }
+            let mut out = String::with_capacity(word.len());
+            let mut start = true;
+            for c in lower.chars() {
+                if start && c.is_alphabetic() {
+                    out.extend(c.to_uppercase());
+                    start = false;
+                } else {
+                    out.push(c);
+                }
+                if c == '-' || c == '\'' || c == '’' {
+                    start = true;
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn check(raw: &str, expected: Option<&str>) {
+        let got = PersonName::parse(raw).ok();
+        assert_eq!(got.as_ref().map(PersonName::as_str), expected, "{raw:?}");
+    }
+
     #[test]
     fn names() {
-        let check = |raw: &str, expected: Option<&str>| {
-            let got = PersonName::parse(raw).ok();
-            assert_eq!(got.as_ref().map(PersonName::as_str), expected, "{raw:?}");
-        };
         check("  Ann   Lee ", Some("Ann Lee"));
         check("张伟", Some("张伟"));
         // "e" + combining acute accent becomes the single precomposed "é".
         check("Rene\u{301} Dupont", Some("Ren\u{e9} Dupont"));
+        check("ANN LEE", Some("Ann Lee"));
+        check("ann lee", Some("Ann Lee"));
+        check("ZHANG Wei", Some("Zhang Wei"));
+        check("LEE, Ann", Some("Ann Lee"));
+        check("Mr. John Smith", Some("John Smith"));
+        check("Dr Maria Garcia", Some("Maria Garcia"));
+        check("Frau Käthe Müller", Some("Käthe Müller"));
+        check("sean o'brien-smith", Some("Sean O'Brien-Smith"));
+        check("ludwig VAN beethoven", Some("Ludwig van Beethoven"));
+        check("Ronald McDonald", Some("Ronald McDonald"));
+        check("张先生", Some("张"));
+        check("王小姐", Some("王"));
+        check("Mr", Some("Mr"));
         check("   ", None);
         check("12345", None);
+        check("a@b.com", None);
         check(&"x".repeat(200_000), None);
+    }
+
+    #[test]
+    fn pinyin_and_match_keys() {
+        let p = |s: &str| PersonName::parse(s).unwrap();
+        assert_eq!(p("张伟").pinyin().as_deref(), Some("zhang wei"));
+        assert_eq!(p("张志强").pinyin().as_deref(), Some("zhang zhiqiang"));
+        assert_eq!(p("欧阳娜娜").pinyin().as_deref(), Some("ouyang nana"));
+        assert_eq!(p("Zhang Wei").pinyin(), None);
+        // The same person written three ways shares a key.
+        let shares = |a: &str, b: &str| {
+            p(a).match_keys()
+                .iter()
+                .any(|k| p(b).match_keys().contains(k))
+        };
+        assert!(shares("张伟", "Zhang Wei"));
+        assert!(shares("张伟", "WEI ZHANG"));
+        assert!(shares("Ann Lee", "LEE, Ann"));
+        // Homophones share the key too (薇 is also "wei"); matching weighs the rest.
+        assert!(shares("张伟", "张薇"));
+        assert!(!shares("Ann Lee", "Ann Li"));
     }
 
     #[test]
     fn tokens() {
         let n = PersonName::parse("Ann Lee").unwrap();
         assert_eq!(n.search_tokens(), vec!["ann", "ann lee", "lee"]);
+        let n = PersonName::parse("张伟").unwrap();
+        assert_eq!(n.search_tokens(), vec!["wei", "wei zhang", "zhang", "张伟"]);
     }
 }

@@ -188,13 +188,19 @@ impl Store {
         let q = q.trim();
         let mut hashes: Vec<(&str, Vec<u8>)> = Vec::new();
         if let Ok(e) = Email::parse(q) {
-            hashes.push(("identity", self.vault.blind("email", e.as_str())));
+            hashes.push(("identity", self.vault.blind("email", &e.match_key())));
         }
         if let Ok(p) = Phone::parse(q, clean.default_region) {
             hashes.push(("identity", self.vault.blind("phone", p.as_str())));
         }
         if let Ok(n) = PersonName::parse(q) {
-            hashes.push(("name", self.vault.blind("name", &n.as_str().to_lowercase())));
+            // The name as typed, and its order-independent keys (so "Zhang Wei" finds 张伟).
+            let mut keys = vec![n.as_str().to_lowercase()];
+            keys.extend(n.match_keys());
+            keys.dedup();
+            for k in keys {
+                hashes.push(("name", self.vault.blind("name", &k)));
+            }
         }
         let mut out: Vec<CustomerSummary> = Vec::new();
         for (table, hash) in hashes {

@@ -284,7 +284,7 @@ impl Store {
             r.country.map(|c| c.as_str().to_owned()).into(),
             r.email
                 .as_ref()
-                .map(|e| v.blind("email", e.as_str()))
+                .map(|e| v.blind("email", &e.match_key()))
                 .into(),
             r.phone
                 .as_ref()

@@ -533,3 +533,48 @@ async fn a_mapping_to_an_unknown_column_is_a_clear_error() {
     ]));
     assert!(err.contains("unknown encoding"), "{err}");
 }
+
+#[tokio::test]
+async fn gmail_aliases_unify_and_pinyin_finds_chinese_names() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write(
+        "c.csv",
+        "source,source_id,name,email\n\
+         web,1,\"ZHANG, Wei\",Zhang.Wei+shop@gmail.com\n\
+         app,2,Mr. Wei Zhang,zhangwei@googlemail.com\n\
+         wechat,3,李娜先生,\n",
+    );
+    env.patron_ok(&["import", "customers", path.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let links = csv_rows(&env.patron_ok(&["export", "links"]));
+    assert_eq!(
+        links[0]["customer_id"], links[1]["customer_id"],
+        "one Gmail mailbox"
+    );
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    let email = &profiles
+        .iter()
+        .find(|p| p["customer_id"] == links[0]["customer_id"])
+        .unwrap()["email"];
+    assert!(
+        ["zhang.wei+shop@gmail.com", "zhangwei@googlemail.com"].contains(&email.as_str()),
+        "addresses are stored as given, only matched folded: {email}"
+    );
+    assert!(
+        profiles.iter().any(|p| p["name"] == "李娜"),
+        "honorific dropped"
+    );
+
+    let store = env.store().await;
+    let clean = patron_domain::CleanConfig::default();
+    for q in ["Li Na", "na li", "李娜", "LI NA"] {
+        let found = store.search(q, &clean, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{q}");
+        assert_eq!(found[0].name.as_deref(), Some("李娜"), "{q}");
+    }
+    let found = store
+        .search("zhangwei@gmail.com", &clean, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
