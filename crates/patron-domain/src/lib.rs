@@ -24,8 +24,8 @@ pub use name::PersonName;
 pub use phone::Phone;
 pub use record::{
     clean_customer, clean_order_line, clean_product, Address, CleanConfig, CustomerRecord,
-    FieldIssue, OrderLine, OrderStatus, Product, RawRow, RowError, CUSTOMER_COLUMNS, ORDER_COLUMNS,
-    PRODUCT_COLUMNS,
+    FieldIssue, FieldReport, OrderLine, OrderStatus, Product, RawRow, RowError, CUSTOMER_COLUMNS,
+    ORDER_COLUMNS, PRODUCT_COLUMNS,
 };
 
 /// Why one value could not be standardized. The message is meant for a data team reading a

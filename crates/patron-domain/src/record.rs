@@ -154,10 +154,10 @@ pub const CUSTOMER_COLUMNS: &[&str] = &[
 pub fn clean_customer(
     row: &RawRow<'_>,
     cfg: &CleanConfig,
-) -> Result<(CustomerRecord, Vec<FieldIssue>), RowError> {
+) -> Result<(CustomerRecord, FieldReport), RowError> {
     let source = row.required("source")?.to_owned();
     let source_id = row.required("source_id")?.to_owned();
-    let mut issues = Vec::new();
+    let mut issues = FieldReport::default();
     let country = field(row, "country", &mut issues, Country::parse);
     let region = country.or(cfg.default_region);
     let name = if row.get("name").is_some() {
@@ -169,9 +169,18 @@ pub fn clean_customer(
         } else {
             "last_name"
         };
-        field(row, column, &mut issues, |_| {
-            PersonName::from_parts(first, last)
-        })
+        let joined = [first, last]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if joined.is_empty() {
+            None
+        } else {
+            field_value(column, &joined, &mut issues, |_| {
+                PersonName::from_parts(first, last)
+            })
+        }
     };
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
@@ -202,18 +211,90 @@ pub fn clean_customer(
     Ok((record, issues))
 }
 
+/// What the clean stage did to each field of one record, for import summaries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldReport {
+    /// Fields that had a value.
+    pub present: Vec<&'static str>,
+    /// Fields whose value standardization changed (and kept).
+    pub fixed: Vec<&'static str>,
+    /// Fields whose value was rejected and dropped.
+    pub issues: Vec<FieldIssue>,
+}
+
+/// The standardized text of a value, compared with the input to tell whether it was fixed.
+trait Standard {
+    fn text(&self) -> String;
+}
+
+impl Standard for String {
+    fn text(&self) -> String {
+        self.clone()
+    }
+}
+impl Standard for Email {
+    fn text(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl Standard for Phone {
+    fn text(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl Standard for PersonName {
+    fn text(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl Standard for Country {
+    fn text(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+impl Standard for NaiveDate {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+impl Standard for DateTime<Utc> {
+    fn text(&self) -> String {
+        self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+}
+impl Standard for Option<Gender> {
+    fn text(&self) -> String {
+        self.map_or("", Gender::code).to_owned()
+    }
+}
+
 /// Parses one optional field; a failure becomes a [`FieldIssue`] and the field is dropped.
-fn field<T>(
+fn field<T: Standard>(
     row: &RawRow<'_>,
     column: &'static str,
-    issues: &mut Vec<FieldIssue>,
+    report: &mut FieldReport,
     parse: impl FnOnce(&str) -> Result<T, Invalid>,
 ) -> Option<T> {
     let value = row.get(column)?;
+    field_value(column, value, report, parse)
+}
+
+fn field_value<T: Standard>(
+    column: &'static str,
+    value: &str,
+    report: &mut FieldReport,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
+) -> Option<T> {
+    report.present.push(column);
     match parse(value) {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            if v.text() != value {
+                report.fixed.push(column);
+            }
+            Some(v)
+        }
         Err(e) => {
-            issues.push(FieldIssue {
+            report.issues.push(FieldIssue {
                 field: column,
                 // A rejected value can be huge (that may be why it was rejected); keep enough to
                 // recognize it.
@@ -412,7 +493,10 @@ mod tests {
             ("country", "United States"),
             ("birth_date", "02/01/1990"),
         ]);
-        let (rec, issues) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        let (rec, report) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        let issues = report.issues;
+        // Standardized and kept: the rest was already standard; the phone was rejected.
+        assert_eq!(report.fixed, vec!["country", "email", "birth_date"]);
         assert_eq!(rec.name.unwrap().as_str(), "Ann Lee");
         assert_eq!(rec.email.unwrap().as_str(), "ann@example.com");
         assert_eq!(rec.country.unwrap().as_str(), "US");
@@ -458,9 +542,10 @@ mod tests {
             ("source_id", "1"),
             ("birth_date", "2999-01-01"),
         ]);
-        let (rec, issues) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        let (rec, report) = clean_customer(&r, &CleanConfig::default()).unwrap();
         assert_eq!(rec.birth_date, None);
-        assert_eq!(issues[0].field, "birth_date");
+        assert_eq!(report.issues[0].field, "birth_date");
+        assert_eq!(report.present, vec!["birth_date"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod export;
 pub mod stages;
 
 pub use collect::{
-    import_file, parse_encoding, ColumnMap, Format, ImportKind, ImportSummary, ReadOptions,
+    import_file, parse_encoding, ColumnMap, FieldCounts, Format, ImportKind, ImportSummary,
+    ReadOptions,
 };
 pub use stages::{run_stages, RunConfig, Stage, StageSummary};

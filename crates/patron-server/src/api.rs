@@ -16,6 +16,44 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/customers", get(search))
         .route("/api/v1/customers/{id}", get(customer))
+        .route("/api/v1/quarantine", get(quarantine))
+}
+
+#[derive(Deserialize)]
+struct QuarantineParams {
+    kind: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Rejected values are personal data in clear: admins only.
+async fn quarantine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<QuarantineParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, &[Role::Admin])?;
+    let kind = params.kind.as_deref().filter(|k| !k.is_empty());
+    if let Some(k) = kind {
+        if !["customers", "orders", "products"].contains(&k) {
+            return Err(ApiError::BadRequest(
+                "kind must be customers, orders or products".into(),
+            ));
+        }
+    }
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = params.offset.unwrap_or(0).max(0);
+    let entries = state.store.quarantine_list(kind, limit, offset).await?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "quarantine.list",
+            kind,
+            Some(&format!("{} rows", entries.len())),
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "entries": entries })))
 }
 
 #[derive(Deserialize)]

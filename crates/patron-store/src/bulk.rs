@@ -99,10 +99,19 @@ pub(crate) async fn insert(
     Ok(affected)
 }
 
+/// The `n`th (1-based) bound parameter: `$n` for PostgreSQL, `?` for SQLite, which resolves
+/// named ones by a linear search per parameter, making a statement with thousands of them
+/// quadratic to prepare and bind. SQLite's `?`s must therefore appear in binding order.
+pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// SQLite gets anonymous `?` placeholders: it resolves named ones (`$N`) by a linear search
 /// per parameter, which makes a 30,000-parameter statement quadratic to prepare and bind.
 fn statement(backend: Backend, table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
-    use std::fmt::Write;
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for r in 0..rows {
@@ -110,12 +119,7 @@ fn statement(backend: Backend, table: &str, columns: &[&str], rows: usize, suffi
         for c in 0..columns.len() {
             n += 1;
             sql.push_str(if c == 0 { "" } else { ", " });
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    let _ = write!(sql, "${n}");
-                }
-            }
+            sql.push_str(&placeholder(backend, n));
         }
         sql.push(')');
     }

@@ -14,6 +14,7 @@ mod auth;
 mod bulk;
 mod ops;
 mod profiles;
+mod quarantine;
 mod records;
 mod unify;
 mod vault;
@@ -25,6 +26,7 @@ pub use profiles::{
     CustomerDetail, CustomerSummary, LinkRow, OrderSummary, Overview, ProfileRow, Recommendation,
     RecordView,
 };
+pub use quarantine::QuarantineRow;
 pub use records::{QuarantineEntry, RecordBatch};
 pub use unify::{FieldValue, GoldenRow, UnifyRecord};
 pub use vault::Vault;

@@ -1,7 +1,7 @@
 //! Writing collected input: customer source records, products, order lines and quarantine
 //! entries, one transaction per batch so a batch's good rows and its rejects land together.
 
-use crate::bulk::{insert, Val};
+use crate::bulk::{insert, placeholder, Val};
 use crate::{now_ms, Result, Store};
 use patron_domain::{CustomerRecord, OrderLine, Product};
 use std::collections::HashMap;
@@ -69,6 +69,11 @@ impl Store {
     pub async fn write_batch(&self, batch: RecordBatch) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        let stored_keys: Vec<(String, String)> = batch
+            .customers
+            .iter()
+            .map(|(r, _)| (r.source.clone(), r.source_id.clone()))
+            .collect();
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
@@ -205,11 +210,28 @@ impl Store {
             )
             .await?;
         }
+        // Entries about an earlier version of a record that is now stored describe a problem
+        // that was fixed by re-submission; any problem the new version still has is added below.
+        let mut batch_hashes = std::collections::HashSet::new();
         if !batch.quarantine.is_empty() {
             let rows = batch
                 .quarantine
                 .into_iter()
                 .map(|q| {
+                    // Identifies the entry without its file and row, so re-importing the same
+                    // bad input does not quarantine it twice.
+                    let identity = serde_json::json!([
+                        q.field,
+                        q.source,
+                        q.source_id,
+                        q.value,
+                        q.reason,
+                        q.whole_row,
+                        q.raw
+                    ])
+                    .to_string();
+                    let entry_hash = self.vault.blind("quarantine", &identity);
+                    batch_hashes.insert(entry_hash.clone());
                     vec![
                         now.into(),
                         q.kind.into(),
@@ -222,6 +244,7 @@ impl Store {
                         q.reason.into(),
                         i64::from(q.whole_row).into(),
                         q.raw.map(|v| self.vault.seal_str(&v)).into(),
+                        entry_hash.into(),
                     ]
                 })
                 .collect();
@@ -241,12 +264,23 @@ impl Store {
                     "reason",
                     "whole_row",
                     "raw_enc",
+                    "entry_hash",
                 ],
-                "",
+                "ON CONFLICT (kind, entry_hash) DO NOTHING",
                 rows,
             )
             .await?;
         }
+        // Entries about an earlier version of a record stored again describe problems that the
+        // re-submission fixed; those it still has were (re-)inserted above and are kept.
+        resolve_quarantine(
+            &mut tx,
+            self.backend,
+            "customers",
+            &stored_keys,
+            &batch_hashes,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -306,6 +340,56 @@ impl Store {
             .await?
             .try_get(0)?)
     }
+}
+
+/// Deletes the quarantine entries of records (source, source id) of `kind` that were stored
+/// again, except those in `keep` (problems the new version still has).
+async fn resolve_quarantine(
+    conn: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
+    kind: &str,
+    keys: &[(String, String)],
+    keep: &std::collections::HashSet<Vec<u8>>,
+) -> sqlx::Result<()> {
+    use sqlx::Row;
+    for chunk in keys.chunks(5_000) {
+        let mut sql = format!(
+            "SELECT quarantine_id, entry_hash FROM quarantine WHERE kind = {} \
+             AND (source, source_id) IN (VALUES ",
+            placeholder(backend, 1)
+        );
+        for i in 0..chunk.len() {
+            let n = 2 + i * 2;
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            sql.push_str(&placeholder(backend, n));
+            sql.push_str(", ");
+            sql.push_str(&placeholder(backend, n + 1));
+            sql.push(')');
+        }
+        sql.push(')');
+        let mut q = sqlx::query(&sql).bind(kind.to_owned());
+        for (source, id) in chunk {
+            q = q.bind(source.clone()).bind(id.clone());
+        }
+        let mut stale = Vec::new();
+        for row in q.fetch_all(&mut *conn).await? {
+            let hash: Vec<u8> = row.try_get(1)?;
+            if !keep.contains(&hash) {
+                stale.push(row.try_get::<i64, _>(0)?);
+            }
+        }
+        for ids in stale.chunks(5_000) {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            // Ids are integers from the database itself, so listing them inline is safe.
+            sqlx::query(&format!(
+                "DELETE FROM quarantine WHERE quarantine_id IN ({})",
+                list.join(", ")
+            ))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the last item per key, in first-seen key order.

@@ -97,6 +97,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Work through rejected values and rows.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -114,6 +119,29 @@ pub enum KeysCommand {
         /// A label to recognise the key by.
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined values and rows, newest first, as CSV.
+    List {
+        /// Only entries of this kind of import.
+        #[arg(long)]
+        kind: Option<ImportKindArg>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// Write the rejected rows of one kind as a CSV with their original columns, to fix and
+    /// import again (a stored fix resolves its entries).
+    Export {
+        /// Which import's rows.
+        #[arg(long)]
+        kind: ImportKindArg,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -229,11 +257,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             mapping,
             encoding,
         } => {
-            let kind = match kind {
-                ImportKindArg::Customers => ImportKind::Customers,
-                ImportKindArg::Orders => ImportKind::Orders,
-                ImportKindArg::Products => ImportKind::Products,
-            };
+            let kind = ImportKind::from(kind);
             let mut specs = match &mapping {
                 Some(path) => ColumnMap::specs_from_file(path)?,
                 None => Vec::new(),
@@ -297,6 +321,85 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Quarantine { command } => {
+            let store = cfg.open_store().await?;
+            match command {
+                QuarantineCommand::List { kind, limit } => {
+                    let kind = kind.map(|k| ImportKind::from(k).name());
+                    let rows = store.quarantine_list(kind, limit, 0).await?;
+                    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                    w.write_record([
+                        "quarantine_id",
+                        "at",
+                        "kind",
+                        "file",
+                        "row",
+                        "source",
+                        "source_id",
+                        "field",
+                        "value",
+                        "reason",
+                        "whole_row",
+                    ])?;
+                    for r in &rows {
+                        let at = chrono::DateTime::from_timestamp_millis(r.at)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default();
+                        w.serialize((
+                            r.quarantine_id,
+                            at,
+                            &r.kind,
+                            &r.file,
+                            r.row_no,
+                            &r.source,
+                            &r.source_id,
+                            &r.field,
+                            &r.value,
+                            &r.reason,
+                            r.whole_row,
+                        ))?;
+                    }
+                    w.flush()?;
+                    store
+                        .audit(
+                            "cli",
+                            "quarantine.list",
+                            kind,
+                            Some(&format!("{} rows", rows.len())),
+                        )
+                        .await?;
+                }
+                QuarantineCommand::Export { kind, out } => {
+                    let kind = ImportKind::from(kind).name();
+                    let rows = store.quarantine_raw_rows(kind).await?;
+                    let n = match &out {
+                        Some(path) => {
+                            let file = std::fs::File::create(path)
+                                .with_context(|| format!("cannot create {}", path.display()))?;
+                            write_raw_rows(&rows, std::io::BufWriter::new(file))?
+                        }
+                        None => write_raw_rows(&rows, std::io::stdout().lock())?,
+                    };
+                    store
+                        .audit(
+                            "cli",
+                            "quarantine.export",
+                            Some(kind),
+                            Some(&format!("{n} rows")),
+                        )
+                        .await?;
+                    if let Some(path) = out {
+                        eprintln!(
+                            "wrote {n} rows to {}; fix them and run: patron import {kind} {}",
+                            path.display(),
+                            path.display()
+                        );
+                    }
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Create { role, name },
         } => {
@@ -312,6 +415,58 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+impl From<ImportKindArg> for ImportKind {
+    fn from(k: ImportKindArg) -> ImportKind {
+        match k {
+            ImportKindArg::Customers => ImportKind::Customers,
+            ImportKindArg::Orders => ImportKind::Orders,
+            ImportKindArg::Products => ImportKind::Products,
+        }
+    }
+}
+
+/// Writes raw rows (JSON objects as read) as one CSV whose columns are all their keys in
+/// first-seen order; a row that was not even readable as fields goes whole into `_raw`.
+fn write_raw_rows(rows: &[String], out: impl std::io::Write) -> anyhow::Result<usize> {
+    let parsed: Vec<Result<serde_json::Map<String, serde_json::Value>, &String>> = rows
+        .iter()
+        .map(|r| match serde_json::from_str::<serde_json::Value>(r) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            _ => Err(r),
+        })
+        .collect();
+    let mut header: Vec<String> = Vec::new();
+    for m in parsed.iter().flatten() {
+        for k in m.keys() {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    if parsed.iter().any(Result::is_err) {
+        header.push("_raw".into());
+    }
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&header)?;
+    for row in &parsed {
+        let record: Vec<String> = header
+            .iter()
+            .map(|h| match row {
+                Ok(m) => match m.get(h) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                },
+                Err(raw) if h == "_raw" => (*raw).clone(),
+                Err(_) => String::new(),
+            })
+            .collect();
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    Ok(parsed.len())
 }
 
 pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
@@ -361,6 +516,22 @@ pub async fn import(
             )
         }
     );
+    if !s.fields.is_empty() {
+        println!(
+            "  {:<14} {:>9} {:>9} {:>9} {:>12}",
+            "field", "read", "stored", "fixed", "quarantined"
+        );
+        for (field, c) in &s.fields {
+            println!(
+                "  {:<14} {:>9} {:>9} {:>9} {:>12}",
+                field,
+                c.read,
+                c.stored(),
+                c.fixed,
+                c.quarantined
+            );
+        }
+    }
     Ok(s)
 }
 

@@ -87,6 +87,27 @@ pub struct ImportSummary {
     pub unknown_columns: Vec<String>,
     /// How the file was read: format, delimiter, encoding, compression.
     pub read_as: String,
+    /// Per field of the stored customer rows: how many had a value, how many values
+    /// standardization changed, how many were quarantined.
+    pub fields: BTreeMap<&'static str, FieldCounts>,
+}
+
+/// One field's counts in an import.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct FieldCounts {
+    /// Rows with a value in the field.
+    pub read: u64,
+    /// Values changed by standardization and stored.
+    pub fixed: u64,
+    /// Values rejected and quarantined.
+    pub quarantined: u64,
+}
+
+impl FieldCounts {
+    /// Values stored (as given or fixed).
+    pub fn stored(&self) -> u64 {
+        self.read - self.quarantined
+    }
 }
 
 /// How to read an input file.
@@ -113,11 +134,13 @@ enum Cleaned {
     Customer(
         Box<patron_domain::CustomerRecord>,
         String,
-        Vec<patron_domain::FieldIssue>,
+        patron_domain::FieldReport,
     ),
     Order(patron_domain::OrderLine),
     Product(patron_domain::Product),
-    Rejected(RowError, String),
+    /// The row's (source, id in the source), when it has them, so a fixed re-submission
+    /// resolves the entry.
+    Rejected(RowError, String, (Option<String>, Option<String>)),
 }
 
 /// One raw row as read, before any parsing.
@@ -285,22 +308,30 @@ pub async fn import_file(
                         .quarantine
                         .push(entry("(row)", None, reason, true, raw));
                 }
-                Ok(Cleaned::Rejected(e, raw)) => {
+                Ok(Cleaned::Rejected(e, raw, (source, source_id))) => {
                     summary.rejected += 1;
                     *summary
                         .quarantined_by_field
                         .entry(e.field.into())
                         .or_default() += 1;
-                    batch
-                        .quarantine
-                        .push(entry(e.field, Some(e.value), e.reason, true, Some(raw)));
+                    let mut q = entry(e.field, Some(e.value), e.reason, true, Some(raw));
+                    q.source = source;
+                    q.source_id = source_id;
+                    batch.quarantine.push(q);
                 }
-                Ok(Cleaned::Customer(rec, raw, issues)) => {
+                Ok(Cleaned::Customer(rec, raw, report)) => {
                     summary.stored += 1;
-                    if !issues.is_empty() {
+                    if !report.issues.is_empty() {
                         summary.with_field_issues += 1;
                     }
-                    for i in issues {
+                    for f in report.present {
+                        summary.fields.entry(f).or_default().read += 1;
+                    }
+                    for f in report.fixed {
+                        summary.fields.entry(f).or_default().fixed += 1;
+                    }
+                    for i in report.issues {
+                        summary.fields.entry(i.field).or_default().quarantined += 1;
                         *summary
                             .quarantined_by_field
                             .entry(i.field.into())
@@ -489,5 +520,19 @@ fn clean_row(kind: ImportKind, input: &InputRow, clean: &CleanConfig) -> Cleaned
         ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
         ImportKind::Products => clean_product(&row).map(Cleaned::Product),
     };
-    cleaned.unwrap_or_else(|e| Cleaned::Rejected(e, input.raw.clone()))
+    cleaned.unwrap_or_else(|e| {
+        let value = |column: &str| {
+            input
+                .fields
+                .iter()
+                .find(|(c, v)| *c == column && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let key = match kind {
+            ImportKind::Customers => (value("source"), value("source_id")),
+            ImportKind::Orders => (value("source"), value("order_id")),
+            ImportKind::Products => (None, value("product_id")),
+        };
+        Cleaned::Rejected(e, input.raw.clone(), key)
+    })
 }

@@ -229,8 +229,13 @@ CREATE TABLE quarantine (
     value_enc      BLOB,
     reason         TEXT NOT NULL,
     whole_row      INTEGER NOT NULL,
-    raw_enc        BLOB
+    raw_enc        BLOB,
+    entry_hash     BLOB NOT NULL
 );
+
+-- The same rejected value or row quarantined again (a re-import) is one entry.
+CREATE UNIQUE INDEX quarantine_entry ON quarantine (kind, entry_hash);
+CREATE INDEX quarantine_record ON quarantine (kind, source, source_id);
 
 CREATE TABLE jobs (
     job_id       INTEGER PRIMARY KEY,

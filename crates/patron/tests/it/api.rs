@@ -149,3 +149,35 @@ async fn the_server_speaks_only_https() {
     let resp = strict.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn quarantine_is_listed_for_admins_only() {
+    let app = app_with_data(Db::Sqlite).await;
+    let resp = app
+        .get_as(Role::Admin, "/api/v1/quarantine?kind=customers")
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{body}");
+    assert!(entries
+        .iter()
+        .any(|e| e["field"] == "email" && e["value"] == "not-an-email"));
+    for role in [Role::Agent, Role::Analyst, Role::Ingest] {
+        assert_eq!(
+            app.get_as(role, "/api/v1/quarantine").await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let orders = app
+        .get_as(Role::Admin, "/api/v1/quarantine?kind=orders")
+        .await;
+    let body: serde_json::Value = orders.json().await.unwrap();
+    assert_eq!(body["entries"][0]["field"], "unit_price");
+    assert_eq!(
+        app.get_as(Role::Admin, "/api/v1/quarantine?kind=x")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}

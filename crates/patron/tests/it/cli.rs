@@ -142,6 +142,8 @@ async fn reimport_changes_nothing(db: Db) {
     env.patron_ok(&["run", "unify"]);
     let before = env.patron_ok(&["export", "links"]);
     let profiles_before = env.patron_ok(&["export", "profiles"]);
+    let quarantine_before = env.patron_ok(&["quarantine", "list"]);
+    assert_eq!(csv_rows(&quarantine_before).len(), 3);
     env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
     env.patron_ok(&["run", "unify"]);
     assert_eq!(
@@ -150,6 +152,11 @@ async fn reimport_changes_nothing(db: Db) {
         "profile ids are stable"
     );
     assert_eq!(env.patron_ok(&["export", "profiles"]), profiles_before);
+    assert_eq!(
+        env.patron_ok(&["quarantine", "list"]),
+        quarantine_before,
+        "bad rows are not quarantined twice"
+    );
 }
 
 #[tokio::test]
@@ -577,4 +584,81 @@ async fn gmail_aliases_unify_and_pinyin_finds_chinese_names() {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
+}
+
+#[tokio::test]
+async fn quarantined_rows_are_listed_exported_fixed_and_resolved() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write(
+        "c.csv",
+        "Quelle,source_id,email,phone,country\n\
+         web,1,ann(at)example.com,+1 415 555 2671,US\n\
+         web,2,bob@example.com,12345,US\n\
+         web,,nobody@example.com,,\n",
+    );
+    env.patron_ok(&[
+        "import",
+        "customers",
+        path.to_str().unwrap(),
+        "--map",
+        "Quelle=source",
+    ]);
+    let list = csv_rows(&env.patron_ok(&["quarantine", "list", "--kind", "customers"]));
+    assert_eq!(list.len(), 3, "{list:?}");
+    let email = list.iter().find(|r| r["field"] == "email").unwrap();
+    assert_eq!(email["value"], "ann(at)example.com");
+    assert_eq!(
+        (
+            email["source_id"].as_str(),
+            email["row"].as_str(),
+            email["whole_row"].as_str()
+        ),
+        ("1", "1", "false")
+    );
+    let phone = list.iter().find(|r| r["field"] == "phone").unwrap();
+    assert_eq!(phone["reason"], "not a valid number for its country");
+    let whole = list.iter().find(|r| r["whole_row"] == "true").unwrap();
+    assert_eq!(
+        (whole["field"].as_str(), whole["row"].as_str()),
+        ("source_id", "3")
+    );
+
+    let fix = env.data_dir().join("fix.csv");
+    env.patron_ok(&[
+        "quarantine",
+        "export",
+        "--kind",
+        "customers",
+        "--out",
+        fix.to_str().unwrap(),
+    ]);
+    let rows = csv_rows(&std::fs::read_to_string(&fix).unwrap());
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.contains_key("Quelle")),
+        "original column names"
+    );
+    let fixed = std::fs::read_to_string(&fix)
+        .unwrap()
+        .replace("ann(at)example.com", "ann@example.com")
+        .replace("12345", "+1 212 555 0199");
+    std::fs::write(&fix, fixed).unwrap();
+    env.patron_ok(&[
+        "import",
+        "customers",
+        fix.to_str().unwrap(),
+        "--map",
+        "Quelle=source",
+    ]);
+    let list = csv_rows(&env.patron_ok(&["quarantine", "list"]));
+    assert_eq!(
+        list.len(),
+        1,
+        "fixed records resolve their entries: {list:?}"
+    );
+    assert_eq!(list[0]["field"], "source_id");
+    env.patron_ok(&["run", "unify"]);
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    assert!(profiles.iter().any(|p| p["email"] == "ann@example.com"));
+    assert!(profiles.iter().any(|p| p["phone"] == "+12125550199"));
 }
