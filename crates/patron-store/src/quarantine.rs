@@ -1,7 +1,7 @@
 //! Reading the quarantine back: the list a data team works through, and the rejected rows as
 //! they were given, so they can be fixed and imported again.
 
-use crate::{Result, Store};
+use crate::{QuarantineEntry, Result, Store};
 use sqlx::Row;
 
 /// One quarantined value or row, decrypted for an authorized reader.
@@ -11,25 +11,13 @@ pub struct QuarantineRow {
     pub quarantine_id: i64,
     /// When it was quarantined (ms since epoch).
     pub at: i64,
-    /// `customers`, `orders` or `products`.
-    pub kind: String,
-    /// File or channel.
-    pub file: String,
-    /// Data row number in the file.
-    pub row_no: i64,
-    /// The row's source.
-    pub source: Option<String>,
-    /// The row's id in its source.
-    pub source_id: Option<String>,
-    /// The rejected field.
-    pub field: String,
-    /// The rejected value.
-    pub value: Option<String>,
-    /// Why.
-    pub reason: String,
-    /// Whether the whole row was rejected (else only this field was dropped).
-    pub whole_row: bool,
+    /// What was rejected, where and why.
+    #[serde(flatten)]
+    pub entry: QuarantineEntry,
 }
+
+/// The import kinds, as `QuarantineEntry::kind` spells them.
+const KINDS: [&str; 3] = ["customers", "orders", "products"];
 
 impl Store {
     /// Quarantine entries, newest first, optionally of one kind.
@@ -51,18 +39,22 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let kind: String = r.try_get("kind")?;
                 Ok(QuarantineRow {
                     quarantine_id: r.try_get("quarantine_id")?,
                     at: r.try_get("at")?,
-                    kind: r.try_get("kind")?,
-                    file: r.try_get("file")?,
-                    row_no: r.try_get("row_no")?,
-                    source: r.try_get("source")?,
-                    source_id: r.try_get("source_id")?,
-                    field: r.try_get("field")?,
-                    value: self.open_opt(r, "value_enc")?,
-                    reason: r.try_get("reason")?,
-                    whole_row: r.try_get::<i64, _>("whole_row")? != 0,
+                    entry: QuarantineEntry {
+                        kind: KINDS.into_iter().find(|k| *k == kind).unwrap_or("unknown"),
+                        file: r.try_get("file")?,
+                        row_no: r.try_get("row_no")?,
+                        source: r.try_get("source")?,
+                        source_id: r.try_get("source_id")?,
+                        field: r.try_get("field")?,
+                        value: self.open_opt(r, "value_enc")?,
+                        reason: r.try_get("reason")?,
+                        whole_row: r.try_get::<i64, _>("whole_row")? != 0,
+                        raw: None,
+                    },
                 })
             })
             .collect()

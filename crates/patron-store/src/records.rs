@@ -7,7 +7,7 @@ use patron_domain::{CustomerRecord, OrderLine, Product};
 use std::collections::HashMap;
 
 /// One rejected value or row, with everything needed to find and fix it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct QuarantineEntry {
     /// What was being imported (`customers`, `orders`, `products`).
     pub kind: &'static str,
@@ -28,6 +28,7 @@ pub struct QuarantineEntry {
     /// Whether the whole row was rejected, or only this field.
     pub whole_row: bool,
     /// The raw row, for whole-row rejects, so it can be fixed and re-submitted.
+    #[serde(skip)]
     pub raw: Option<String>,
 }
 

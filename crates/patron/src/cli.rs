@@ -348,15 +348,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         w.serialize((
                             r.quarantine_id,
                             at,
-                            &r.kind,
-                            &r.file,
-                            r.row_no,
-                            &r.source,
-                            &r.source_id,
-                            &r.field,
-                            &r.value,
-                            &r.reason,
-                            r.whole_row,
+                            &r.entry.kind,
+                            &r.entry.file,
+                            r.entry.row_no,
+                            &r.entry.source,
+                            &r.entry.source_id,
+                            &r.entry.field,
+                            &r.entry.value,
+                            &r.entry.reason,
+                            r.entry.whole_row,
                         ))?;
                     }
                     w.flush()?;
