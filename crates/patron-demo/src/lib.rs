@@ -26,6 +26,8 @@ pub struct DemoConfig {
     pub products: usize,
     /// Random seed: the same seed gives the same data.
     pub seed: u64,
+    /// Whether to generate orders and events (off for customer-only benchmarks).
+    pub orders: bool,
 }
 
 impl Default for DemoConfig {
@@ -34,6 +36,7 @@ impl Default for DemoConfig {
             people: 20_000,
             products: 1_000,
             seed: 42,
+            orders: true,
         }
     }
 }
@@ -143,7 +146,8 @@ pub fn generate(cfg: &DemoConfig, dir: &Path) -> io::Result<DemoData> {
     let people: Vec<Person> = (0..cfg.people).map(|i| person(&mut rng, i)).collect();
     let catalog = write_products(&mut rng, cfg.products, &dir.join("products.csv"))?;
     let customer_rows = write_customers(&mut rng, &people, dir)?;
-    let (order_lines, events) = write_orders(&mut rng, &people, &catalog, &dir.join("orders.csv"))?;
+    let buyers: &[Person] = if cfg.orders { &people } else { &[] };
+    let (order_lines, events) = write_orders(&mut rng, buyers, &catalog, &dir.join("orders.csv"))?;
     let tickets = tickets(&mut rng, &people);
     Ok(DemoData {
         customers_csv: dir.join("customers.csv"),

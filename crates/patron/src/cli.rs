@@ -62,6 +62,13 @@ pub enum Command {
         /// Build the data directory and exit instead of serving.
         #[arg(long)]
         no_serve: bool,
+        /// Only write the generated CSV files into DIR (no database, no server), e.g. for
+        /// benchmarks.
+        #[arg(long, value_name = "DIR")]
+        generate_only: Option<PathBuf>,
+        /// Generate customers and products only, no orders, events or tickets.
+        #[arg(long)]
+        no_orders: bool,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -190,7 +197,9 @@ impl Args {
         match self.command {
             Command::Serve(_)
             | Command::Demo {
-                no_serve: false, ..
+                no_serve: false,
+                generate_only: None,
+                ..
             } => "info",
             _ => "warn",
         }
@@ -239,8 +248,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             customers,
             seed,
             no_serve,
+            generate_only,
+            no_orders,
             serve,
-        } => crate::demo::run(&cfg, customers, seed, (!no_serve).then_some(serve)).await,
+        } => {
+            let opts = crate::demo::DemoOptions {
+                people: customers,
+                seed,
+                orders: !no_orders,
+                serve: (!no_serve && generate_only.is_none()).then_some(serve),
+                generate_only,
+            };
+            crate::demo::run(&cfg, opts).await
+        }
         Command::Serve(serve) => {
             let store = cfg.open_store().await?;
             if !store.has_users().await? {

@@ -16,13 +16,28 @@ pub fn new_password() -> String {
         .collect()
 }
 
-pub async fn run(
-    cfg: &Config,
-    people: usize,
-    seed: u64,
-    serve: Option<ServeArgs>,
-) -> anyhow::Result<()> {
-    let dir = cfg.store.data_dir.join("demo");
+/// What `patron demo` was asked to do.
+pub struct DemoOptions {
+    pub people: usize,
+    pub seed: u64,
+    pub orders: bool,
+    /// Write the files here and stop.
+    pub generate_only: Option<std::path::PathBuf>,
+    /// Serve afterwards.
+    pub serve: Option<ServeArgs>,
+}
+
+pub async fn run(cfg: &Config, opts: DemoOptions) -> anyhow::Result<()> {
+    let DemoOptions {
+        people,
+        seed,
+        orders,
+        generate_only,
+        serve,
+    } = opts;
+    let dir = generate_only
+        .clone()
+        .unwrap_or_else(|| cfg.store.data_dir.join("demo"));
     let spinner =
         indicatif::ProgressBar::new_spinner().with_message(format!("generating {people} people"));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -30,6 +45,7 @@ pub async fn run(
         &DemoConfig {
             people,
             seed,
+            orders,
             ..DemoConfig::default()
         },
         &dir,
@@ -43,6 +59,9 @@ pub async fn run(
         data.tickets.len(),
         dir.display()
     );
+    if generate_only.is_some() {
+        return Ok(());
+    }
     let store = cfg.open_store().await?;
     // Products first so order lines find their catalog entries; customers before orders.
     for (kind, path) in [
