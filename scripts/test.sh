@@ -45,6 +45,20 @@ if [ -z "${PATRON_TEST_DATABASE_URL:-}" ]; then
   export PATRON_TEST_DATABASE_URL="postgres://patron_test:patron_test@127.0.0.1:5432/postgres"
 fi
 
+# The Segment API test sends through the official Python client library, unchanged.
+if [ -z "${PATRON_TEST_PYTHON:-}" ]; then
+  venv=target/test-venv
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import segment.analytics" 2>/dev/null; then
+    echo "==> installing segment-analytics-python into $venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check segment-analytics-python
+  fi
+  export PATRON_TEST_PYTHON="$PWD/$venv/bin/python"
+fi
+
 echo "==> checking format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings

@@ -749,6 +749,7 @@ mod tests {
             people: 300,
             products: 50,
             seed: 7,
+            orders: true,
         };
         let (a, b) = (tempfile_dir("a"), tempfile_dir("b"));
         generate(&cfg, &a).unwrap();

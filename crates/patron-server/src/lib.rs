@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod dashboard;
 mod error;
+mod segment;
 mod tls;
 
 pub use tls::{tls_config, TlsSetting};
@@ -38,8 +39,11 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(api::router())
         .merge(dashboard::router())
+        .merge(segment::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        // Tracking libraries may gzip their batches.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state)
 }
 

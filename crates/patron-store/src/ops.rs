@@ -92,6 +92,71 @@ impl Store {
         Ok(n)
     }
 
+    /// Sets an order's status (`refunded`, `cancelled`); returns whether the order exists.
+    pub async fn set_order_status(
+        &self,
+        source: &str,
+        order_id: &str,
+        status: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE orders SET status = $1 WHERE source = $2 AND order_id = $3")
+            .bind(status)
+            .bind(source)
+            .bind(order_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Adds catalog products seen in events unless the catalog already has them: an event's
+    /// product fields never overwrite the catalog's.
+    pub async fn add_missing_products(&self, products: Vec<patron_domain::Product>) -> Result<()> {
+        if products.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut seen = std::collections::HashSet::new();
+        let rows = products
+            .into_iter()
+            .filter(|p| seen.insert(p.product_id.clone()))
+            .map(|p| {
+                vec![
+                    p.product_id.into(),
+                    p.sku.into(),
+                    p.name.into(),
+                    p.category.into(),
+                    p.brand.into(),
+                    p.price.map(|m| m.minor).into(),
+                    p.price.map(|m| m.currency.as_str().to_owned()).into(),
+                    i64::from(p.active).into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        insert(
+            &mut tx,
+            self.backend,
+            "products",
+            &[
+                "product_id",
+                "sku",
+                "name",
+                "category",
+                "brand",
+                "price_minor",
+                "currency",
+                "active",
+                "updated_at",
+            ],
+            "ON CONFLICT (product_id) DO NOTHING",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores tickets.
     pub async fn insert_tickets(&self, tickets: Vec<NewTicket>) -> Result<u64> {
         let mut tx = self.pool.begin().await?;

@@ -7,3 +7,4 @@ mod browser;
 mod cli;
 mod dashboard;
 mod helpers;
+mod segment;
