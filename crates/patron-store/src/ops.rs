@@ -119,36 +119,14 @@ impl Store {
         let rows = products
             .into_iter()
             .filter(|p| seen.insert(p.product_id.clone()))
-            .map(|p| {
-                vec![
-                    p.product_id.into(),
-                    p.sku.into(),
-                    p.name.into(),
-                    p.category.into(),
-                    p.brand.into(),
-                    p.price.map(|m| m.minor).into(),
-                    p.price.map(|m| m.currency.as_str().to_owned()).into(),
-                    i64::from(p.active).into(),
-                    now.into(),
-                ]
-            })
+            .map(|p| crate::records::product_row(p, now))
             .collect();
         let mut tx = self.pool.begin().await?;
         insert(
             &mut tx,
             self.backend,
             "products",
-            &[
-                "product_id",
-                "sku",
-                "name",
-                "category",
-                "brand",
-                "price_minor",
-                "currency",
-                "active",
-                "updated_at",
-            ],
+            crate::records::PRODUCT_COLS,
             "ON CONFLICT (product_id) DO NOTHING",
             rows,
         )

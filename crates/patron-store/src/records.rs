@@ -104,35 +104,13 @@ impl Store {
         if !batch.products.is_empty() {
             let rows = last_per_key(batch.products, |p| p.product_id.clone())
                 .into_iter()
-                .map(|p| {
-                    vec![
-                        p.product_id.into(),
-                        p.sku.into(),
-                        p.name.into(),
-                        p.category.into(),
-                        p.brand.into(),
-                        p.price.map(|m| m.minor).into(),
-                        p.price.map(|m| m.currency.as_str().to_owned()).into(),
-                        i64::from(p.active).into(),
-                        now.into(),
-                    ]
-                })
+                .map(|p| product_row(p, now))
                 .collect();
             insert(
                 &mut tx,
                 self.backend,
                 "products",
-                &[
-                    "product_id",
-                    "sku",
-                    "name",
-                    "category",
-                    "brand",
-                    "price_minor",
-                    "currency",
-                    "active",
-                    "updated_at",
-                ],
+                PRODUCT_COLS,
                 "ON CONFLICT (product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
                  category = excluded.category, brand = excluded.brand, \
                  price_minor = excluded.price_minor, currency = excluded.currency, \
@@ -341,6 +319,33 @@ impl Store {
             .await?
             .try_get(0)?)
     }
+}
+
+pub(crate) const PRODUCT_COLS: &[&str] = &[
+    "product_id",
+    "sku",
+    "name",
+    "category",
+    "brand",
+    "price_minor",
+    "currency",
+    "active",
+    "updated_at",
+];
+
+/// A product as a row of [`PRODUCT_COLS`].
+pub(crate) fn product_row(p: Product, now: i64) -> Vec<Val> {
+    vec![
+        p.product_id.into(),
+        p.sku.into(),
+        p.name.into(),
+        p.category.into(),
+        p.brand.into(),
+        p.price.map(|m| m.minor).into(),
+        p.price.map(|m| m.currency.as_str().to_owned()).into(),
+        i64::from(p.active).into(),
+        now.into(),
+    ]
 }
 
 /// Deletes the quarantine entries of records (source, source id) of `kind` that were stored
