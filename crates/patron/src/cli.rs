@@ -536,6 +536,9 @@ pub async fn import(
             )
         }
     );
+    if s.buyers > 0 {
+        println!("  {} buyer records taken from the orders", s.buyers);
+    }
     if !s.fields.is_empty() {
         println!(
             "  {:<14} {:>9} {:>9} {:>9} {:>12}",

@@ -4,6 +4,7 @@
 
 mod columns;
 mod input;
+mod shopify;
 
 pub use columns::ColumnMap;
 pub use input::{parse_encoding, Format};
@@ -85,6 +86,8 @@ pub struct ImportSummary {
     pub quarantined_by_field: BTreeMap<String, u64>,
     /// Header columns Patron does not know, ignored.
     pub unknown_columns: Vec<String>,
+    /// Customer records taken from the buyers of an order export (Shopify).
+    pub buyers: u64,
     /// How the file was read: format, delimiter, encoding, compression.
     pub read_as: String,
     /// Per field of the stored customer rows: how many had a value, how many values
@@ -147,6 +150,8 @@ enum Cleaned {
 enum RawItem {
     Csv(csv::Result<csv::ByteRecord>),
     Json(std::io::Result<String>),
+    /// Rows of layouts that need reading in order (Shopify orders), mapped already.
+    Mapped(Result<Vec<(ImportKind, InputRow)>, Unparsable>),
 }
 
 /// The rows of an opened file, in either format.
@@ -157,6 +162,12 @@ enum Rows {
         records: csv::ByteRecordsIntoIter<Box<dyn std::io::Read + Send>>,
     },
     Json(std::io::Lines<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+    Shopify {
+        header: Vec<String>,
+        layout: shopify::Layout,
+        state: shopify::State,
+        records: csv::ByteRecordsIntoIter<Box<dyn std::io::Read + Send>>,
+    },
 }
 
 impl Rows {
@@ -164,6 +175,16 @@ impl Rows {
         match self {
             Rows::Csv { records, .. } => records.by_ref().take(n).map(RawItem::Csv).collect(),
             Rows::Json(lines) => lines.by_ref().take(n).map(RawItem::Json).collect(),
+            Rows::Shopify {
+                header,
+                layout,
+                state,
+                records,
+            } => records
+                .by_ref()
+                .take(n)
+                .map(|rec| RawItem::Mapped(shopify_row(header, *layout, state, rec)))
+                .collect(),
         }
     }
 }
@@ -215,20 +236,33 @@ pub async fn import_file(
                         .to_owned()
                 })
                 .collect();
-            let columns: Vec<Option<&'static str>> =
-                header.iter().map(|h| opts.columns.resolve(h)).collect();
-            check_columns(kind, &header, &columns)
-                .with_context(|| format!("{}", path.display()))?;
-            summary.unknown_columns = header
-                .iter()
-                .zip(&columns)
-                .filter(|(_, c)| c.is_none())
-                .map(|(h, _)| h.clone())
-                .collect();
-            Rows::Csv {
-                header,
-                columns,
-                records: reader.into_byte_records(),
+            if let Some(layout) = shopify::detect(kind, &header) {
+                summary.read_as.push_str(match layout {
+                    shopify::Layout::Customers => ", Shopify customer export",
+                    shopify::Layout::Orders => ", Shopify order export",
+                });
+                Rows::Shopify {
+                    header,
+                    layout,
+                    state: shopify::State::default(),
+                    records: reader.into_byte_records(),
+                }
+            } else {
+                let columns: Vec<Option<&'static str>> =
+                    header.iter().map(|h| opts.columns.resolve(h)).collect();
+                check_columns(kind, &header, &columns)
+                    .with_context(|| format!("{}", path.display()))?;
+                summary.unknown_columns = header
+                    .iter()
+                    .zip(&columns)
+                    .filter(|(_, c)| c.is_none())
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                Rows::Csv {
+                    header,
+                    columns,
+                    records: reader.into_byte_records(),
+                }
             }
         }
     };
@@ -252,17 +286,24 @@ pub async fn import_file(
             Rows::Csv {
                 header, columns, ..
             } => (header.as_slice(), columns.as_slice()),
-            Rows::Json(_) => (&[][..], &[][..]),
+            Rows::Json(_) | Rows::Shopify { .. } => (&[][..], &[][..]),
         };
-        let cleaned: Vec<(i64, Result<Cleaned, Unparsable>, Vec<String>)> = chunk
+        type Outcome = (ImportKind, Result<Cleaned, Unparsable>);
+        let cleaned: Vec<(i64, Vec<Outcome>, Vec<String>)> = chunk
             .into_par_iter()
             .filter_map(|(n, item)| {
-                let (row, unknown) = match item {
-                    RawItem::Csv(rec) => (csv_row(header, columns, rec), Vec::new()),
+                let (rows, unknown) = match item {
+                    RawItem::Csv(rec) => (
+                        csv_row(header, columns, rec).map(|r| vec![(kind, r)]),
+                        Vec::new(),
+                    ),
                     RawItem::Json(line) => match line {
                         // Blank lines between JSON objects are not rows.
                         Ok(l) if l.trim().is_empty() => return None,
-                        Ok(l) => json_row(&l, &opts.columns),
+                        Ok(l) => {
+                            let (row, unknown) = json_row(&l, &opts.columns);
+                            (row.map(|r| vec![(kind, r)]), unknown)
+                        }
                         Err(e) => (
                             Err(Unparsable {
                                 reason: format!("unreadable line: {e}"),
@@ -271,89 +312,104 @@ pub async fn import_file(
                             Vec::new(),
                         ),
                     },
+                    RawItem::Mapped(rows) => (rows, Vec::new()),
                 };
-                Some((n, row.map(|r| clean_row(kind, &r, clean)), unknown))
+                let outcomes = match rows {
+                    Ok(rows) => rows
+                        .into_iter()
+                        .map(|(k, r)| (k, Ok(clean_row(k, &r, clean))))
+                        .collect(),
+                    Err(e) => vec![(kind, Err(e))],
+                };
+                Some((n, outcomes, unknown))
             })
             .collect();
         let mut batch = RecordBatch::default();
-        for (n, c, unknown) in cleaned {
+        for (n, outcomes, unknown) in cleaned {
             unknown_keys.extend(unknown);
             summary.read += 1;
-            let entry = |field: &str,
-                         value: Option<String>,
-                         reason: String,
-                         whole: bool,
-                         raw: Option<String>| {
-                QuarantineEntry {
-                    kind: kind.name(),
-                    file: file_name.clone(),
-                    row_no: n,
-                    source: None,
-                    source_id: None,
-                    field: field.to_owned(),
-                    value,
-                    reason,
-                    whole_row: whole,
-                    raw,
-                }
-            };
-            match c {
-                Err(Unparsable { reason, raw }) => {
-                    summary.rejected += 1;
-                    *summary
-                        .quarantined_by_field
-                        .entry("(row)".into())
-                        .or_default() += 1;
-                    batch
-                        .quarantine
-                        .push(entry("(row)", None, reason, true, raw));
-                }
-                Ok(Cleaned::Rejected(e, raw, (source, source_id))) => {
-                    summary.rejected += 1;
-                    *summary
-                        .quarantined_by_field
-                        .entry(e.field.into())
-                        .or_default() += 1;
-                    let mut q = entry(e.field, Some(e.value), e.reason, true, Some(raw));
-                    q.source = source;
-                    q.source_id = source_id;
-                    batch.quarantine.push(q);
-                }
-                Ok(Cleaned::Customer(rec, raw, report)) => {
-                    summary.stored += 1;
-                    if !report.issues.is_empty() {
-                        summary.with_field_issues += 1;
+            for (row_kind, c) in outcomes {
+                let entry = |field: &str,
+                             value: Option<String>,
+                             reason: String,
+                             whole: bool,
+                             raw: Option<String>| {
+                    QuarantineEntry {
+                        kind: row_kind.name(),
+                        file: file_name.clone(),
+                        row_no: n,
+                        source: None,
+                        source_id: None,
+                        field: field.to_owned(),
+                        value,
+                        reason,
+                        whole_row: whole,
+                        raw,
                     }
-                    for f in report.present {
-                        summary.fields.entry(f).or_default().read += 1;
-                    }
-                    for f in report.fixed {
-                        summary.fields.entry(f).or_default().fixed += 1;
-                    }
-                    for i in report.issues {
-                        summary.fields.entry(i.field).or_default().quarantined += 1;
+                };
+                match c {
+                    Err(Unparsable { reason, raw }) => {
+                        summary.rejected += 1;
                         *summary
                             .quarantined_by_field
-                            .entry(i.field.into())
+                            .entry("(row)".into())
                             .or_default() += 1;
-                        let mut q = entry(i.field, Some(i.value), i.reason, false, None);
-                        q.source = Some(rec.source.clone());
-                        q.source_id = Some(rec.source_id.clone());
+                        batch
+                            .quarantine
+                            .push(entry("(row)", None, reason, true, raw));
+                    }
+                    Ok(Cleaned::Rejected(e, raw, (source, source_id))) => {
+                        summary.rejected += 1;
+                        *summary
+                            .quarantined_by_field
+                            .entry(e.field.into())
+                            .or_default() += 1;
+                        let mut q = entry(e.field, Some(e.value), e.reason, true, Some(raw));
+                        q.source = source;
+                        q.source_id = source_id;
                         batch.quarantine.push(q);
                     }
-                    batch.customers.push((*rec, raw));
-                }
-                Ok(Cleaned::Order(line)) => {
-                    summary.stored += 1;
-                    let counter = line_numbers
-                        .entry((line.source.clone(), line.order_id.clone()))
-                        .or_default();
-                    *counter += 1;
-                    batch.order_lines.push((line, *counter));
-                }
-                Ok(Cleaned::Product(p)) => {
-                    summary.stored += 1;
-                    batch.products.push(p);
+                    Ok(Cleaned::Customer(rec, raw, report)) => {
+                        // A buyer taken from an order export is not one of the file's rows.
+                        if kind == ImportKind::Customers {
+                            summary.stored += 1;
+                        } else {
+                            summary.buyers += 1;
+                        }
+                        if !report.issues.is_empty() {
+                            summary.with_field_issues += 1;
+                        }
+                        for f in report.present {
+                            summary.fields.entry(f).or_default().read += 1;
+                        }
+                        for f in report.fixed {
+                            summary.fields.entry(f).or_default().fixed += 1;
+                        }
+                        for i in report.issues {
+                            summary.fields.entry(i.field).or_default().quarantined += 1;
+                            *summary
+                                .quarantined_by_field
+                                .entry(i.field.into())
+                                .or_default() += 1;
+                            let mut q = entry(i.field, Some(i.value), i.reason, false, None);
+                            q.source = Some(rec.source.clone());
+                            q.source_id = Some(rec.source_id.clone());
+                            batch.quarantine.push(q);
+                        }
+                        batch.customers.push((*rec, raw));
+                    }
+                    Ok(Cleaned::Order(line)) => {
+                        summary.stored += 1;
+                        let counter = line_numbers
+                            .entry((line.source.clone(), line.order_id.clone()))
+                            .or_default();
+                        *counter += 1;
+                        batch.order_lines.push((line, *counter));
+                    }
+                    Ok(Cleaned::Product(p)) => {
+                        summary.stored += 1;
+                        batch.products.push(p);
+                    }
                 }
             }
         }
@@ -366,6 +422,49 @@ pub async fn import_file(
     // JSON rows name their own keys; report those no column matched, once.
     summary.unknown_columns.extend(unknown_keys);
     Ok(summary)
+}
+
+/// Decodes one row of a Shopify export and maps it, in file order.
+fn shopify_row(
+    header: &[String],
+    layout: shopify::Layout,
+    state: &mut shopify::State,
+    rec: csv::Result<csv::ByteRecord>,
+) -> Result<Vec<(ImportKind, InputRow)>, Unparsable> {
+    let rec = rec.map_err(|e| Unparsable {
+        reason: format!("malformed CSV: {e}"),
+        raw: None,
+    })?;
+    let values: Vec<&str> = rec
+        .iter()
+        .map(std::str::from_utf8)
+        .collect::<Result<_, _>>()
+        .map_err(|_| Unparsable {
+            reason: "not valid UTF-8".into(),
+            raw: None,
+        })?;
+    let raw: serde_json::Map<String, serde_json::Value> = header
+        .iter()
+        .zip(&values)
+        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
+        .collect();
+    let raw = serde_json::Value::Object(raw).to_string();
+    let mapped = shopify::map_row(layout, header, &values, state).map_err(|reason| Unparsable {
+        reason,
+        raw: Some(raw.clone()),
+    })?;
+    Ok(mapped
+        .into_iter()
+        .map(|(kind, fields)| {
+            (
+                kind,
+                InputRow {
+                    fields,
+                    raw: raw.clone(),
+                },
+            )
+        })
+        .collect())
 }
 
 /// A row that could not even be read as text.

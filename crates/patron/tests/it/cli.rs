@@ -662,3 +662,74 @@ async fn quarantined_rows_are_listed_exported_fixed_and_resolved() {
     assert!(profiles.iter().any(|p| p["email"] == "ann@example.com"));
     assert!(profiles.iter().any(|p| p["phone"] == "+12125550199"));
 }
+
+#[tokio::test]
+async fn shopify_customer_and_order_exports_import_and_link() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let customers = env.write(
+        "customers_export.csv",
+        "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address Company,Default Address Address1,Default Address Address2,Default Address City,Default Address Province Code,Default Address Country Code,Default Address Zip,Default Address Phone,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,Tax Exempt,Tags\n\
+         '7001,Ann,Lee,ann@example.com,yes,,1 Main St,,Oakland,CA,US,94601,,'+14155552671,no,93.50,2,,no,vip\n\
+         '7002,Bob,Stone,bob@example.com,no,,,,London,,GB,,,,no,0.00,0,,no,\n",
+    );
+    let old_form = env.write(
+        "customers_old.csv",
+        "First Name,Last Name,Email,Company,Address1,Address2,City,Province,Province Code,Country,Country Code,Zip,Phone,Accepts Marketing,Total Spent,Total Orders,Tags,Note,Tax Exempt\n\
+         Cai,Lin,cai@example.cn,,,,Shanghai,,,China,CN,,,no,0,0,,,no\n",
+    );
+    let orders = env.write(
+        "orders_export.csv",
+        "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Billing Name,Billing City,Billing Country,Billing Phone,Cancelled at,Vendor\n\
+         #1001,ANN@example.com,paid,2024-05-01 10:00:00 -0700,fulfilled,USD,59.00,59.00,2024-05-01 10:00:00 -0700,2,Green Tea,9.50,TEA-1,Ann Lee,Oakland,US,,,Tea Garden\n\
+         #1001,,,,,,,,,1,Teapot,40.00,POT-1,,,,,,Copperline\n\
+         #1002,new@example.com,refunded,,,USD,25.00,25.00,2024-06-01 09:00:00 +0000,1,Yoga Mat,25.00,MAT-1,Dee New,Paris,FR,,,Summit\n\
+         #1003,bob@example.com,voided,,,USD,9.50,9.50,2024-06-02 09:00:00 +0000,1,Green Tea,9.50,TEA-1,Bob Stone,London,GB,,2024-06-02 10:00:00 +0000,Tea Garden\n",
+    );
+    let out = env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    assert!(
+        out.contains("Shopify customer export): read 2, stored 2, rejected 0"),
+        "{out}"
+    );
+    let out = env.patron_ok(&["import", "customers", old_form.to_str().unwrap()]);
+    assert!(out.contains("read 1, stored 1"), "{out}");
+    let out = env.patron_ok(&["import", "orders", orders.to_str().unwrap()]);
+    assert!(
+        out.contains("Shopify order export): read 4, stored 4, rejected 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 buyer records taken from the orders"),
+        "{out}"
+    );
+    env.patron_ok(&["run"]);
+
+    let store = env.store().await;
+    let clean = patron_domain::CleanConfig::default();
+    let ann = &store.search("ann@example.com", &clean, 5).await.unwrap()[0];
+    assert_eq!(
+        ann.records, 2,
+        "the customer export and the order's buyer are one person"
+    );
+    assert_eq!(ann.phone.as_deref(), Some("+14155552671"));
+    let detail = store.customer(ann.customer_id).await.unwrap().unwrap();
+    assert_eq!(detail.order_summary.orders, 1);
+    assert_eq!(
+        detail.order_summary.spend,
+        vec![("USD".to_owned(), 5_900)],
+        "both lines of #1001"
+    );
+    let bob = &store.search("bob@example.com", &clean, 5).await.unwrap()[0];
+    let detail = store.customer(bob.customer_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            detail.order_summary.orders,
+            detail.order_summary.reversed_orders
+        ),
+        (0, 1),
+        "cancelled"
+    );
+    let dee = &store.search("new@example.com", &clean, 5).await.unwrap()[0];
+    assert_eq!(dee.name.as_deref(), Some("Dee New"));
+    let cai = &store.search("cai@example.cn", &clean, 5).await.unwrap()[0];
+    assert_eq!(cai.country.as_deref(), Some("CN"));
+}
