@@ -424,6 +424,17 @@ pub async fn import_file(
     Ok(summary)
 }
 
+/// A CSV row as a JSON object of header → value: the lineage kept with stored records and
+/// the form rejected rows are exported in for fixing.
+fn raw_json(header: &[String], values: &[&str]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = header
+        .iter()
+        .zip(values)
+        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
 /// Decodes one row of a Shopify export and maps it, in file order.
 fn shopify_row(
     header: &[String],
@@ -443,12 +454,7 @@ fn shopify_row(
             reason: "not valid UTF-8".into(),
             raw: None,
         })?;
-    let raw: serde_json::Map<String, serde_json::Value> = header
-        .iter()
-        .zip(&values)
-        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
-        .collect();
-    let raw = serde_json::Value::Object(raw).to_string();
+    let raw = raw_json(header, &values);
     let mapped = shopify::map_row(layout, header, &values, state).map_err(|reason| Unparsable {
         reason,
         raw: Some(raw.clone()),
@@ -509,18 +515,14 @@ fn csv_row(
             raw: lossy(),
         })?);
     }
-    let raw: serde_json::Map<String, serde_json::Value> = header
-        .iter()
-        .zip(&values)
-        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
-        .collect();
+    let raw = raw_json(header, &values);
     Ok(InputRow {
         fields: columns
             .iter()
             .zip(&values)
             .filter_map(|(c, v)| c.map(|c| (c, (*v).to_owned())))
             .collect(),
-        raw: serde_json::Value::Object(raw).to_string(),
+        raw,
     })
 }
 
