@@ -270,6 +270,7 @@ pub async fn import_file(
     let file_name = path.display().to_string();
     let mut line_numbers: HashMap<(String, String), i64> = HashMap::new();
     let mut row_no: i64 = 0;
+    let mut writing: Option<(i64, tokio::task::JoinHandle<patron_store::Result<()>>)> = None;
     loop {
         let chunk: Vec<(i64, RawItem)> = rows
             .next_chunk(BATCH_ROWS)
@@ -413,15 +414,32 @@ pub async fn import_file(
                 }
             }
         }
-        store
-            .write_batch(batch)
-            .await
-            .with_context(|| format!("{}: cannot store rows up to {row_no}", path.display()))?;
+        // Write this batch while the next one is read and cleaned; at most one write is in
+        // flight, so memory stays bounded and batches land in file order.
+        if let Some(previous) = writing.take() {
+            finish_write(previous, path).await?;
+        }
+        let store = store.clone();
+        let upto = row_no;
+        writing = Some((upto, tokio::spawn(async move { store.write_batch(batch).await })));
+    }
+    if let Some(previous) = writing.take() {
+        finish_write(previous, path).await?;
     }
     progress.finish_and_clear();
     // JSON rows name their own keys; report those no column matched, once.
     summary.unknown_columns.extend(unknown_keys);
     Ok(summary)
+}
+
+async fn finish_write(
+    (upto, handle): (i64, tokio::task::JoinHandle<patron_store::Result<()>>),
+    path: &Path,
+) -> anyhow::Result<()> {
+    handle
+        .await
+        .context("the storage task stopped")?
+        .with_context(|| format!("{}: cannot store rows up to {upto}", path.display()))
 }
 
 /// A CSV row as a JSON object of header → value: the lineage kept with stored records and
