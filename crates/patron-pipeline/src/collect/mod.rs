@@ -421,7 +421,10 @@ pub async fn import_file(
         }
         let store = store.clone();
         let upto = row_no;
-        writing = Some((upto, tokio::spawn(async move { store.write_batch(batch).await })));
+        writing = Some((
+            upto,
+            tokio::spawn(async move { store.write_batch(batch).await }),
+        ));
     }
     if let Some(previous) = writing.take() {
         finish_write(previous, path).await?;
