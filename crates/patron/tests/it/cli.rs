@@ -733,3 +733,20 @@ async fn shopify_customer_and_order_exports_import_and_link() {
     let cai = &store.search("cai@example.cn", &clean, 5).await.unwrap()[0];
     assert_eq!(cai.country.as_deref(), Some("CN"));
 }
+
+#[tokio::test]
+async fn quoted_fields_with_newlines_commas_and_quotes_import() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let path = env.write(
+        "c.csv",
+        "source,source_id,name,address_line1,email\n\
+         web,1,\"Lee, Ann\",\"1 Main St\nApt 2\",ann@example.com\n\
+         web,2,\"Bob \"\"Bobby\"\" Stone\",,bob@example.com\n",
+    );
+    let out = env.patron_ok(&["import", "customers", path.to_str().unwrap()]);
+    assert!(out.contains("read 2, stored 2, rejected 0"), "{out}");
+    env.patron_ok(&["run", "unify"]);
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    let names: Vec<&str> = profiles.iter().map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, vec!["Ann Lee", "Bob \"Bobby\" Stone"]);
+}
