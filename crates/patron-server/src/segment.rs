@@ -169,6 +169,7 @@ async fn batch(
 #[derive(Default)]
 struct Work {
     events: Vec<NewEvent>,
+    customers: Vec<(patron_domain::CustomerRecord, String)>,
     batch: RecordBatch,
     products: Vec<patron_domain::Product>,
     status_changes: Vec<(String, &'static str)>,
@@ -318,8 +319,7 @@ impl Work {
                 raw: None,
             });
         }
-        self.batch
-            .customers
+        self.customers
             .push((record, Value::Object(msg.clone()).to_string()));
         Ok(())
     }
@@ -415,7 +415,11 @@ impl Work {
         Ok(())
     }
 
-    async fn store(self, state: &AppState) -> Result<(), ApiError> {
+    async fn store(mut self, state: &AppState) -> Result<(), ApiError> {
+        for (record, raw) in &self.customers {
+            let prepared = state.store.prepare_customer(record, raw);
+            self.batch.customers.push(prepared);
+        }
         state.store.add_missing_products(self.products).await?;
         state.store.write_batch(self.batch).await?;
         for (order_id, status) in self.status_changes {

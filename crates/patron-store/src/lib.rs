@@ -27,7 +27,7 @@ pub use profiles::{
     RecordView,
 };
 pub use quarantine::QuarantineRow;
-pub use records::{QuarantineEntry, RecordBatch};
+pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
 pub use unify::{FieldValue, GoldenRow, UnifyRecord};
 pub use vault::Vault;
 
@@ -146,6 +146,18 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Bulk upserts touch index pages all over the file; SQLite's default
+                        // 2 MB page cache turns that into constant re-reads.
+                        sqlx::query("PRAGMA cache_size = -65536")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(connect_err)?;

@@ -32,11 +32,32 @@ pub struct QuarantineEntry {
     pub raw: Option<String>,
 }
 
+/// A customer record sealed and blind-indexed for storage by [`Store::prepare_customer`].
+/// Preparing is pure CPU work, so callers do it in parallel before a batch is written.
+#[derive(Debug)]
+pub struct PreparedCustomer {
+    source: String,
+    source_id: String,
+    row: Vec<Val>,
+}
+
+impl PreparedCustomer {
+    /// The record's source.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The record's id in its source.
+    pub fn source_id(&self) -> &str {
+        &self.source_id
+    }
+}
+
 /// What one import batch writes.
 #[derive(Debug, Default)]
 pub struct RecordBatch {
-    /// Cleaned customer records with their raw input (JSON), upserted on (source, source_id).
-    pub customers: Vec<(CustomerRecord, String)>,
+    /// Prepared customer records, upserted on (source, source_id).
+    pub customers: Vec<PreparedCustomer>,
     /// Products, upserted on product_id.
     pub products: Vec<Product>,
     /// Order lines with their line number within the order, upserted on (source, order_id, line).
@@ -73,17 +94,15 @@ impl Store {
         let stored_keys: Vec<(String, String)> = batch
             .customers
             .iter()
-            .map(|(r, _)| (r.source.clone(), r.source_id.clone()))
+            .map(|p| (p.source.clone(), p.source_id.clone()))
             .collect();
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
-            let rows = last_per_key(batch.customers, |(r, _)| {
-                (r.source.clone(), r.source_id.clone())
-            })
-            .into_iter()
-            .map(|(r, raw)| self.customer_row(&r, &raw, now))
-            .collect();
+            let rows = last_per_key(batch.customers, |p| (p.source.clone(), p.source_id.clone()))
+                .into_iter()
+                .map(|p| p.row)
+                .collect();
             let set = CUSTOMER_COLS[2..]
                 .iter()
                 .filter(|c| **c != "received_at")
@@ -262,6 +281,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Seals the personal fields of a cleaned record and computes its blind indexes; `raw` is
+    /// its input as received (JSON), kept sealed for lineage.
+    pub fn prepare_customer(&self, r: &CustomerRecord, raw: &str) -> PreparedCustomer {
+        PreparedCustomer {
+            source: r.source.clone(),
+            source_id: r.source_id.clone(),
+            row: self.customer_row(r, raw, now_ms()),
+        }
     }
 
     fn customer_row(&self, r: &CustomerRecord, raw: &str, now: i64) -> Vec<Val> {

@@ -134,11 +134,7 @@ impl ReadOptions {
 
 /// One cleaned row, ready for the batch.
 enum Cleaned {
-    Customer(
-        Box<patron_domain::CustomerRecord>,
-        String,
-        patron_domain::FieldReport,
-    ),
+    Customer(patron_store::PreparedCustomer, patron_domain::FieldReport),
     Order(patron_domain::OrderLine),
     Product(patron_domain::Product),
     /// The row's (source, id in the source), when it has them, so a fixed re-submission
@@ -318,7 +314,7 @@ pub async fn import_file(
                 let outcomes = match rows {
                     Ok(rows) => rows
                         .into_iter()
-                        .map(|(k, r)| (k, Ok(clean_row(k, &r, clean))))
+                        .map(|(k, r)| (k, Ok(clean_row(store, k, &r, clean))))
                         .collect(),
                     Err(e) => vec![(kind, Err(e))],
                 };
@@ -370,7 +366,7 @@ pub async fn import_file(
                         q.source_id = source_id;
                         batch.quarantine.push(q);
                     }
-                    Ok(Cleaned::Customer(rec, raw, report)) => {
+                    Ok(Cleaned::Customer(rec, report)) => {
                         // A buyer taken from an order export is not one of the file's rows.
                         if kind == ImportKind::Customers {
                             summary.stored += 1;
@@ -393,11 +389,11 @@ pub async fn import_file(
                                 .entry(i.field.into())
                                 .or_default() += 1;
                             let mut q = entry(i.field, Some(i.value), i.reason, false, None);
-                            q.source = Some(rec.source.clone());
-                            q.source_id = Some(rec.source_id.clone());
+                            q.source = Some(rec.source().to_owned());
+                            q.source_id = Some(rec.source_id().to_owned());
                             batch.quarantine.push(q);
                         }
-                        batch.customers.push((*rec, raw));
+                        batch.customers.push(rec);
                     }
                     Ok(Cleaned::Order(line)) => {
                         summary.stored += 1;
@@ -634,11 +630,13 @@ fn check_columns(
     Ok(())
 }
 
-fn clean_row(kind: ImportKind, input: &InputRow, clean: &CleanConfig) -> Cleaned {
+/// Cleans one row; customer records are also sealed here, on the parallel path, so the
+/// writer only binds values.
+fn clean_row(store: &Store, kind: ImportKind, input: &InputRow, clean: &CleanConfig) -> Cleaned {
     let row = RawRow::new(input.fields.iter().map(|(c, v)| (*c, v.as_str())).collect());
     let cleaned = match kind {
         ImportKind::Customers => clean_customer(&row, clean)
-            .map(|(r, issues)| Cleaned::Customer(Box::new(r), input.raw.clone(), issues)),
+            .map(|(r, issues)| Cleaned::Customer(store.prepare_customer(&r, &input.raw), issues)),
         ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
         ImportKind::Products => clean_product(&row).map(Cleaned::Product),
     };
