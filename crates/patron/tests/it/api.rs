@@ -1,23 +1,8 @@
 //! The JSON API over real HTTPS: authentication, roles, search, the customer view.
 
-use crate::helpers::{spawn_app, Db, TestApp, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
+use crate::helpers::{spawn_app, spawn_app_with_fixtures, Db, TestApp, TestEnv};
 use patron_domain::Role;
 use reqwest::StatusCode;
-
-/// A server over a data dir with the fixtures imported and all stages run.
-async fn app_with_data(db: Db) -> TestApp {
-    let env = TestEnv::new(db).await;
-    for (kind, name, body) in [
-        ("products", "p.csv", PRODUCTS),
-        ("customers", "c.csv", CUSTOMERS),
-        ("orders", "o.csv", ORDERS),
-    ] {
-        let path = env.write(name, body);
-        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
-    }
-    env.patron_ok(&["run"]);
-    spawn_app(env).await
-}
 
 async fn search(app: &TestApp, q: &str) -> Vec<serde_json::Value> {
     let resp = app
@@ -34,7 +19,7 @@ async fn search(app: &TestApp, q: &str) -> Vec<serde_json::Value> {
 }
 
 async fn search_and_view(db: Db) {
-    let app = app_with_data(db).await;
+    let app = spawn_app_with_fixtures(db).await;
     // Email in any case, phone in any format, name in any case: all find Ann's one profile.
     for q in [
         "ANN.LEE@example.com",
@@ -152,7 +137,7 @@ async fn the_server_speaks_only_https() {
 
 #[tokio::test]
 async fn quarantine_is_listed_for_admins_only() {
-    let app = app_with_data(Db::Sqlite).await;
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
     let resp = app
         .get_as(Role::Admin, "/api/v1/quarantine?kind=customers")
         .await;

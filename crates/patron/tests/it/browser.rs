@@ -2,7 +2,7 @@
 //! `chromium` and `chromium-driver`, installed by scripts/test.sh), against the real server
 //! over HTTPS.
 
-use crate::helpers::{spawn_app, Db, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
+use crate::helpers::{spawn_app_with_fixtures, Db};
 use fantoccini::{ClientBuilder, Locator};
 use patron_domain::Role;
 use std::process::{Child, Command, Stdio};
@@ -84,17 +84,7 @@ fn save_screenshot(name: &str, png: &[u8]) {
 
 #[tokio::test]
 async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
-    let env = TestEnv::new(Db::Sqlite).await;
-    for (kind, name, body) in [
-        ("products", "p.csv", PRODUCTS),
-        ("customers", "c.csv", CUSTOMERS),
-        ("orders", "o.csv", ORDERS),
-    ] {
-        let path = env.write(name, body);
-        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
-    }
-    env.patron_ok(&["run"]);
-    let app = spawn_app(env).await;
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
     app.store
         .upsert_user("maria", "correct horse battery", Role::Agent)
         .await

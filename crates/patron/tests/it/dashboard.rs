@@ -1,23 +1,13 @@
 //! The dashboard over real HTTPS with a cookie-keeping client: sign-in, overview, search,
 //! customer page.
 
-use crate::helpers::{spawn_app, Db, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
+use crate::helpers::{spawn_app_with_fixtures, Db};
 use patron_domain::Role;
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn sign_in_search_and_open_a_customer() {
-    let env = TestEnv::new(Db::Sqlite).await;
-    for (kind, name, body) in [
-        ("products", "p.csv", PRODUCTS),
-        ("customers", "c.csv", CUSTOMERS),
-        ("orders", "o.csv", ORDERS),
-    ] {
-        let path = env.write(name, body);
-        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
-    }
-    env.patron_ok(&["run"]);
-    let app = spawn_app(env).await;
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
     app.store
         .upsert_user("maria", "correct horse battery", Role::Agent)
         .await

@@ -81,6 +81,22 @@ impl TestEnv {
     }
 }
 
+/// A server over a fresh data dir with the fixtures (products, customers, orders) imported
+/// through the CLI and every stage run.
+pub async fn spawn_app_with_fixtures(db: Db) -> TestApp {
+    let env = TestEnv::new(db).await;
+    for (kind, name, body) in [
+        ("products", "p.csv", PRODUCTS),
+        ("customers", "c.csv", CUSTOMERS),
+        ("orders", "o.csv", ORDERS),
+    ] {
+        let path = env.write(name, body);
+        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
+    }
+    env.patron_ok(&["run"]);
+    spawn_app(env).await
+}
+
 /// Creates an empty database on the test PostgreSQL server and returns its URL.
 async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
