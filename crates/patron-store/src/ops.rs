@@ -19,7 +19,8 @@ pub struct NewEvent {
     pub kind: String,
     /// Event name (`Product Viewed`).
     pub name: Option<String>,
-    /// Properties as JSON.
+    /// Properties, traits and context as JSON; sealed at rest, since tracking payloads carry
+    /// personal data (traits, IP addresses) in free-form fields.
     pub properties: Option<String>,
     /// When it happened, ms since epoch.
     pub occurred_at: i64,
@@ -63,7 +64,7 @@ impl Store {
                     e.anonymous_id.into(),
                     e.kind.into(),
                     e.name.into(),
-                    e.properties.into(),
+                    e.properties.map(|p| self.vault.seal_str(&p)).into(),
                     e.occurred_at.into(),
                     now.into(),
                 ]
@@ -80,7 +81,7 @@ impl Store {
                 "anonymous_id",
                 "kind",
                 "name",
-                "properties",
+                "properties_enc",
                 "occurred_at",
                 "received_at",
             ],

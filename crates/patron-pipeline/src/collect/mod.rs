@@ -163,6 +163,7 @@ enum Rows {
         layout: shopify::Layout,
         state: shopify::State,
         records: csv::ByteRecordsIntoIter<Box<dyn std::io::Read + Send>>,
+        store: Store,
     },
 }
 
@@ -176,11 +177,17 @@ impl Rows {
                 layout,
                 state,
                 records,
-            } => records
-                .by_ref()
-                .take(n)
-                .map(|rec| RawItem::Mapped(shopify_row(header, *layout, state, rec)))
-                .collect(),
+                store,
+            } => {
+                let pseudonym = |kind: &str, value: &str| pseudonym(store, kind, value);
+                records
+                    .by_ref()
+                    .take(n)
+                    .map(|rec| {
+                        RawItem::Mapped(shopify_row(header, *layout, state, rec, &pseudonym))
+                    })
+                    .collect()
+            }
         }
     }
 }
@@ -242,6 +249,7 @@ pub async fn import_file(
                     layout,
                     state: shopify::State::default(),
                     records: reader.into_byte_records(),
+                    store: store.clone(),
                 }
             } else {
                 let columns: Vec<Option<&'static str>> =
@@ -452,12 +460,33 @@ fn raw_json(header: &[String], values: &[&str]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// A stable id for a customer known only by an email or phone that is not itself personal:
+/// the keyed blind index of the normalized value (so the same buyer always gets the same id).
+fn pseudonym(store: &Store, kind: &str, value: &str) -> String {
+    let normalized = match kind {
+        "email" => patron_domain::Email::parse(value)
+            .map(|e| e.match_key())
+            .unwrap_or_else(|_| value.trim().to_lowercase()),
+        _ => patron_domain::Phone::parse(value, None)
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|_| value.chars().filter(char::is_ascii_digit).collect()),
+    };
+    let hash: String = store
+        .vault()
+        .blind(kind, &normalized)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{kind}:{hash}")
+}
+
 /// Decodes one row of a Shopify export and maps it, in file order.
 fn shopify_row(
     header: &[String],
     layout: shopify::Layout,
     state: &mut shopify::State,
     rec: csv::Result<csv::ByteRecord>,
+    pseudonym: &dyn Fn(&str, &str) -> String,
 ) -> Result<Vec<(ImportKind, InputRow)>, Unparsable> {
     let rec = rec.map_err(|e| Unparsable {
         reason: format!("malformed CSV: {e}"),
@@ -472,9 +501,11 @@ fn shopify_row(
             raw: None,
         })?;
     let raw = raw_json(header, &values);
-    let mapped = shopify::map_row(layout, header, &values, state).map_err(|reason| Unparsable {
-        reason,
-        raw: Some(raw.clone()),
+    let mapped = shopify::map_row(layout, header, &values, state, pseudonym).map_err(|reason| {
+        Unparsable {
+            reason,
+            raw: Some(raw.clone()),
+        }
     })?;
     Ok(mapped
         .into_iter()

@@ -53,12 +53,14 @@ pub struct State {
 /// One input row in canonical columns, per kind of record it becomes.
 pub type Mapped = Vec<(ImportKind, Vec<(&'static str, String)>)>;
 
-/// Maps one Shopify row to canonical records.
+/// Maps one Shopify row to canonical records. `pseudonym(kind, value)` turns an email or phone
+/// into the id of a customer known only by it, so no personal value becomes an id in clear.
 pub fn map_row(
     layout: Layout,
     header: &[String],
     values: &[&str],
     state: &mut State,
+    pseudonym: &dyn Fn(&str, &str) -> String,
 ) -> Result<Mapped, String> {
     let get = |names: &[&str]| -> String {
         names
@@ -77,7 +79,7 @@ pub fn map_row(
             let phone = get(&["Phone", "Default Address Phone"]);
             let source_id = match get(&["Customer ID"]) {
                 id if !id.is_empty() => id,
-                _ => buyer_key(&email, &phone)
+                _ => buyer_key(&email, &phone, pseudonym)
                     .ok_or("no Customer ID, Email or Phone to identify the customer")?,
             };
             let record = vec![
@@ -117,7 +119,8 @@ pub fn map_row(
             if state.order.as_deref() != Some(name.as_str()) {
                 let email = get(&["Email"]);
                 let phone = get(&["Billing Phone", "Phone", "Shipping Phone"]);
-                let buyer = buyer_key(&email, &phone).unwrap_or_else(|| format!("guest:{name}"));
+                let buyer =
+                    buyer_key(&email, &phone, pseudonym).unwrap_or_else(|| format!("guest:{name}"));
                 let status = if !get(&["Cancelled at"]).is_empty() {
                     "cancelled"
                 } else if get(&["Financial Status"]).eq_ignore_ascii_case("refunded") {
@@ -174,11 +177,11 @@ pub fn map_row(
 }
 
 /// Shopify order exports carry no customer id: a buyer is known by email, else phone.
-fn buyer_key(email: &str, phone: &str) -> Option<String> {
+fn buyer_key(email: &str, phone: &str, pseudonym: &dyn Fn(&str, &str) -> String) -> Option<String> {
     if !email.is_empty() {
-        Some(format!("email:{}", email.to_lowercase()))
+        Some(pseudonym("email", email))
     } else if !phone.is_empty() {
-        Some(format!("phone:{phone}"))
+        Some(pseudonym("phone", phone))
     } else {
         None
     }
@@ -212,6 +215,7 @@ mod tests {
     fn order_values_carry_to_later_lines() {
         let h = header("Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Billing Name,Cancelled at");
         let mut st = State::default();
+        let pseudonym = |kind: &str, v: &str| format!("{kind}:<{}>", v.len());
         let first = map_row(
             Layout::Orders,
             &h,
@@ -229,6 +233,7 @@ mod tests {
                 "",
             ],
             &mut st,
+            &pseudonym,
         )
         .unwrap();
         assert_eq!(first.len(), 2, "the buyer and the line");
@@ -237,6 +242,7 @@ mod tests {
             &h,
             &["#1001", "", "", "", "", "1", "Pot", "40.00", "", "", ""],
             &mut st,
+            &pseudonym,
         )
         .unwrap();
         assert_eq!(second.len(), 1);
@@ -244,7 +250,11 @@ mod tests {
         let get = |k: &str| line.iter().find(|(c, _)| *c == k).unwrap().1.clone();
         assert_eq!(get("order_id"), "#1001");
         assert_eq!(get("currency"), "USD");
-        assert_eq!(get("customer_source_id"), "email:a@x.com");
+        assert_eq!(
+            get("customer_source_id"),
+            "email:<7>",
+            "a pseudonym, never the address"
+        );
         assert_eq!(get("product_id"), "Pot", "no SKU: the line item's name");
     }
 }

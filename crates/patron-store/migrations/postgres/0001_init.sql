@@ -110,7 +110,7 @@ CREATE TABLE events (
     anonymous_id  TEXT,
     kind          TEXT NOT NULL,
     name          TEXT,
-    properties    TEXT,
+    properties_enc  BYTEA,
     occurred_at   BIGINT NOT NULL,
     received_at   BIGINT NOT NULL
 );

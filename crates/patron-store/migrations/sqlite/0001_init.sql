@@ -110,7 +110,7 @@ CREATE TABLE events (
     anonymous_id  TEXT,
     kind          TEXT NOT NULL,
     name          TEXT,
-    properties    TEXT,
+    properties_enc  BLOB,
     occurred_at   INTEGER NOT NULL,
     received_at   INTEGER NOT NULL
 );

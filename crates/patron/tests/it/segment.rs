@@ -295,3 +295,62 @@ print("sent")
     assert_eq!(count(&app, "orders").await, 1);
     assert_eq!(count(&app, "records").await, 1);
 }
+
+#[tokio::test]
+async fn tracking_payloads_and_shopify_buyers_leave_nothing_personal_in_clear() {
+    let app = spawn_app(TestEnv::new(Db::Sqlite).await).await;
+    let key = app.keys[&Role::Ingest].clone();
+    let identify = json!({
+        "userId": "u-7", "messageId": "p-1",
+        "traits": { "email": "secret.person@example.com", "phone": "+1 415 555 2671", "name": "Secret Person" },
+        "context": { "ip": "203.0.113.77", "traits": { "email": "secret.person@example.com" } }
+    });
+    assert_eq!(
+        post(&app, "/v1/identify", &key, identify).await.status(),
+        StatusCode::OK
+    );
+    let orders = app.env.write(
+        "orders_export.csv",
+        "Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Billing Name,Billing Phone\n\
+         #1,hidden.buyer@example.com,paid,USD,2024-01-01 10:00:00 +0000,1,Tea,9.50,T1,Hidden Buyer,+44 7911 123456\n",
+    );
+    app.env
+        .patron_ok(&["import", "orders", orders.to_str().unwrap()]);
+    app.env.patron_ok(&["run"]);
+    let mut haystack = Vec::new();
+    for entry in std::fs::read_dir(app.env.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("patron.db")
+        {
+            haystack.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for needle in [
+        "secret.person",
+        "203.0.113.77",
+        "4155552671",
+        "Secret Person",
+        "hidden.buyer",
+        "Hidden Buyer",
+        "7911123456",
+    ] {
+        assert!(
+            !haystack
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
+            "{needle} found in clear in the database file"
+        );
+    }
+    // Still findable through the blind indexes.
+    let found = app
+        .store
+        .search("hidden.buyer@example.com", &Default::default(), 5)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
