@@ -145,7 +145,7 @@ enum Cleaned {
 /// One raw row as read, before any parsing.
 enum RawItem {
     Csv(csv::Result<csv::ByteRecord>),
-    Json(std::io::Result<String>),
+    Json(Vec<u8>),
     /// Rows of layouts that need reading in order (Shopify orders), mapped already.
     Mapped(Result<Vec<(ImportKind, InputRow)>, Unparsable>),
 }
@@ -157,7 +157,7 @@ enum Rows {
         columns: Vec<Option<&'static str>>,
         records: csv::ByteRecordsIntoIter<Box<dyn std::io::Read + Send>>,
     },
-    Json(std::io::Lines<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+    Json(std::io::Split<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
     Shopify {
         header: Vec<String>,
         layout: shopify::Layout,
@@ -168,10 +168,33 @@ enum Rows {
 }
 
 impl Rows {
-    fn next_chunk(&mut self, n: usize) -> Vec<RawItem> {
+    /// The next `n` rows. A failure to read the file itself (a truncated gzip stream, a disk
+    /// error) ends the import with an error: the rest of the file is not there to quarantine.
+    fn next_chunk(&mut self, n: usize) -> std::io::Result<Vec<RawItem>> {
+        fn io_error(rec: &csv::Result<csv::ByteRecord>) -> Option<std::io::Error> {
+            match rec {
+                Err(e) => match e.kind() {
+                    csv::ErrorKind::Io(io) => Some(std::io::Error::new(io.kind(), io.to_string())),
+                    _ => None,
+                },
+                Ok(_) => None,
+            }
+        }
+        let mut items = Vec::with_capacity(n);
         match self {
-            Rows::Csv { records, .. } => records.by_ref().take(n).map(RawItem::Csv).collect(),
-            Rows::Json(lines) => lines.by_ref().take(n).map(RawItem::Json).collect(),
+            Rows::Csv { records, .. } => {
+                for rec in records.by_ref().take(n) {
+                    if let Some(e) = io_error(&rec) {
+                        return Err(e);
+                    }
+                    items.push(RawItem::Csv(rec));
+                }
+            }
+            Rows::Json(lines) => {
+                for line in lines.by_ref().take(n) {
+                    items.push(RawItem::Json(line?));
+                }
+            }
             Rows::Shopify {
                 header,
                 layout,
@@ -180,15 +203,17 @@ impl Rows {
                 store,
             } => {
                 let pseudonym = |kind: &str, value: &str| pseudonym(store, kind, value);
-                records
-                    .by_ref()
-                    .take(n)
-                    .map(|rec| {
-                        RawItem::Mapped(shopify_row(header, *layout, state, rec, &pseudonym))
-                    })
-                    .collect()
+                for rec in records.by_ref().take(n) {
+                    if let Some(e) = io_error(&rec) {
+                        return Err(e);
+                    }
+                    items.push(RawItem::Mapped(shopify_row(
+                        header, *layout, state, rec, &pseudonym,
+                    )));
+                }
             }
         }
+        Ok(items)
     }
 }
 
@@ -222,7 +247,7 @@ pub async fn import_file(
         ..ImportSummary::default()
     };
     let mut rows = match opened.format {
-        Format::JsonLines => Rows::Json(std::io::BufReader::new(opened.reader).lines()),
+        Format::JsonLines => Rows::Json(std::io::BufReader::new(opened.reader).split(b'\n')),
         Format::Csv { delimiter } => {
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(true)
@@ -278,6 +303,12 @@ pub async fn import_file(
     loop {
         let chunk: Vec<(i64, RawItem)> = rows
             .next_chunk(BATCH_ROWS)
+            .with_context(|| {
+                format!(
+                    "{}: cannot read the file after row {row_no}",
+                    path.display()
+                )
+            })?
             .into_iter()
             .map(|item| {
                 row_no += 1;
@@ -302,7 +333,7 @@ pub async fn import_file(
                         csv_row(header, columns, rec).map(|r| vec![(kind, r)]),
                         Vec::new(),
                     ),
-                    RawItem::Json(line) => match line {
+                    RawItem::Json(line) => match String::from_utf8(line) {
                         // Blank lines between JSON objects are not rows.
                         Ok(l) if l.trim().is_empty() => return None,
                         Ok(l) => {
@@ -311,8 +342,9 @@ pub async fn import_file(
                         }
                         Err(e) => (
                             Err(Unparsable {
-                                reason: format!("unreadable line: {e}"),
-                                raw: None,
+                                reason: "not valid UTF-8".into(),
+                                // Kept (lossily) so the line can be recognized and fixed.
+                                raw: Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
                             }),
                             Vec::new(),
                         ),

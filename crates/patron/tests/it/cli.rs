@@ -750,3 +750,37 @@ async fn quoted_fields_with_newlines_commas_and_quotes_import() {
     let names: Vec<&str> = profiles.iter().map(|p| p["name"].as_str()).collect();
     assert_eq!(names, vec!["Ann Lee", "Bob \"Bobby\" Stone"]);
 }
+
+#[tokio::test]
+async fn a_truncated_gzip_file_is_an_error_not_a_partial_success() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    for (name, header, line) in [
+        (
+            "c.jsonl.gz",
+            "",
+            "{\"source\":\"web\",\"source_id\":\"ID\",\"email\":\"pID@example.com\"}\n",
+        ),
+        (
+            "c.csv.gz",
+            "source,source_id,email\n",
+            "web,ID,pID@example.com\n",
+        ),
+    ] {
+        let mut text = header.to_owned();
+        for i in 0..20_000 {
+            text.push_str(&line.replace("ID", &i.to_string()));
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let path = env.data_dir().join(name);
+        std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let out = env.patron(&["import", "customers", path.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            stderr(&out).contains("cannot read the file after row"),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+}
