@@ -380,6 +380,22 @@ pub const ORDER_COLUMNS: &[&str] = &[
     "unit_price",
 ];
 
+/// The most units one order line may carry.
+pub const MAX_QUANTITY: i64 = 100_000;
+/// The largest unit price, in minor units (10 million in a two-decimal currency). Bounding
+/// prices and quantities keeps every sum of order values far inside 64 bits, so one absurd
+/// line cannot break the totals of a store.
+pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
+
+fn bounded(m: Money) -> Result<Money, Invalid> {
+    if m.minor.abs() > MAX_PRICE_MINOR {
+        return Err(Invalid::new(format!(
+            "more than {MAX_PRICE_MINOR} minor units; not a plausible price"
+        )));
+    }
+    Ok(m)
+}
+
 /// Cleans one order line. Every field of an order line matters for revenue, so any bad field
 /// rejects the row.
 pub fn clean_order_line(row: &RawRow<'_>) -> Result<OrderLine, RowError> {
@@ -393,11 +409,13 @@ pub fn clean_order_line(row: &RawRow<'_>) -> Result<OrderLine, RowError> {
         status: OrderStatus::parse(status).map_err(|e| RowError::new("status", status, e))?,
         product_id: row.required("product_id")?.to_owned(),
         quantity: row.parse("quantity", |v| match v.parse::<i64>() {
-            Ok(q) if (1..=1_000_000).contains(&q) => Ok(q),
-            Ok(_) => Err(Invalid::new("must be between 1 and 1000000")),
+            Ok(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q),
+            Ok(_) => Err(Invalid::new(format!(
+                "must be between 1 and {MAX_QUANTITY}"
+            ))),
             Err(_) => Err(Invalid::new("not a whole number")),
         })?,
-        unit_price: row.parse("unit_price", |v| Money::parse(v, currency))?,
+        unit_price: row.parse("unit_price", |v| bounded(Money::parse(v, currency)?))?,
     })
 }
 
@@ -440,7 +458,11 @@ pub fn clean_product(row: &RawRow<'_>) -> Result<Product, RowError> {
         (None, _) => None,
         (Some(p), Some(c)) => {
             let currency = Currency::parse(c).map_err(|e| RowError::new("currency", c, e))?;
-            Some(Money::parse(p, currency).map_err(|e| RowError::new("price", p, e))?)
+            Some(
+                Money::parse(p, currency)
+                    .and_then(bounded)
+                    .map_err(|e| RowError::new("price", p, e))?,
+            )
         }
         (Some(_), None) => {
             return Err(RowError::new(
@@ -572,6 +594,8 @@ mod tests {
             assert_eq!(err.field, field, "{field}={value}");
         };
         check_bad("quantity", "0");
+        check_bad("quantity", "100001");
+        check_bad("unit_price", "92233720368547758.07");
         check_bad("quantity", "two");
         check_bad("unit_price", "9.999");
         check_bad("currency", "XXX");

@@ -43,7 +43,7 @@ pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm
         let c = o.customer as usize;
         last[c] = last[c].max(o.day);
         freq[c] += 1;
-        money[c] += o.amount;
+        money[c] = money[c].saturating_add(o.amount);
     }
     let buyers: Vec<usize> = (0..customers).filter(|&c| freq[c] > 0).collect();
     let recency: Vec<i64> = buyers

@@ -264,7 +264,7 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         let c = o.customer as usize;
         first[c] = first[c].min(o.day);
         freq[c] += 1;
-        money[c] += o.amount;
+        money[c] = money[c].saturating_add(o.amount);
     }
     let rows: Vec<PredictionRow> = (0..n)
         .filter(|&c| freq[c] > 0)

@@ -35,9 +35,9 @@ async fn quarantine(
     require(&caller, &[Role::Admin])?;
     let kind = params.kind.as_deref().filter(|k| !k.is_empty());
     if let Some(k) = kind {
-        if !["customers", "orders", "products"].contains(&k) {
+        if !["customers", "orders", "products", "events"].contains(&k) {
             return Err(ApiError::BadRequest(
-                "kind must be customers, orders or products".into(),
+                "kind must be customers, orders, products or events".into(),
             ));
         }
     }

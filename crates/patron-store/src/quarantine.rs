@@ -17,7 +17,7 @@ pub struct QuarantineRow {
 }
 
 /// The import kinds, as `QuarantineEntry::kind` spells them.
-const KINDS: [&str; 3] = ["customers", "orders", "products"];
+const KINDS: [&str; 4] = ["customers", "orders", "products", "events"];
 
 impl Store {
     /// Quarantine entries, newest first, optionally of one kind.

@@ -94,7 +94,14 @@ fn detect_encoding(sample: &[u8]) -> &'static Encoding {
         .chars()
         .filter(|c| !c.is_ascii() && *c != '\u{fffd}')
         .count();
-    let (_, _, gb_errors) = encoding_rs::GB18030.decode(sample);
+    // The sample may end inside a character: decode it as a prefix, not as a whole file.
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut text = String::with_capacity(
+        decoder
+            .max_utf8_buffer_length(sample.len())
+            .unwrap_or(sample.len() * 3),
+    );
+    let (_, _, gb_errors) = decoder.decode_to_string(sample, &mut text, false);
     if bad > good && !gb_errors {
         encoding_rs::GB18030
     } else {
@@ -196,6 +203,15 @@ mod tests {
         let mut bytes = "name\nRené\nZoë\n".as_bytes().to_vec();
         bytes.extend_from_slice(b"\xff\xfe\n");
         assert_eq!(read_all(bytes).2, "UTF-8");
+    }
+
+    #[test]
+    fn gb18030_cut_inside_a_character_is_still_gb18030() {
+        // Ten bytes a line: a 64 KiB sample ends after the first byte of 张.
+        let text = "name\n张伟\n".repeat(20_000);
+        let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+        assert_eq!(SAMPLE % 10, 6);
+        assert_eq!(detect_encoding(&bytes[..SAMPLE]).name(), "gb18030");
     }
 
     #[test]
