@@ -382,7 +382,16 @@ impl Work {
                     ];
                     let row = RawRow::new(values.iter().map(|(c, v)| (*c, v.as_str())).collect());
                     let line = clean_order_line(&row).map_err(|e| format!("products[{i}].{e}"))?;
-                    lines.push((line, i as i64 + 1));
+                    // A product listed twice is one line with the summed quantity.
+                    match lines
+                        .iter_mut()
+                        .find(|l: &&mut patron_domain::OrderLine| l.product_id == line.product_id)
+                    {
+                        Some(existing) => {
+                            existing.quantity = existing.quantity.saturating_add(line.quantity)
+                        }
+                        None => lines.push(line),
+                    }
                     let catalog = [
                         ("product_id", product_id),
                         ("sku", s(p, "sku")),

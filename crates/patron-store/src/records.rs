@@ -60,8 +60,9 @@ pub struct RecordBatch {
     pub customers: Vec<PreparedCustomer>,
     /// Products, upserted on product_id.
     pub products: Vec<Product>,
-    /// Order lines with their line number within the order, upserted on (source, order_id, line).
-    pub order_lines: Vec<(OrderLine, i64)>,
+    /// Order lines, upserted on (source, order_id, product_id); a product's line carries the
+    /// order's whole quantity of it.
+    pub order_lines: Vec<OrderLine>,
     /// Rejected values and rows.
     pub quarantine: Vec<QuarantineEntry>,
 }
@@ -91,11 +92,34 @@ impl Store {
     pub async fn write_batch(&self, batch: RecordBatch) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let stored_keys: Vec<(String, String)> = batch
-            .customers
-            .iter()
-            .map(|p| (p.source.clone(), p.source_id.clone()))
-            .collect();
+        // What this batch stores, per kind, as (source, id in the source) the way quarantine
+        // entries name them; products have no source.
+        let stored_keys: [(&str, Vec<(String, String)>); 3] = [
+            (
+                "customers",
+                batch
+                    .customers
+                    .iter()
+                    .map(|p| (p.source.clone(), p.source_id.clone()))
+                    .collect(),
+            ),
+            (
+                "orders",
+                batch
+                    .order_lines
+                    .iter()
+                    .map(|l| (l.source.clone(), l.order_id.clone()))
+                    .collect(),
+            ),
+            (
+                "products",
+                batch
+                    .products
+                    .iter()
+                    .map(|p| (String::new(), p.product_id.clone()))
+                    .collect(),
+            ),
+        ];
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
@@ -139,7 +163,7 @@ impl Store {
             .await?;
         }
         if !batch.order_lines.is_empty() {
-            let orders = last_per_key(batch.order_lines.iter().map(|(l, _)| l).collect(), |l| {
+            let orders = last_per_key(batch.order_lines.iter().collect(), |l| {
                 (l.source.clone(), l.order_id.clone())
             })
             .into_iter()
@@ -172,15 +196,14 @@ impl Store {
                 orders,
             )
             .await?;
-            let lines = last_per_key(batch.order_lines, |(l, n)| {
-                (l.source.clone(), l.order_id.clone(), *n)
+            let lines = last_per_key(batch.order_lines, |l| {
+                (l.source.clone(), l.order_id.clone(), l.product_id.clone())
             })
             .into_iter()
-            .map(|(l, n)| {
+            .map(|l| {
                 vec![
                     l.source.into(),
                     l.order_id.into(),
-                    n.into(),
                     l.product_id.into(),
                     l.quantity.into(),
                     l.unit_price.minor.into(),
@@ -195,14 +218,13 @@ impl Store {
                 &[
                     "source",
                     "order_id",
-                    "line_no",
                     "product_id",
                     "quantity",
                     "unit_price_minor",
                     "currency",
                 ],
-                "ON CONFLICT (source, order_id, line_no) DO UPDATE SET \
-                 product_id = excluded.product_id, quantity = excluded.quantity, \
+                "ON CONFLICT (source, order_id, product_id) DO UPDATE SET \
+                 quantity = excluded.quantity, \
                  unit_price_minor = excluded.unit_price_minor, currency = excluded.currency",
                 lines,
             )
@@ -271,14 +293,9 @@ impl Store {
         }
         // Entries about an earlier version of a record stored again describe problems that the
         // re-submission fixed; those it still has were (re-)inserted above and are kept.
-        resolve_quarantine(
-            &mut tx,
-            self.backend,
-            "customers",
-            &stored_keys,
-            &batch_hashes,
-        )
-        .await?;
+        for (kind, keys) in &stored_keys {
+            resolve_quarantine(&mut tx, self.backend, kind, keys, &batch_hashes).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -390,7 +407,7 @@ async fn resolve_quarantine(
     for chunk in keys.chunks(5_000) {
         let mut sql = format!(
             "SELECT quarantine_id, entry_hash FROM quarantine WHERE kind = {} \
-             AND (source, source_id) IN (VALUES ",
+             AND (COALESCE(source, ''), source_id) IN (VALUES ",
             placeholder(backend, 1)
         );
         for i in 0..chunk.len() {

@@ -297,7 +297,9 @@ pub async fn import_file(
     };
     let mut unknown_keys = BTreeSet::new();
     let file_name = path.display().to_string();
-    let mut line_numbers: HashMap<(String, String), i64> = HashMap::new();
+    // Quantity per (source, order, product) so far in this file: a product listed twice in
+    // one order is one line with the summed quantity, even across batches.
+    let mut quantities: HashMap<(String, String, String), i64> = HashMap::new();
     let mut row_no: i64 = 0;
     let mut writing: Option<(i64, tokio::task::JoinHandle<patron_store::Result<()>>)> = None;
     loop {
@@ -437,11 +439,16 @@ pub async fn import_file(
                     }
                     Ok(Cleaned::Order(line)) => {
                         summary.stored += 1;
-                        let counter = line_numbers
-                            .entry((line.source.clone(), line.order_id.clone()))
-                            .or_default();
-                        *counter += 1;
-                        batch.order_lines.push((line, *counter));
+                        let mut line = line;
+                        let key = (
+                            line.source.clone(),
+                            line.order_id.clone(),
+                            line.product_id.clone(),
+                        );
+                        let total = quantities.entry(key).or_default();
+                        *total = total.saturating_add(line.quantity);
+                        line.quantity = *total;
+                        batch.order_lines.push(line);
                     }
                     Ok(Cleaned::Product(p)) => {
                         summary.stored += 1;

@@ -88,16 +88,17 @@ CREATE TABLE orders (
 CREATE INDEX orders_customer ON orders (customer_id);
 CREATE INDEX orders_customer_source ON orders (source, customer_source_id);
 
+-- One line per product of an order: the same product twice in an order is one line with the
+-- summed quantity, so re-importing, fixing or splitting an order's rows never loses a line.
 CREATE TABLE order_lines (
     source            TEXT NOT NULL,
     order_id          TEXT NOT NULL,
-    line_no           BIGINT NOT NULL,
     customer_id       BIGINT,
     product_id        TEXT NOT NULL,
     quantity          BIGINT NOT NULL,
     unit_price_minor  BIGINT NOT NULL,
     currency          TEXT NOT NULL,
-    PRIMARY KEY (source, order_id, line_no)
+    PRIMARY KEY (source, order_id, product_id)
 );
 CREATE INDEX order_lines_customer ON order_lines (customer_id);
 

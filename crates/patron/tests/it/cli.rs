@@ -784,3 +784,49 @@ async fn a_truncated_gzip_file_is_an_error_not_a_partial_success() {
         );
     }
 }
+
+#[tokio::test]
+async fn fixing_one_line_of_an_order_keeps_its_other_lines() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let customers = env.write("c.csv", "source,source_id,email\nweb,1,kim@example.com\n");
+    env.patron_ok(&["import", "customers", customers.to_str().unwrap()]);
+    let orders = env.write(
+        "o.csv",
+        "source,order_id,customer_source_id,placed_at,currency,product_id,quantity,unit_price\n\
+         web,o1,1,2024-05-01,USD,tea,1,9.50\n\
+         web,o1,1,2024-05-01,USD,pot,1,forty\n\
+         web,o1,1,2024-05-01,USD,tea,2,9.50\n",
+    );
+    let out = env.patron_ok(&["import", "orders", orders.to_str().unwrap()]);
+    assert!(out.contains("read 3, stored 2, rejected 1"), "{out}");
+    let fix = env.data_dir().join("fix.csv");
+    env.patron_ok(&[
+        "quarantine",
+        "export",
+        "--kind",
+        "orders",
+        "--out",
+        fix.to_str().unwrap(),
+    ]);
+    let fixed = std::fs::read_to_string(&fix)
+        .unwrap()
+        .replace("forty", "40.00");
+    std::fs::write(&fix, fixed).unwrap();
+    env.patron_ok(&["import", "orders", fix.to_str().unwrap()]);
+    assert!(
+        csv_rows(&env.patron_ok(&["quarantine", "list"])).is_empty(),
+        "the fix resolved it"
+    );
+    env.patron_ok(&["run"]);
+    let store = env.store().await;
+    let kim = &store
+        .search("kim@example.com", &Default::default(), 1)
+        .await
+        .unwrap()[0];
+    let detail = store.customer(kim.customer_id).await.unwrap().unwrap();
+    // Tea twice (1 + 2) at 9.50 and the fixed teapot: nothing overwritten, nothing lost.
+    assert_eq!(
+        detail.order_summary.spend,
+        vec![("USD".to_owned(), 3 * 950 + 4_000)]
+    );
+}
