@@ -106,9 +106,9 @@ async fn single(
     let mut msg = object(&body)?;
     authenticate(&state, &headers, &msg).await?;
     msg.insert("type".into(), Value::from(kind));
-    let mut work = Work::default();
-    work.add(msg, None).map_err(bad)?;
-    work.store(&state).await?;
+    let mut request = Request::default();
+    request.add(msg, None).map_err(bad)?;
+    request.store(&state).await?;
     Ok(Json(serde_json::json!({ "success": true })))
 }
 
@@ -133,19 +133,19 @@ async fn batch(
         )));
     }
     let context = outer.remove("context");
-    let mut work = Work::default();
+    let mut request = Request::default();
     let mut rejected = 0;
     for (i, item) in items.into_iter().enumerate() {
         let raw = item.to_string();
         let result = match item {
-            Value::Object(m) if raw.len() <= MAX_MESSAGE_BYTES => work.add(m, context.as_ref()),
+            Value::Object(m) if raw.len() <= MAX_MESSAGE_BYTES => request.add(m, context.as_ref()),
             Value::Object(_) => Err(format!("message larger than {MAX_MESSAGE_BYTES} bytes")),
             _ => Err("a batch item must be a JSON object".into()),
         };
         // One bad message does not cost the others: it is quarantined with its reason.
         if let Err(reason) = result {
             rejected += 1;
-            work.batch.quarantine.push(QuarantineEntry {
+            request.rejects.push(QuarantineEntry {
                 kind: "events",
                 file: "/v1/batch".into(),
                 row_no: i as i64 + 1,
@@ -159,23 +159,79 @@ async fn batch(
             });
         }
     }
-    work.store(&state).await?;
+    request.store(&state).await?;
     Ok(Json(
         serde_json::json!({ "success": true, "rejected": rejected }),
     ))
 }
 
-/// What a request turns into, written together at the end.
+/// The messages of one request, each with what it means, and the messages rejected.
+#[derive(Default)]
+struct Request {
+    messages: Vec<Work>,
+    rejects: Vec<QuarantineEntry>,
+}
+
+impl Request {
+    fn add(
+        &mut self,
+        msg: Map<String, Value>,
+        batch_context: Option<&Value>,
+    ) -> Result<(), String> {
+        let mut work = Work::default();
+        work.add(msg, batch_context)?;
+        self.messages.push(work);
+        Ok(())
+    }
+
+    /// Applies the messages not seen before: a retried delivery (same `messageId`) must not
+    /// apply its effects twice, e.g. re-complete an order refunded in between.
+    async fn store(self, state: &AppState) -> Result<(), ApiError> {
+        let ids: Vec<String> = self
+            .messages
+            .iter()
+            .flat_map(|w| w.events.iter().map(|e| e.message_id.clone()))
+            .collect();
+        let known = state.store.known_message_ids(&ids).await?;
+        let mut all = Work::default();
+        all.batch.quarantine = self.rejects;
+        let mut seen = std::collections::HashSet::new();
+        for work in self.messages {
+            let fresh = work
+                .events
+                .iter()
+                .all(|e| !known.contains(&e.message_id) && seen.insert(e.message_id.clone()));
+            if fresh {
+                all.merge(work);
+            }
+        }
+        all.store(state).await
+    }
+}
+
+/// What messages turn into, written together at the end.
 #[derive(Default)]
 struct Work {
     events: Vec<NewEvent>,
     customers: Vec<(patron_domain::CustomerRecord, String)>,
     batch: RecordBatch,
     products: Vec<patron_domain::Product>,
-    status_changes: Vec<(String, &'static str)>,
+    /// (order id, new status, the message as received).
+    status_changes: Vec<(String, &'static str, String)>,
 }
 
 impl Work {
+    fn merge(&mut self, other: Work) {
+        self.events.extend(other.events);
+        self.customers.extend(other.customers);
+        self.products.extend(other.products);
+        self.status_changes.extend(other.status_changes);
+        self.batch.customers.extend(other.batch.customers);
+        self.batch.order_lines.extend(other.batch.order_lines);
+        self.batch.products.extend(other.batch.products);
+        self.batch.quarantine.extend(other.batch.quarantine);
+    }
+
     /// Validates one message and queues what it means. Errors are reasons for a client.
     fn add(
         &mut self,
@@ -414,7 +470,11 @@ impl Work {
                 } else {
                     "cancelled"
                 };
-                self.status_changes.push((order_id, status));
+                self.status_changes.push((
+                    order_id,
+                    status,
+                    Value::Object(msg.clone()).to_string(),
+                ));
             }
             "Order Refunded" | "Order Cancelled" => {
                 return Err(format!("{event} needs properties.order_id"));
@@ -431,12 +491,29 @@ impl Work {
         }
         state.store.add_missing_products(self.products).await?;
         state.store.write_batch(self.batch).await?;
-        for (order_id, status) in self.status_changes {
-            state
+        // A refund or cancellation of an order Patron never received is kept, not dropped.
+        let mut unknown_orders = RecordBatch::default();
+        for (order_id, status, raw) in self.status_changes {
+            if !state
                 .store
                 .set_order_status(SOURCE, &order_id, status)
-                .await?;
+                .await?
+            {
+                unknown_orders.quarantine.push(QuarantineEntry {
+                    kind: "events",
+                    file: "/v1/track".into(),
+                    row_no: 0,
+                    source: Some(SOURCE.into()),
+                    source_id: Some(order_id.clone()),
+                    field: "properties.order_id".into(),
+                    value: Some(order_id),
+                    reason: format!("no such order to mark {status}"),
+                    whole_row: true,
+                    raw: Some(raw),
+                });
+            }
         }
+        state.store.write_batch(unknown_orders).await?;
         state.store.insert_events(self.events).await?;
         Ok(())
     }

@@ -136,6 +136,31 @@ impl Store {
         Ok(())
     }
 
+    /// Which of `ids` are message ids of events already stored.
+    pub async fn known_message_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(1_000) {
+            let list: Vec<String> = (1..=chunk.len())
+                .map(|n| crate::bulk::placeholder(self.backend, n))
+                .collect();
+            let sql = format!(
+                "SELECT message_id FROM events WHERE message_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                known.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(known)
+    }
+
     /// Stores tickets.
     pub async fn insert_tickets(&self, tickets: Vec<NewTicket>) -> Result<u64> {
         let mut tx = self.pool.begin().await?;

@@ -354,3 +354,43 @@ async fn tracking_payloads_and_shopify_buyers_leave_nothing_personal_in_clear() 
         .unwrap();
     assert_eq!(found.len(), 1);
 }
+
+#[tokio::test]
+async fn a_retried_message_is_not_applied_twice_and_unknown_refunds_are_kept() {
+    let app = spawn_app(TestEnv::new(Db::Sqlite).await).await;
+    let key = app.keys[&Role::Ingest].clone();
+    let order = json!({
+        "userId": "u-1", "messageId": "r-1", "event": "Order Completed",
+        "properties": { "order_id": "o-1", "products": [{ "product_id": "p1", "price": 10, "quantity": 1 }] }
+    });
+    let refund = json!({"userId": "u-1", "messageId": "r-2", "event": "Order Refunded", "properties": {"order_id": "o-1"}});
+    assert_eq!(
+        post(&app, "/v1/track", &key, order.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&app, "/v1/track", &key, refund).await.status(),
+        StatusCode::OK
+    );
+    // The SDK retries the first delivery (it never saw the answer): the refund must stand.
+    assert_eq!(
+        post(&app, "/v1/track", &key, order).await.status(),
+        StatusCode::OK
+    );
+    app.env.patron_ok(&["run", "unify"]);
+    let ghost = json!({"userId": "u-1", "messageId": "r-3", "event": "Order Cancelled", "properties": {"order_id": "never-seen"}});
+    assert_eq!(
+        post(&app, "/v1/track", &key, ghost).await.status(),
+        StatusCode::OK
+    );
+    let store = &app.store;
+    let overview = store.overview().await.unwrap();
+    assert!(
+        overview.revenue.is_empty(),
+        "the only order stays refunded: {:?}",
+        overview.revenue
+    );
+    let q = store.quarantine_list(Some("events"), 10, 0).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].entry.reason, "no such order to mark cancelled");
+}
