@@ -82,11 +82,18 @@ impl Store {
             return Ok(None);
         };
         let key_id: i64 = row.try_get(0)?;
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2")
-            .bind(now_ms())
-            .bind(key_id)
-            .execute(&self.pool)
-            .await?;
+        // At most one write a minute per key: tracking clients call many times a second, and
+        // "last used" needs no finer grain.
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(now - 60_000)
+        .execute(&self.pool)
+        .await?;
         Ok(Some(ApiKeyInfo {
             key_id,
             role: parse_role(&row.try_get::<String, _>(1)?),
