@@ -298,19 +298,7 @@ async fn personal_data_is_encrypted_in_the_database_file() {
     env.patron_ok(&["run"]);
     // Remove the fixture so only the database files are searched.
     std::fs::remove_file(customers).unwrap();
-    let mut haystack = Vec::new();
-    for entry in std::fs::read_dir(env.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("patron.db")
-        {
-            haystack.extend(std::fs::read(path).unwrap());
-        }
-    }
+    let haystack = env.database_bytes();
     assert!(haystack.len() > 10_000);
     for needle in [
         "ann.lee@example.com",

@@ -73,6 +73,20 @@ impl TestEnv {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// The bytes of the SQLite database files (main file and WAL), to search for values
+    /// that must never be stored in clear.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.data_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("patron.db") {
+                bytes.extend(std::fs::read(path).unwrap());
+            }
+        }
+        bytes
+    }
+
     /// Writes a fixture file into the data directory's parent-free area and returns its path.
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.path().join(name);

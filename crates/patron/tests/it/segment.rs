@@ -317,19 +317,7 @@ async fn tracking_payloads_and_shopify_buyers_leave_nothing_personal_in_clear() 
     app.env
         .patron_ok(&["import", "orders", orders.to_str().unwrap()]);
     app.env.patron_ok(&["run"]);
-    let mut haystack = Vec::new();
-    for entry in std::fs::read_dir(app.env.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("patron.db")
-        {
-            haystack.extend(std::fs::read(path).unwrap());
-        }
-    }
+    let haystack = app.env.database_bytes();
     for needle in [
         "secret.person",
         "203.0.113.77",
