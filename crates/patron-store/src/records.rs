@@ -405,28 +405,34 @@ async fn resolve_quarantine(
 ) -> sqlx::Result<()> {
     use sqlx::Row;
     for chunk in keys.chunks(5_000) {
+        // By id only, through the (kind, source_id, source) index; the source, NULL for
+        // products, is compared here.
         let mut sql = format!(
-            "SELECT quarantine_id, entry_hash FROM quarantine WHERE kind = {} \
-             AND (COALESCE(source, ''), source_id) IN (VALUES ",
+            "SELECT quarantine_id, entry_hash, COALESCE(source, ''), source_id FROM quarantine \
+             WHERE kind = {} AND source_id IN (",
             placeholder(backend, 1)
         );
         for i in 0..chunk.len() {
-            let n = 2 + i * 2;
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            sql.push_str(&placeholder(backend, n));
-            sql.push_str(", ");
-            sql.push_str(&placeholder(backend, n + 1));
-            sql.push(')');
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholder(backend, 2 + i));
         }
         sql.push(')');
         let mut q = sqlx::query(&sql).bind(kind.to_owned());
-        for (source, id) in chunk {
-            q = q.bind(source.clone()).bind(id.clone());
+        for (_, id) in chunk {
+            q = q.bind(id.clone());
         }
+        let wanted: std::collections::HashSet<(&str, &str)> = chunk
+            .iter()
+            .map(|(s, id)| (s.as_str(), id.as_str()))
+            .collect();
         let mut stale = Vec::new();
         for row in q.fetch_all(&mut *conn).await? {
             let hash: Vec<u8> = row.try_get(1)?;
-            if !keep.contains(&hash) {
+            let source: String = row.try_get(2)?;
+            let id: String = row.try_get(3)?;
+            if wanted.contains(&(source.as_str(), id.as_str())) && !keep.contains(&hash) {
                 stale.push(row.try_get::<i64, _>(0)?);
             }
         }

@@ -301,68 +301,90 @@ pub async fn import_file(
     // one order is one line with the summed quantity, even across batches.
     let mut quantities: HashMap<(String, String, String), i64> = HashMap::new();
     let mut row_no: i64 = 0;
-    let mut writing: Option<(i64, tokio::task::JoinHandle<patron_store::Result<()>>)> = None;
-    loop {
-        let chunk: Vec<(i64, RawItem)> = rows
-            .next_chunk(BATCH_ROWS)
-            .with_context(|| {
-                format!(
-                    "{}: cannot read the file after row {row_no}",
-                    path.display()
-                )
-            })?
+    let mut read_chunk = |rows: &mut Rows| -> anyhow::Result<Vec<(i64, RawItem)>> {
+        let items = rows.next_chunk(BATCH_ROWS).with_context(|| {
+            format!(
+                "{}: cannot read the file after row {row_no}",
+                path.display()
+            )
+        })?;
+        Ok(items
             .into_iter()
             .map(|item| {
                 row_no += 1;
                 (row_no, item)
             })
-            .collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let (header, columns) = match &rows {
-            Rows::Csv {
-                header, columns, ..
-            } => (header.as_slice(), columns.as_slice()),
-            Rows::Json(_) | Rows::Shopify { .. } => (&[][..], &[][..]),
-        };
+            .collect())
+    };
+    let (header, columns) = match &rows {
+        Rows::Csv {
+            header, columns, ..
+        } => (header.clone(), columns.clone()),
+        Rows::Json(_) | Rows::Shopify { .. } => (Vec::new(), Vec::new()),
+    };
+    // Three stages run at once: reading chunk N+1, cleaning chunk N on the rayon pool, and
+    // writing earlier batches in file order on one task fed through a short queue, so that
+    // neither core idles while the other reads or writes. The queue bounds memory.
+    let (to_writer, mut batches) = tokio::sync::mpsc::channel::<(i64, RecordBatch)>(2);
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            while let Some((upto, batch)) = batches.recv().await {
+                store.write_batch(batch).await.map_err(|e| (upto, e))?;
+            }
+            Ok::<(), (i64, patron_store::StoreError)>(())
+        })
+    };
+    let mut read_error = None;
+    let mut next = read_chunk(&mut rows)?;
+    while !next.is_empty() {
+        let chunk = std::mem::take(&mut next);
+        let upto = chunk.last().map_or(0, |(n, _)| *n);
         type Outcome = (ImportKind, Result<Cleaned, Unparsable>);
-        let cleaned: Vec<(i64, Vec<Outcome>, Vec<String>)> = chunk
-            .into_par_iter()
-            .filter_map(|(n, item)| {
-                let (rows, unknown) = match item {
-                    RawItem::Csv(rec) => (
-                        csv_row(header, columns, rec).map(|r| vec![(kind, r)]),
-                        Vec::new(),
-                    ),
-                    RawItem::Json(line) => match String::from_utf8(line) {
-                        // Blank lines between JSON objects are not rows.
-                        Ok(l) if l.trim().is_empty() => return None,
-                        Ok(l) => {
-                            let (row, unknown) = json_row(&l, &opts.columns);
-                            (row.map(|r| vec![(kind, r)]), unknown)
-                        }
-                        Err(e) => (
-                            Err(Unparsable {
-                                reason: "not valid UTF-8".into(),
-                                // Kept (lossily) so the line can be recognized and fixed.
-                                raw: Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                            }),
+        let clean_chunk = || -> Vec<(i64, Vec<Outcome>, Vec<String>)> {
+            chunk
+                .into_par_iter()
+                .filter_map(|(n, item)| {
+                    let (rows, unknown) = match item {
+                        RawItem::Csv(rec) => (
+                            csv_row(&header, &columns, rec).map(|r| vec![(kind, r)]),
                             Vec::new(),
                         ),
-                    },
-                    RawItem::Mapped(rows) => (rows, Vec::new()),
-                };
-                let outcomes = match rows {
-                    Ok(rows) => rows
-                        .into_iter()
-                        .map(|(k, r)| (k, Ok(clean_row(store, k, &r, clean))))
-                        .collect(),
-                    Err(e) => vec![(kind, Err(e))],
-                };
-                Some((n, outcomes, unknown))
-            })
-            .collect();
+                        RawItem::Json(line) => match String::from_utf8(line) {
+                            // Blank lines between JSON objects are not rows.
+                            Ok(l) if l.trim().is_empty() => return None,
+                            Ok(l) => {
+                                let (row, unknown) = json_row(&l, &opts.columns);
+                                (row.map(|r| vec![(kind, r)]), unknown)
+                            }
+                            Err(e) => (
+                                Err(Unparsable {
+                                    reason: "not valid UTF-8".into(),
+                                    // Kept (lossily) so the line can be recognized and fixed.
+                                    raw: Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                                }),
+                                Vec::new(),
+                            ),
+                        },
+                        RawItem::Mapped(rows) => (rows, Vec::new()),
+                    };
+                    let outcomes = match rows {
+                        Ok(rows) => rows
+                            .into_iter()
+                            .map(|(k, r)| (k, Ok(clean_row(store, k, &r, clean))))
+                            .collect(),
+                        Err(e) => vec![(kind, Err(e))],
+                    };
+                    Some((n, outcomes, unknown))
+                })
+                .collect()
+        };
+        let (read, cleaned) = rayon::join(|| read_chunk(&mut rows), clean_chunk);
+        // A file that fails part-way still has this chunk's rows stored before the error.
+        match read {
+            Ok(rows) => next = rows,
+            Err(e) => read_error = Some(e),
+        }
         let mut batch = RecordBatch::default();
         for (n, outcomes, unknown) in cleaned {
             unknown_keys.extend(unknown);
@@ -457,20 +479,23 @@ pub async fn import_file(
                 }
             }
         }
-        // Write this batch while the next one is read and cleaned; at most one write is in
-        // flight, so memory stays bounded and batches land in file order.
-        if let Some(previous) = writing.take() {
-            finish_write(previous, path).await?;
+        if to_writer.send((upto, batch)).await.is_err() {
+            // The writer stopped on an error, which joining it reports.
+            break;
         }
-        let store = store.clone();
-        let upto = row_no;
-        writing = Some((
-            upto,
-            tokio::spawn(async move { store.write_batch(batch).await }),
-        ));
     }
-    if let Some(previous) = writing.take() {
-        finish_write(previous, path).await?;
+    drop(to_writer);
+    writer
+        .await
+        .context("the storage task stopped")?
+        .map_err(|(upto, e)| {
+            anyhow::Error::new(e).context(format!(
+                "{}: cannot store rows up to {upto}",
+                path.display()
+            ))
+        })?;
+    if let Some(e) = read_error {
+        return Err(e);
     }
     progress.finish_and_clear();
     // JSON rows name their own keys; report those no column matched, once.
@@ -478,25 +503,15 @@ pub async fn import_file(
     Ok(summary)
 }
 
-async fn finish_write(
-    (upto, handle): (i64, tokio::task::JoinHandle<patron_store::Result<()>>),
-    path: &Path,
-) -> anyhow::Result<()> {
-    handle
-        .await
-        .context("the storage task stopped")?
-        .with_context(|| format!("{}: cannot store rows up to {upto}", path.display()))
-}
-
 /// A CSV row as a JSON object of header → value: the lineage kept with stored records and
 /// the form rejected rows are exported in for fixing.
 fn raw_json(header: &[String], values: &[&str]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = header
+    let map: BTreeMap<&str, &str> = header
         .iter()
-        .zip(values)
-        .map(|(h, v)| (h.clone(), serde_json::Value::from(*v)))
+        .map(String::as_str)
+        .zip(values.iter().copied())
         .collect();
-    serde_json::Value::Object(map).to_string()
+    serde_json::to_string(&map).expect("a map of strings serializes")
 }
 
 /// A stable id for a customer known only by an email or phone that is not itself personal:
