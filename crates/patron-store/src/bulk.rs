@@ -111,7 +111,13 @@ pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
 
 /// SQLite gets anonymous `?` placeholders: it resolves named ones (`$N`) by a linear search
 /// per parameter, which makes a 30,000-parameter statement quadratic to prepare and bind.
-fn statement(backend: Backend, table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+pub(crate) fn statement(
+    backend: Backend,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+    suffix: &str,
+) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for r in 0..rows {

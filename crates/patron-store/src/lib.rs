@@ -12,6 +12,7 @@
 mod analytics;
 mod auth;
 mod bulk;
+mod native;
 mod ops;
 mod profiles;
 mod quarantine;
@@ -31,6 +32,7 @@ pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
 pub use unify::{FieldValue, GoldenRow, UnifyRecord};
 pub use vault::Vault;
 
+use native::NativeSqlite;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use sqlx::{ConnectOptions, Connection};
@@ -62,6 +64,9 @@ pub enum StoreError {
     /// A stored ciphertext did not decrypt with the current key.
     #[error("a stored personal field could not be decrypted")]
     Decrypt,
+    /// A bulk write through the native SQLite connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A file system operation on the data directory failed.
     #[error("{0}")]
     Io(String),
@@ -96,6 +101,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     vault: std::sync::Arc<Vault>,
+    /// Bulk writes to a SQLite file go through a native connection (see `native.rs`).
+    native: Option<std::sync::Arc<native::NativeSqlite>>,
 }
 
 impl Store {
@@ -149,22 +156,9 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // Bulk upserts touch index pages all over the file; SQLite's default
-                        // 2 MB page cache turns that into constant re-reads.
-                        sqlx::query("PRAGMA cache_size = -65536")
-                            .execute(&mut *conn)
-                            .await?;
-                        // In WAL mode, NORMAL never corrupts the file and loses no commit when
-                        // the process dies; only a power cut may undo the last commits. It
-                        // syncs at checkpoints instead of at every commit, and checkpoints run
-                        // every 64 MB of log instead of every 4 MB: fsync is slow on virtual
-                        // disks and a bulk import commits every 5,000 rows.
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA wal_autocheckpoint = 16384")
-                            .execute(&mut *conn)
-                            .await?;
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -183,10 +177,15 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let vault = Vault::load(&cfg.data_dir, cfg.master_key.as_deref())?;
+        let native = match backend {
+            Backend::Sqlite => sqlite_file(&url).map(|p| std::sync::Arc::new(NativeSqlite::new(p))),
+            Backend::Postgres => None,
+        };
         let store = Store {
             pool,
             backend,
             vault: std::sync::Arc::new(vault),
+            native,
         };
         store.check_key().await?;
         Ok(store)
@@ -204,6 +203,9 @@ impl Store {
 
     /// Closes the connection pool, flushing SQLite's WAL.
     pub async fn close(&self) {
+        if let Some(native) = &self.native {
+            native.close();
+        }
         self.pool.close().await;
     }
 
@@ -243,6 +245,20 @@ impl Store {
     }
 }
 
+/// Settings of every SQLite connection, pooled or native.
+///
+/// - A 64 MB page cache: bulk upserts touch index pages all over the file, and SQLite's default
+///   2 MB cache turns that into constant re-reads.
+/// - `synchronous = NORMAL`: in WAL mode it never corrupts the file and loses no commit when the
+///   process dies; only a power cut may undo the last commits. It syncs at checkpoints instead
+///   of at every commit (fsync is slow on virtual disks, and an import commits every 5,000
+///   rows), and checkpoints run every 64 MB of log instead of every 4 MB.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA cache_size = -65536",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 16384",
+];
+
 /// Milliseconds since the Unix epoch, the storage time unit.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -250,6 +266,14 @@ pub fn now_ms() -> i64 {
 
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// The file behind a `sqlite:` URL; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// Removes the password from a database URL so it can be shown in errors.
@@ -275,5 +299,19 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn finds_the_file_of_a_sqlite_url() {
+        use std::path::PathBuf;
+        let file = |u| super::sqlite_file(u);
+        assert_eq!(
+            file("sqlite:///d/patron.db?mode=rwc"),
+            Some(PathBuf::from("/d/patron.db"))
+        );
+        assert_eq!(file("sqlite://rel/p.db"), Some(PathBuf::from("rel/p.db")));
+        assert_eq!(file("sqlite:p.db"), Some(PathBuf::from("p.db")));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://h/db"), None);
     }
 }

@@ -87,39 +87,113 @@ const CUSTOMER_COLS: &[&str] = &[
     "updated_at",
 ];
 
+/// A batch turned into statements: what [`Store::write_batch`] executes in one transaction,
+/// through the pool (multi-row statements) or the native SQLite writer (one prepared
+/// single-row statement per table).
+#[derive(Debug, Default)]
+pub(crate) struct BatchPlan {
+    pub(crate) inserts: Vec<Insert>,
+    /// Per kind, the (source, id in the source) of stored records whose earlier quarantine
+    /// entries are resolved, except those in `keep`.
+    pub(crate) resolve: Vec<(&'static str, Vec<(String, String)>)>,
+    /// Entry hashes of this batch's own quarantine entries: problems the stored versions
+    /// still have.
+    pub(crate) keep: std::collections::HashSet<Vec<u8>>,
+}
+
+/// Rows for one table, with the conflict clause that makes them upserts.
+#[derive(Debug)]
+pub(crate) struct Insert {
+    pub(crate) table: &'static str,
+    pub(crate) columns: &'static [&'static str],
+    pub(crate) suffix: String,
+    pub(crate) rows: Vec<Vec<Val>>,
+}
+
+const ORDER_COLS: &[&str] = &[
+    "source",
+    "order_id",
+    "customer_source_id",
+    "placed_at",
+    "status",
+    "currency",
+];
+
+const ORDER_LINE_COLS: &[&str] = &[
+    "source",
+    "order_id",
+    "product_id",
+    "quantity",
+    "unit_price_minor",
+    "currency",
+];
+
+const QUARANTINE_COLS: &[&str] = &[
+    "at",
+    "kind",
+    "file",
+    "row_no",
+    "source",
+    "source_id",
+    "field",
+    "value_enc",
+    "reason",
+    "whole_row",
+    "raw_enc",
+    "entry_hash",
+];
+
 impl Store {
     /// Writes a batch in one transaction.
     pub async fn write_batch(&self, batch: RecordBatch) -> Result<()> {
-        let now = now_ms();
+        let plan = self.plan_batch(batch);
+        if let Some(native) = &self.native {
+            return native.write(plan).await;
+        }
         let mut tx = self.pool.begin().await?;
+        for i in plan.inserts {
+            insert(&mut tx, self.backend, i.table, i.columns, &i.suffix, i.rows).await?;
+        }
+        for (kind, keys) in &plan.resolve {
+            resolve_quarantine(&mut tx, self.backend, kind, keys, &plan.keep).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn plan_batch(&self, batch: RecordBatch) -> BatchPlan {
+        let now = now_ms();
         // What this batch stores, per kind, as (source, id in the source) the way quarantine
         // entries name them; products have no source.
-        let stored_keys: [(&str, Vec<(String, String)>); 3] = [
-            (
-                "customers",
-                batch
-                    .customers
-                    .iter()
-                    .map(|p| (p.source.clone(), p.source_id.clone()))
-                    .collect(),
-            ),
-            (
-                "orders",
-                batch
-                    .order_lines
-                    .iter()
-                    .map(|l| (l.source.clone(), l.order_id.clone()))
-                    .collect(),
-            ),
-            (
-                "products",
-                batch
-                    .products
-                    .iter()
-                    .map(|p| (String::new(), p.product_id.clone()))
-                    .collect(),
-            ),
-        ];
+        let mut plan = BatchPlan {
+            resolve: vec![
+                (
+                    "customers",
+                    batch
+                        .customers
+                        .iter()
+                        .map(|p| (p.source.clone(), p.source_id.clone()))
+                        .collect(),
+                ),
+                (
+                    "orders",
+                    batch
+                        .order_lines
+                        .iter()
+                        .map(|l| (l.source.clone(), l.order_id.clone()))
+                        .collect(),
+                ),
+                (
+                    "products",
+                    batch
+                        .products
+                        .iter()
+                        .map(|p| (String::new(), p.product_id.clone()))
+                        .collect(),
+                ),
+            ],
+            ..BatchPlan::default()
+        };
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
@@ -133,34 +207,29 @@ impl Store {
                 .map(|c| format!("{c} = excluded.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let suffix = format!("ON CONFLICT (source, source_id) DO UPDATE SET {set}");
-            insert(
-                &mut tx,
-                self.backend,
-                "source_records",
-                CUSTOMER_COLS,
-                &suffix,
+            plan.inserts.push(Insert {
+                table: "source_records",
+                columns: CUSTOMER_COLS,
+                suffix: format!("ON CONFLICT (source, source_id) DO UPDATE SET {set}"),
                 rows,
-            )
-            .await?;
+            });
         }
         if !batch.products.is_empty() {
             let rows = last_per_key(batch.products, |p| p.product_id.clone())
                 .into_iter()
                 .map(|p| product_row(p, now))
                 .collect();
-            insert(
-                &mut tx,
-                self.backend,
-                "products",
-                PRODUCT_COLS,
-                "ON CONFLICT (product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
-                 category = excluded.category, brand = excluded.brand, \
-                 price_minor = excluded.price_minor, currency = excluded.currency, \
-                 active = excluded.active, updated_at = excluded.updated_at",
+            plan.inserts.push(Insert {
+                table: "products",
+                columns: PRODUCT_COLS,
+                suffix: "ON CONFLICT (product_id) DO UPDATE SET sku = excluded.sku, \
+                         name = excluded.name, category = excluded.category, \
+                         brand = excluded.brand, price_minor = excluded.price_minor, \
+                         currency = excluded.currency, active = excluded.active, \
+                         updated_at = excluded.updated_at"
+                    .into(),
                 rows,
-            )
-            .await?;
+            });
         }
         if !batch.order_lines.is_empty() {
             let orders = last_per_key(batch.order_lines.iter().collect(), |l| {
@@ -178,24 +247,16 @@ impl Store {
                 ]
             })
             .collect();
-            insert(
-                &mut tx,
-                self.backend,
-                "orders",
-                &[
-                    "source",
-                    "order_id",
-                    "customer_source_id",
-                    "placed_at",
-                    "status",
-                    "currency",
-                ],
-                "ON CONFLICT (source, order_id) DO UPDATE SET \
-                 customer_source_id = excluded.customer_source_id, placed_at = excluded.placed_at, \
-                 status = excluded.status, currency = excluded.currency",
-                orders,
-            )
-            .await?;
+            plan.inserts.push(Insert {
+                table: "orders",
+                columns: ORDER_COLS,
+                suffix: "ON CONFLICT (source, order_id) DO UPDATE SET \
+                         customer_source_id = excluded.customer_source_id, \
+                         placed_at = excluded.placed_at, status = excluded.status, \
+                         currency = excluded.currency"
+                    .into(),
+                rows: orders,
+            });
             let lines = last_per_key(batch.order_lines, |l| {
                 (l.source.clone(), l.order_id.clone(), l.product_id.clone())
             })
@@ -211,28 +272,17 @@ impl Store {
                 ]
             })
             .collect();
-            insert(
-                &mut tx,
-                self.backend,
-                "order_lines",
-                &[
-                    "source",
-                    "order_id",
-                    "product_id",
-                    "quantity",
-                    "unit_price_minor",
-                    "currency",
-                ],
-                "ON CONFLICT (source, order_id, product_id) DO UPDATE SET \
-                 quantity = excluded.quantity, \
-                 unit_price_minor = excluded.unit_price_minor, currency = excluded.currency",
-                lines,
-            )
-            .await?;
+            plan.inserts.push(Insert {
+                table: "order_lines",
+                columns: ORDER_LINE_COLS,
+                suffix: "ON CONFLICT (source, order_id, product_id) DO UPDATE SET \
+                         quantity = excluded.quantity, \
+                         unit_price_minor = excluded.unit_price_minor, \
+                         currency = excluded.currency"
+                    .into(),
+                rows: lines,
+            });
         }
-        // Entries about an earlier version of a record that is now stored describe a problem
-        // that was fixed by re-submission; any problem the new version still has is added below.
-        let mut batch_hashes = std::collections::HashSet::new();
         if !batch.quarantine.is_empty() {
             let rows = batch
                 .quarantine
@@ -251,7 +301,7 @@ impl Store {
                     ])
                     .to_string();
                     let entry_hash = self.vault.blind("quarantine", &identity);
-                    batch_hashes.insert(entry_hash.clone());
+                    plan.keep.insert(entry_hash.clone());
                     vec![
                         now.into(),
                         q.kind.into(),
@@ -268,36 +318,14 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert(
-                &mut tx,
-                self.backend,
-                "quarantine",
-                &[
-                    "at",
-                    "kind",
-                    "file",
-                    "row_no",
-                    "source",
-                    "source_id",
-                    "field",
-                    "value_enc",
-                    "reason",
-                    "whole_row",
-                    "raw_enc",
-                    "entry_hash",
-                ],
-                "ON CONFLICT (kind, entry_hash) DO NOTHING",
+            plan.inserts.push(Insert {
+                table: "quarantine",
+                columns: QUARANTINE_COLS,
+                suffix: "ON CONFLICT (kind, entry_hash) DO NOTHING".into(),
                 rows,
-            )
-            .await?;
+            });
         }
-        // Entries about an earlier version of a record stored again describe problems that the
-        // re-submission fixed; those it still has were (re-)inserted above and are kept.
-        for (kind, keys) in &stored_keys {
-            resolve_quarantine(&mut tx, self.backend, kind, keys, &batch_hashes).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        plan
     }
 
     /// Seals the personal fields of a cleaned record and computes its blind indexes; `raw` is

@@ -1,0 +1,116 @@
+//! Bulk writes to a SQLite file through a native connection.
+//!
+//! sqlx's `Any` driver copies every bound value twice on its way to SQLite and runs each
+//! statement on a worker thread; for an import that is most of the writer's time. SQLite is
+//! fastest with one prepared single-row statement run many times inside one transaction, so
+//! import batches for a SQLite store are written here, on a blocking thread, from the same
+//! [`BatchPlan`] the pooled path executes for PostgreSQL. Everything else keeps using the pool.
+
+use crate::bulk::{statement, Val};
+use crate::records::BatchPlan;
+use crate::{Backend, Result, SQLITE_PRAGMAS};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// One lazily opened native connection to the store's SQLite file.
+#[derive(Debug)]
+pub(crate) struct NativeSqlite {
+    path: PathBuf,
+    conn: Mutex<Option<rusqlite::Connection>>,
+}
+
+impl NativeSqlite {
+    pub(crate) fn new(path: PathBuf) -> NativeSqlite {
+        NativeSqlite {
+            path,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Writes a batch in one transaction, off the async runtime.
+    pub(crate) async fn write(self: &std::sync::Arc<Self>, plan: BatchPlan) -> Result<()> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.write_blocking(&plan))
+            .await
+            .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
+    }
+
+    /// Drops the connection (SQLite checkpoints the log when its last connection closes).
+    pub(crate) fn close(&self) {
+        if let Ok(mut conn) = self.conn.lock() {
+            conn.take();
+        }
+    }
+
+    fn write_blocking(&self, plan: &BatchPlan) -> Result<()> {
+        // A panic while holding the lock leaves no half-open transaction behind (it rolled back
+        // when the transaction was dropped), so the connection is still usable.
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for insert in &plan.inserts {
+            let sql = statement(
+                Backend::Sqlite,
+                insert.table,
+                insert.columns,
+                1,
+                &insert.suffix,
+            );
+            let mut st = tx.prepare_cached(&sql)?;
+            for row in &insert.rows {
+                st.execute(rusqlite::params_from_iter(row))?;
+            }
+        }
+        for (kind, keys) in &plan.resolve {
+            let mut find = tx.prepare_cached(
+                "SELECT quarantine_id, entry_hash, COALESCE(source, '') FROM quarantine \
+                 WHERE kind = ?1 AND source_id = ?2",
+            )?;
+            let mut stale = Vec::new();
+            for (source, id) in keys {
+                let mut rows = find.query((kind, id))?;
+                while let Some(row) = rows.next()? {
+                    let hash: Vec<u8> = row.get(1)?;
+                    let row_source: String = row.get(2)?;
+                    if row_source == *source && !plan.keep.contains(&hash) {
+                        stale.push(row.get::<_, i64>(0)?);
+                    }
+                }
+            }
+            let mut delete =
+                tx.prepare_cached("DELETE FROM quarantine WHERE quarantine_id = ?1")?;
+            for id in stale {
+                delete.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&self.path)?;
+        // The pool's connections wait up to sqlx's default of 5 s for the write lock; so does
+        // this one.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        for pragma in SQLITE_PRAGMAS {
+            conn.execute_batch(pragma)?;
+        }
+        Ok(conn)
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Int(Some(v)) => ValueRef::Integer(*v),
+            Val::Text(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Val::Blob(Some(b)) => ValueRef::Blob(b),
+            Val::Real(v) => ValueRef::Real(*v),
+            Val::Int(None) | Val::Text(None) | Val::Blob(None) => ValueRef::Null,
+        }))
+    }
+}
