@@ -1,7 +1,9 @@
 //! Dates and timestamps in the formats real exports use; timestamps always end up in UTC.
 
 use crate::{Country, Invalid};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::sync::LazyLock;
 
 /// Parses a calendar date: `1990-01-02`, `1990/1/2`, `19900102`, `1990年1月2日`, and the
 /// day-first or month-first slash forms (`02/01/1990`), read month-first only for countries
@@ -11,20 +13,20 @@ pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Inva
     if s.is_empty() {
         return Err(Invalid::new("empty"));
     }
-    let s = s.replace(['年', '月'], "-").replace('日', "");
-    let month_first = country.is_some_and(Country::writes_month_first);
-    let day_first_formats: &[&str] = if month_first {
-        &["%m/%d/%Y", "%m-%d-%Y", "%d.%m.%Y"]
+    let s = if s.contains(['年', '月', '日']) {
+        std::borrow::Cow::Owned(s.replace(['年', '月'], "-").replace('日', ""))
     } else {
-        &["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"]
+        std::borrow::Cow::Borrowed(s)
     };
-    let formats = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"]
-        .iter()
-        .chain(day_first_formats);
-    for f in formats {
-        if let Ok(d) = NaiveDate::parse_from_str(&s, f) {
-            return Ok(d);
-        }
+    let month_first = country.is_some_and(Country::writes_month_first);
+    let [year_first, day_first, month_first_forms] = &*DATE_FORMATS;
+    let mut formats = year_first.iter().chain(if month_first {
+        month_first_forms
+    } else {
+        day_first
+    });
+    if let Some(d) = formats.find_map(|f| parse_with(&s, f, |p| p.to_naive_date())) {
+        return Ok(d);
     }
     // A timestamp where a date was asked for: keep its date part.
     if let Ok(ts) = parse_timestamp(&s) {
@@ -35,6 +37,53 @@ pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Inva
     ))
 }
 
+/// A strftime format compiled once (chrono otherwise re-reads the format string on every
+/// call, a measurable share of an import).
+type Compiled = Vec<Item<'static>>;
+
+fn compile(formats: &[&'static str]) -> Vec<Compiled> {
+    formats
+        .iter()
+        .map(|f| {
+            StrftimeItems::new(f)
+                .parse()
+                .expect("the built-in formats are valid")
+        })
+        .collect()
+}
+
+/// Date formats: year first, then the day-first and the month-first slash forms.
+static DATE_FORMATS: LazyLock<[Vec<Compiled>; 3]> = LazyLock::new(|| {
+    [
+        compile(&["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"]),
+        compile(&["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"]),
+        compile(&["%m/%d/%Y", "%m-%d-%Y", "%d.%m.%Y"]),
+    ]
+});
+
+/// Timestamp formats: with an offset, then without (taken as UTC).
+static TIMESTAMP_FORMATS: LazyLock<[Vec<Compiled>; 2]> = LazyLock::new(|| {
+    [
+        compile(&[
+            "%Y-%m-%d %H:%M:%S%z",
+            "%Y-%m-%d %H:%M:%S %z",
+            "%Y-%m-%dT%H:%M:%S%z",
+        ]),
+        compile(&["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    ]
+});
+
+/// Parses `s` entirely with one compiled format.
+fn parse_with<T>(
+    s: &str,
+    format: &Compiled,
+    finish: impl FnOnce(&Parsed) -> chrono::ParseResult<T>,
+) -> Option<T> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, s, format.iter()).ok()?;
+    finish(&parsed).ok()
+}
+
 /// Parses a point in time and converts it to UTC. Accepts RFC 3339 with any offset, the
 /// same with a space instead of `T`, and offset-less forms, which are taken as UTC (exports
 /// that omit the offset are almost always server logs written in UTC).
@@ -43,19 +92,18 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, Invalid> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in [
-        "%Y-%m-%d %H:%M:%S%z",
-        "%Y-%m-%d %H:%M:%S %z",
-        "%Y-%m-%dT%H:%M:%S%z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Ok(t.with_timezone(&Utc));
-        }
+    let [with_offset, without] = &*TIMESTAMP_FORMATS;
+    if let Some(t) = with_offset
+        .iter()
+        .find_map(|f| parse_with(s, f, Parsed::to_datetime))
+    {
+        return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc());
-        }
+    if let Some(t) = without
+        .iter()
+        .find_map(|f| parse_with(s, f, |p| p.to_naive_datetime_with_offset(0)))
+    {
+        return Ok(t.and_utc());
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
