@@ -23,7 +23,9 @@ const BLIND_LEN: usize = 16;
 /// Encrypts and decrypts personal fields and computes their blind indexes.
 pub struct Vault {
     cipher: Aes256Gcm,
-    index_key: Zeroizing<[u8; 32]>,
+    /// HMAC keyed with the blind-index key, cloned per value: keying costs as much as hashing
+    /// a short value, so it is done once.
+    index_mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -39,7 +41,8 @@ impl Vault {
         let index_key = derive(master, b"patron/v1/blind-index");
         Vault {
             cipher: Aes256Gcm::new_from_slice(&enc[..]).expect("32-byte key"),
-            index_key,
+            index_mac: <Hmac<Sha256> as Mac>::new_from_slice(&index_key[..])
+                .expect("any key length"),
         }
     }
 
@@ -72,20 +75,22 @@ impl Vault {
 
     /// Encrypts a value.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::AeadInPlace;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain)
-            .expect("AES-GCM encryption does not fail for in-memory buffers");
-        let mut out = Vec::with_capacity(1 + 12 + ct.len());
+        // Encrypted in place behind the header, in one allocation.
+        let mut out = Vec::with_capacity(1 + 12 + plain.len() + 16);
         out.push(KEY_ID);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(plain);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut out[13..])
+            .expect("AES-GCM encryption does not fail for in-memory buffers");
+        out.extend_from_slice(&tag);
         out
     }
 
-    /// Encrypts text.
     pub fn seal_str(&self, plain: &str) -> Vec<u8> {
         self.seal(plain.as_bytes())
     }
@@ -108,8 +113,7 @@ impl Vault {
     /// The blind index of a normalized value of one kind (`email`, `phone`, `name`, ...). The
     /// kind is part of the input so equal strings of different kinds never collide.
     pub fn blind(&self, kind: &str, value: &str) -> Vec<u8> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key[..]).expect("any key length");
+        let mut mac = self.index_mac.clone();
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
