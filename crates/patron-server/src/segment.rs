@@ -213,7 +213,8 @@ impl Request {
 #[derive(Default)]
 struct Work {
     events: Vec<NewEvent>,
-    customers: Vec<(patron_domain::CustomerRecord, String)>,
+    /// Records with their message as JSON when some of their fields were quarantined.
+    customers: Vec<(patron_domain::CustomerRecord, Option<String>)>,
     batch: RecordBatch,
     products: Vec<patron_domain::Product>,
     /// (order id, new status, the message as received).
@@ -361,6 +362,7 @@ impl Work {
         let row = RawRow::new(values.iter().map(|(c, v)| (*c, v.as_str())).collect());
         let (record, report) =
             clean_customer(&row, &Default::default()).map_err(|e| e.to_string())?;
+        let raw = (!report.issues.is_empty()).then(|| Value::Object(msg.clone()).to_string());
         for issue in report.issues {
             self.batch.quarantine.push(QuarantineEntry {
                 kind: "customers",
@@ -375,8 +377,7 @@ impl Work {
                 raw: None,
             });
         }
-        self.customers
-            .push((record, Value::Object(msg.clone()).to_string()));
+        self.customers.push((record, raw));
         Ok(())
     }
 
@@ -486,7 +487,7 @@ impl Work {
 
     async fn store(mut self, state: &AppState) -> Result<(), ApiError> {
         for (record, raw) in &self.customers {
-            let prepared = state.store.prepare_customer(record, raw);
+            let prepared = state.store.prepare_customer(record, raw.as_deref());
             self.batch.customers.push(prepared);
         }
         state.store.add_missing_products(self.products).await?;

@@ -68,7 +68,8 @@ impl Store {
             "SELECT q.raw_enc AS raw FROM quarantine q \
              WHERE q.kind = $1 AND q.whole_row = 1 AND q.raw_enc IS NOT NULL \
              UNION ALL \
-             SELECT r.raw_enc AS raw FROM source_records r WHERE $1 = 'customers' AND EXISTS \
+             SELECT r.raw_enc AS raw FROM source_records r WHERE $1 = 'customers' \
+             AND r.raw_enc IS NOT NULL AND EXISTS \
              (SELECT 1 FROM quarantine q WHERE q.kind = 'customers' AND q.whole_row = 0 \
               AND q.source = r.source AND q.source_id = r.source_id)",
         )

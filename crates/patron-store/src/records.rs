@@ -197,7 +197,8 @@ impl Store {
         if !batch.customers.is_empty() {
             // One statement may not touch the same key twice (PostgreSQL refuses); the last
             // occurrence in the batch wins, as it would across batches.
-            let rows = last_per_key(batch.customers, |p| (p.source.clone(), p.source_id.clone()))
+            let last = last_per_key(&batch.customers, |p| (&p.source, &p.source_id));
+            let rows = take(batch.customers, &last)
                 .into_iter()
                 .map(|p| p.row)
                 .collect();
@@ -215,7 +216,8 @@ impl Store {
             });
         }
         if !batch.products.is_empty() {
-            let rows = last_per_key(batch.products, |p| p.product_id.clone())
+            let last = last_per_key(&batch.products, |p| &p.product_id);
+            let rows = take(batch.products, &last)
                 .into_iter()
                 .map(|p| product_row(p, now))
                 .collect();
@@ -232,21 +234,20 @@ impl Store {
             });
         }
         if !batch.order_lines.is_empty() {
-            let orders = last_per_key(batch.order_lines.iter().collect(), |l| {
-                (l.source.clone(), l.order_id.clone())
-            })
-            .into_iter()
-            .map(|l| {
-                vec![
-                    l.source.as_str().into(),
-                    l.order_id.as_str().into(),
-                    l.customer_source_id.as_str().into(),
-                    l.placed_at.timestamp_millis().into(),
-                    l.status.code().into(),
-                    l.unit_price.currency.as_str().into(),
-                ]
-            })
-            .collect();
+            let orders = last_per_key(&batch.order_lines, |l| (&l.source, &l.order_id))
+                .into_iter()
+                .map(|i| {
+                    let l = &batch.order_lines[i];
+                    vec![
+                        l.source.as_str().into(),
+                        l.order_id.as_str().into(),
+                        l.customer_source_id.as_str().into(),
+                        l.placed_at.timestamp_millis().into(),
+                        l.status.code().into(),
+                        l.unit_price.currency.as_str().into(),
+                    ]
+                })
+                .collect();
             plan.inserts.push(Insert {
                 table: "orders",
                 columns: ORDER_COLS,
@@ -257,21 +258,22 @@ impl Store {
                     .into(),
                 rows: orders,
             });
-            let lines = last_per_key(batch.order_lines, |l| {
-                (l.source.clone(), l.order_id.clone(), l.product_id.clone())
-            })
-            .into_iter()
-            .map(|l| {
-                vec![
-                    l.source.into(),
-                    l.order_id.into(),
-                    l.product_id.into(),
-                    l.quantity.into(),
-                    l.unit_price.minor.into(),
-                    l.unit_price.currency.as_str().into(),
-                ]
-            })
-            .collect();
+            let last = last_per_key(&batch.order_lines, |l| {
+                (&l.source, &l.order_id, &l.product_id)
+            });
+            let lines = take(batch.order_lines, &last)
+                .into_iter()
+                .map(|l| {
+                    vec![
+                        l.source.into(),
+                        l.order_id.into(),
+                        l.product_id.into(),
+                        l.quantity.into(),
+                        l.unit_price.minor.into(),
+                        l.unit_price.currency.as_str().into(),
+                    ]
+                })
+                .collect();
             plan.inserts.push(Insert {
                 table: "order_lines",
                 columns: ORDER_LINE_COLS,
@@ -328,9 +330,11 @@ impl Store {
         plan
     }
 
-    /// Seals the personal fields of a cleaned record and computes its blind indexes; `raw` is
-    /// its input as received (JSON), kept sealed for lineage.
-    pub fn prepare_customer(&self, r: &CustomerRecord, raw: &str) -> PreparedCustomer {
+    /// Seals the personal fields of a cleaned record and computes its blind indexes. `raw` is
+    /// its input as received (JSON), given only when some of its fields were quarantined: it
+    /// is kept, sealed, so the row can be exported, fixed and re-submitted. Other records keep
+    /// no second copy of their personal data.
+    pub fn prepare_customer(&self, r: &CustomerRecord, raw: Option<&str>) -> PreparedCustomer {
         PreparedCustomer {
             source: r.source.clone(),
             source_id: r.source_id.clone(),
@@ -338,7 +342,7 @@ impl Store {
         }
     }
 
-    fn customer_row(&self, r: &CustomerRecord, raw: &str, now: i64) -> Vec<Val> {
+    fn customer_row(&self, r: &CustomerRecord, raw: Option<&str>, now: i64) -> Vec<Val> {
         let v = &self.vault;
         let seal = |s: Option<&str>| s.map(|s| v.seal_str(s));
         let a = &r.address;
@@ -378,7 +382,7 @@ impl Store {
                 .map(|p| v.blind("phone", p.as_str()))
                 .into(),
             name_tokens.into(),
-            v.seal_str(raw).into(),
+            seal(raw).into(),
             r.created_at.map(|t| t.timestamp_millis()).into(),
             now.into(),
             now.into(),
@@ -478,18 +482,31 @@ async fn resolve_quarantine(
     Ok(())
 }
 
-/// Keeps the last item per key, in first-seen key order.
-fn last_per_key<T, K: std::hash::Hash + Eq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
-    let mut index: HashMap<K, usize> = HashMap::new();
-    let mut out: Vec<Option<T>> = Vec::with_capacity(items.len());
-    for item in items {
-        match index.get(&key(&item)) {
-            Some(&i) => out[i] = Some(item),
-            None => {
-                index.insert(key(&item), out.len());
-                out.push(Some(item));
+/// For each distinct key in first-seen order, the index of the last item with that key. Keys
+/// borrow from the items, so finding duplicates copies nothing.
+fn last_per_key<'a, T, K: std::hash::Hash + Eq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<usize> {
+    let mut slots: Vec<usize> = Vec::with_capacity(items.len());
+    let mut slot_of: HashMap<K, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match slot_of.entry(key(item)) {
+            std::collections::hash_map::Entry::Occupied(e) => slots[*e.get()] = i,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(slots.len());
+                slots.push(i);
             }
         }
     }
-    out.into_iter().flatten().collect()
+    slots
+}
+
+/// The items at `indices` (each at most once), in that order.
+fn take<T>(items: Vec<T>, indices: &[usize]) -> Vec<T> {
+    if indices.len() == items.len() && indices.iter().enumerate().all(|(a, b)| a == *b) {
+        return items;
+    }
+    let mut items: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    indices.iter().filter_map(|&i| items[i].take()).collect()
 }

@@ -91,6 +91,7 @@ impl Vault {
         out
     }
 
+    /// Encrypts text.
     pub fn seal_str(&self, plain: &str) -> Vec<u8> {
         self.seal(plain.as_bytes())
     }

@@ -371,7 +371,7 @@ pub async fn import_file(
                     let outcomes = match rows {
                         Ok(rows) => rows
                             .into_iter()
-                            .map(|(k, r)| (k, Ok(clean_row(store, k, &r, clean))))
+                            .map(|(k, r)| (k, Ok(clean_row(store, k, &r, &header, clean))))
                             .collect(),
                         Err(e) => vec![(kind, Err(e))],
                     };
@@ -568,7 +568,7 @@ fn shopify_row(
                 kind,
                 InputRow {
                     fields,
-                    raw: raw.clone(),
+                    raw: Raw::Text(raw.clone()),
                 },
             )
         })
@@ -581,10 +581,33 @@ struct Unparsable {
     raw: Option<String>,
 }
 
-/// A row as canonical (column, value) pairs plus its raw form (JSON) for lineage.
+/// A row as canonical (column, value) pairs plus its input as received.
 struct InputRow {
     fields: Vec<(&'static str, String)>,
-    raw: String,
+    raw: Raw,
+}
+
+/// A row's input as received, turned into text (a JSON object) only when it is kept: for
+/// rejected rows and records with quarantined fields.
+enum Raw {
+    Text(String),
+    /// A CSV record whose fields were checked to be UTF-8, named by the file's header.
+    Csv(csv::ByteRecord),
+}
+
+impl Raw {
+    fn text(&self, header: &[String]) -> String {
+        match self {
+            Raw::Text(s) => s.clone(),
+            Raw::Csv(rec) => {
+                let values: Vec<&str> = rec
+                    .iter()
+                    .map(|f| std::str::from_utf8(f).unwrap_or_default())
+                    .collect();
+                raw_json(header, &values)
+            }
+        }
+    }
 }
 
 fn csv_row(
@@ -617,14 +640,14 @@ fn csv_row(
             raw: lossy(),
         })?);
     }
-    let raw = raw_json(header, &values);
+    let fields = columns
+        .iter()
+        .zip(&values)
+        .filter_map(|(c, v)| c.map(|c| (c, (*v).to_owned())))
+        .collect();
     Ok(InputRow {
-        fields: columns
-            .iter()
-            .zip(&values)
-            .filter_map(|(c, v)| c.map(|c| (c, (*v).to_owned())))
-            .collect(),
-        raw,
+        fields,
+        raw: Raw::Csv(rec),
     })
 }
 
@@ -661,7 +684,7 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
     (
         Ok(InputRow {
             fields,
-            raw: line.to_owned(),
+            raw: Raw::Text(line.to_owned()),
         }),
         unknown,
     )
@@ -717,11 +740,19 @@ fn check_columns(
 
 /// Cleans one row; customer records are also sealed here, on the parallel path, so the
 /// writer only binds values.
-fn clean_row(store: &Store, kind: ImportKind, input: &InputRow, clean: &CleanConfig) -> Cleaned {
+fn clean_row(
+    store: &Store,
+    kind: ImportKind,
+    input: &InputRow,
+    header: &[String],
+    clean: &CleanConfig,
+) -> Cleaned {
     let row = RawRow::new(input.fields.iter().map(|(c, v)| (*c, v.as_str())).collect());
     let cleaned = match kind {
-        ImportKind::Customers => clean_customer(&row, clean)
-            .map(|(r, issues)| Cleaned::Customer(store.prepare_customer(&r, &input.raw), issues)),
+        ImportKind::Customers => clean_customer(&row, clean).map(|(r, report)| {
+            let raw = (!report.issues.is_empty()).then(|| input.raw.text(header));
+            Cleaned::Customer(store.prepare_customer(&r, raw.as_deref()), report)
+        }),
         ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
         ImportKind::Products => clean_product(&row).map(Cleaned::Product),
     };
@@ -738,6 +769,6 @@ fn clean_row(store: &Store, kind: ImportKind, input: &InputRow, clean: &CleanCon
             ImportKind::Orders => (value("source"), value("order_id")),
             ImportKind::Products => (None, value("product_id")),
         };
-        Cleaned::Rejected(e, input.raw.clone(), key)
+        Cleaned::Rejected(e, input.raw.text(header), key)
     })
 }

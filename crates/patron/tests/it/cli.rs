@@ -605,6 +605,10 @@ async fn quarantined_rows_are_listed_exported_fixed_and_resolved() {
     );
     let phone = list.iter().find(|r| r["field"] == "phone").unwrap();
     assert_eq!(phone["reason"], "not a valid number for its country");
+    // The raw row is kept only where something is to be fixed: no second copy of the
+    // personal data of clean records.
+    let with_raw = "SELECT COUNT(*) FROM source_records WHERE raw_enc IS NOT NULL";
+    assert_eq!(env.scalar(with_raw).await, 2);
     let whole = list.iter().find(|r| r["whole_row"] == "true").unwrap();
     assert_eq!(
         (whole["field"].as_str(), whole["row"].as_str()),
@@ -645,6 +649,11 @@ async fn quarantined_rows_are_listed_exported_fixed_and_resolved() {
         "fixed records resolve their entries: {list:?}"
     );
     assert_eq!(list[0]["field"], "source_id");
+    assert_eq!(
+        env.scalar(with_raw).await,
+        0,
+        "fixed records keep no raw row"
+    );
     env.patron_ok(&["run", "unify"]);
     let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
     assert!(profiles.iter().any(|p| p["email"] == "ann@example.com"));

@@ -87,6 +87,19 @@ impl TestEnv {
         bytes
     }
 
+    /// The integer a one-value SQL query returns, read straight from the database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let row = sqlx::query(sql).fetch_one(&mut conn).await.expect(sql);
+        row.try_get(0).expect("an integer")
+    }
+
     /// Writes a fixture file into the data directory's parent-free area and returns its path.
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.path().join(name);
