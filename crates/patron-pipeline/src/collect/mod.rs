@@ -295,11 +295,6 @@ pub async fn import_file(
             }
         }
     };
-    let mut unknown_keys = BTreeSet::new();
-    let file_name = path.display().to_string();
-    // Quantity per (source, order, product) so far in this file: a product listed twice in
-    // one order is one line with the summed quantity, even across batches.
-    let mut quantities: HashMap<(String, String, String), i64> = HashMap::new();
     let mut row_no: i64 = 0;
     let mut read_chunk = |rows: &mut Rows| -> anyhow::Result<Vec<(i64, RawItem)>> {
         let items = rows.next_chunk(BATCH_ROWS).with_context(|| {
@@ -325,14 +320,23 @@ pub async fn import_file(
     // Three stages run at once: reading chunk N+1, cleaning chunk N on the rayon pool, and
     // writing earlier batches in file order on one task fed through a short queue, so that
     // neither core idles while the other reads or writes. The queue bounds memory.
-    let (to_writer, mut batches) = tokio::sync::mpsc::channel::<(i64, RecordBatch)>(2);
+    // The writer also turns cleaned rows into batches and counts them, off the cleaning path.
+    let (to_writer, mut chunks) = tokio::sync::mpsc::channel::<(i64, Vec<CleanedRow>)>(2);
     let writer = {
         let store = store.clone();
+        let mut assembler = Assembler {
+            kind,
+            file_name: path.display().to_string(),
+            summary,
+            unknown_keys: BTreeSet::new(),
+            quantities: HashMap::new(),
+        };
         tokio::spawn(async move {
-            while let Some((upto, batch)) = batches.recv().await {
+            while let Some((upto, cleaned)) = chunks.recv().await {
+                let batch = assembler.batch(cleaned);
                 store.write_batch(batch).await.map_err(|e| (upto, e))?;
             }
-            Ok::<(), (i64, patron_store::StoreError)>(())
+            Ok::<_, (i64, patron_store::StoreError)>(assembler)
         })
     };
     let mut read_error = None;
@@ -340,8 +344,7 @@ pub async fn import_file(
     while !next.is_empty() {
         let chunk = std::mem::take(&mut next);
         let upto = chunk.last().map_or(0, |(n, _)| *n);
-        type Outcome = (ImportKind, Result<Cleaned, Unparsable>);
-        let clean_chunk = || -> Vec<(i64, Vec<Outcome>, Vec<String>)> {
+        let clean_chunk = || -> Vec<CleanedRow> {
             chunk
                 .into_par_iter()
                 .filter_map(|(n, item)| {
@@ -385,107 +388,13 @@ pub async fn import_file(
             Ok(rows) => next = rows,
             Err(e) => read_error = Some(e),
         }
-        let mut batch = RecordBatch::default();
-        for (n, outcomes, unknown) in cleaned {
-            unknown_keys.extend(unknown);
-            summary.read += 1;
-            for (row_kind, c) in outcomes {
-                let entry = |field: &str,
-                             value: Option<String>,
-                             reason: String,
-                             whole: bool,
-                             raw: Option<String>| {
-                    QuarantineEntry {
-                        kind: row_kind.name(),
-                        file: file_name.clone(),
-                        row_no: n,
-                        source: None,
-                        source_id: None,
-                        field: field.to_owned(),
-                        value,
-                        reason,
-                        whole_row: whole,
-                        raw,
-                    }
-                };
-                match c {
-                    Err(Unparsable { reason, raw }) => {
-                        summary.rejected += 1;
-                        *summary
-                            .quarantined_by_field
-                            .entry("(row)".into())
-                            .or_default() += 1;
-                        batch
-                            .quarantine
-                            .push(entry("(row)", None, reason, true, raw));
-                    }
-                    Ok(Cleaned::Rejected(e, raw, (source, source_id))) => {
-                        summary.rejected += 1;
-                        *summary
-                            .quarantined_by_field
-                            .entry(e.field.into())
-                            .or_default() += 1;
-                        let mut q = entry(e.field, Some(e.value), e.reason, true, Some(raw));
-                        q.source = source;
-                        q.source_id = source_id;
-                        batch.quarantine.push(q);
-                    }
-                    Ok(Cleaned::Customer(rec, report)) => {
-                        // A buyer taken from an order export is not one of the file's rows.
-                        if kind == ImportKind::Customers {
-                            summary.stored += 1;
-                        } else {
-                            summary.buyers += 1;
-                        }
-                        if !report.issues.is_empty() {
-                            summary.with_field_issues += 1;
-                        }
-                        for f in report.present {
-                            summary.fields.entry(f).or_default().read += 1;
-                        }
-                        for f in report.fixed {
-                            summary.fields.entry(f).or_default().fixed += 1;
-                        }
-                        for i in report.issues {
-                            summary.fields.entry(i.field).or_default().quarantined += 1;
-                            *summary
-                                .quarantined_by_field
-                                .entry(i.field.into())
-                                .or_default() += 1;
-                            let mut q = entry(i.field, Some(i.value), i.reason, false, None);
-                            q.source = Some(rec.source().to_owned());
-                            q.source_id = Some(rec.source_id().to_owned());
-                            batch.quarantine.push(q);
-                        }
-                        batch.customers.push(rec);
-                    }
-                    Ok(Cleaned::Order(line)) => {
-                        summary.stored += 1;
-                        let mut line = line;
-                        let key = (
-                            line.source.clone(),
-                            line.order_id.clone(),
-                            line.product_id.clone(),
-                        );
-                        let total = quantities.entry(key).or_default();
-                        *total = total.saturating_add(line.quantity);
-                        line.quantity = *total;
-                        batch.order_lines.push(line);
-                    }
-                    Ok(Cleaned::Product(p)) => {
-                        summary.stored += 1;
-                        batch.products.push(p);
-                    }
-                }
-            }
-        }
-        if to_writer.send((upto, batch)).await.is_err() {
+        if to_writer.send((upto, cleaned)).await.is_err() {
             // The writer stopped on an error, which joining it reports.
             break;
         }
     }
     drop(to_writer);
-    writer
+    let assembler = writer
         .await
         .context("the storage task stopped")?
         .map_err(|(upto, e)| {
@@ -498,9 +407,132 @@ pub async fn import_file(
         return Err(e);
     }
     progress.finish_and_clear();
+    let mut summary = assembler.summary;
     // JSON rows name their own keys; report those no column matched, once.
-    summary.unknown_columns.extend(unknown_keys);
+    summary.unknown_columns.extend(assembler.unknown_keys);
     Ok(summary)
+}
+
+/// A data row's number, what its cleaning produced (a Shopify order row may also yield its
+/// buyer), and the JSON keys no column matched.
+type CleanedRow = (
+    i64,
+    Vec<(ImportKind, Result<Cleaned, Unparsable>)>,
+    Vec<String>,
+);
+
+/// Turns cleaned rows into write batches, counting them into the import's summary.
+struct Assembler {
+    kind: ImportKind,
+    file_name: String,
+    summary: ImportSummary,
+    unknown_keys: BTreeSet<String>,
+    /// Quantity per (source, order, product) so far in this file: a product listed twice in
+    /// one order is one line with the summed quantity, even across batches.
+    quantities: HashMap<(String, String, String), i64>,
+}
+
+impl Assembler {
+    fn batch(&mut self, cleaned: Vec<CleanedRow>) -> RecordBatch {
+        let mut batch = RecordBatch::default();
+        for (n, outcomes, unknown) in cleaned {
+            self.unknown_keys.extend(unknown);
+            self.summary.read += 1;
+            for (row_kind, c) in outcomes {
+                let entry = |field: &str,
+                             value: Option<String>,
+                             reason: String,
+                             whole: bool,
+                             raw: Option<String>| {
+                    QuarantineEntry {
+                        kind: row_kind.name(),
+                        file: self.file_name.clone(),
+                        row_no: n,
+                        source: None,
+                        source_id: None,
+                        field: field.to_owned(),
+                        value,
+                        reason,
+                        whole_row: whole,
+                        raw,
+                    }
+                };
+                match c {
+                    Err(Unparsable { reason, raw }) => {
+                        self.summary.rejected += 1;
+                        *self
+                            .summary
+                            .quarantined_by_field
+                            .entry("(row)".into())
+                            .or_default() += 1;
+                        batch
+                            .quarantine
+                            .push(entry("(row)", None, reason, true, raw));
+                    }
+                    Ok(Cleaned::Rejected(e, raw, (source, source_id))) => {
+                        self.summary.rejected += 1;
+                        *self
+                            .summary
+                            .quarantined_by_field
+                            .entry(e.field.into())
+                            .or_default() += 1;
+                        let mut q = entry(e.field, Some(e.value), e.reason, true, Some(raw));
+                        q.source = source;
+                        q.source_id = source_id;
+                        batch.quarantine.push(q);
+                    }
+                    Ok(Cleaned::Customer(rec, report)) => {
+                        // A buyer taken from an order export is not one of the file's rows.
+                        if self.kind == ImportKind::Customers {
+                            self.summary.stored += 1;
+                        } else {
+                            self.summary.buyers += 1;
+                        }
+                        if !report.issues.is_empty() {
+                            self.summary.with_field_issues += 1;
+                        }
+                        for f in report.present {
+                            self.summary.fields.entry(f).or_default().read += 1;
+                        }
+                        for f in report.fixed {
+                            self.summary.fields.entry(f).or_default().fixed += 1;
+                        }
+                        for i in report.issues {
+                            self.summary.fields.entry(i.field).or_default().quarantined += 1;
+                            *self
+                                .summary
+                                .quarantined_by_field
+                                .entry(i.field.into())
+                                .or_default() += 1;
+                            let mut q = entry(i.field, Some(i.value), i.reason, false, None);
+                            q.source = Some(rec.source().to_owned());
+                            q.source_id = Some(rec.source_id().to_owned());
+                            batch.quarantine.push(q);
+                        }
+                        batch.customers.push(rec);
+                    }
+                    Ok(Cleaned::Order(line)) => {
+                        self.summary.stored += 1;
+                        let mut line = line;
+                        let key = (
+                            line.source.clone(),
+                            line.order_id.clone(),
+                            line.product_id.clone(),
+                        );
+                        let total = self.quantities.entry(key).or_default();
+                        *total = total.saturating_add(line.quantity);
+                        line.quantity = *total;
+                        batch.order_lines.push(line);
+                    }
+                    Ok(Cleaned::Product(p)) => {
+                        self.summary.stored += 1;
+                        batch.products.push(p);
+                    }
+                }
+            }
+        }
+        batch
+    }
 }
 
 /// A CSV row as a JSON object of header → value: the lineage kept with stored records and
