@@ -7,6 +7,7 @@ use crate::{
     Money, PersonName, Phone,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use std::borrow::Cow;
 
 /// One input row as canonical column name → raw text, whatever file format it came from.
 #[derive(Debug, Default, Clone)]
@@ -224,47 +225,47 @@ pub struct FieldReport {
 
 /// The standardized text of a value, compared with the input to tell whether it was fixed.
 trait Standard {
-    fn text(&self) -> String;
+    fn text(&self) -> Cow<'_, str>;
 }
 
 impl Standard for String {
-    fn text(&self) -> String {
-        self.clone()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
     }
 }
 impl Standard for Email {
-    fn text(&self) -> String {
-        self.as_str().to_owned()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
     }
 }
 impl Standard for Phone {
-    fn text(&self) -> String {
-        self.as_str().to_owned()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
     }
 }
 impl Standard for PersonName {
-    fn text(&self) -> String {
-        self.as_str().to_owned()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
     }
 }
 impl Standard for Country {
-    fn text(&self) -> String {
-        self.as_str().to_owned()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
     }
 }
 impl Standard for NaiveDate {
-    fn text(&self) -> String {
-        self.to_string()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
     }
 }
 impl Standard for DateTime<Utc> {
-    fn text(&self) -> String {
-        self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 }
 impl Standard for Option<Gender> {
-    fn text(&self) -> String {
-        self.map_or("", Gender::code).to_owned()
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.map_or("", Gender::code))
     }
 }
 
@@ -309,6 +310,13 @@ fn field_value<T: Standard>(
 /// Free text: whitespace collapsed, length-checked.
 fn text(value: &str) -> Result<String, Invalid> {
     check_len(value)?;
+    let tidy = !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.contains("  ")
+        && !value.contains(|c: char| c.is_whitespace() && c != ' ');
+    if tidy {
+        return Ok(value.to_owned());
+    }
     Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 

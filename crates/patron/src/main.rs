@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    lower_worker_priority();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -32,5 +33,24 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs the rayon pool, which does the bulk CPU work (cleaning imports, model fits), at a lower
+/// scheduling priority than the threads that serve requests and write to the database: on a
+/// small machine a busy pool then neither starves the server nor lets the single database
+/// writer fall behind and stall the pipeline.
+fn lower_worker_priority() {
+    let built = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            // On Linux a priority set for "this process" applies to the calling thread alone.
+            #[cfg(target_os = "linux")]
+            if let Err(e) = rustix::process::setpriority_process(None, 10) {
+                tracing::debug!("cannot lower a worker thread's priority: {e}");
+            }
+        })
+        .build_global();
+    if let Err(e) = built {
+        tracing::debug!("rayon pool already configured: {e}");
     }
 }

@@ -349,10 +349,9 @@ pub async fn import_file(
                 .into_par_iter()
                 .filter_map(|(n, item)| {
                     let (rows, unknown) = match item {
-                        RawItem::Csv(rec) => (
-                            csv_row(&header, &columns, rec).map(|r| vec![(kind, r)]),
-                            Vec::new(),
-                        ),
+                        RawItem::Csv(rec) => {
+                            (csv_row(&header, rec).map(|r| vec![(kind, r)]), Vec::new())
+                        }
                         RawItem::Json(line) => match String::from_utf8(line) {
                             // Blank lines between JSON objects are not rows.
                             Ok(l) if l.trim().is_empty() => return None,
@@ -374,7 +373,9 @@ pub async fn import_file(
                     let outcomes = match rows {
                         Ok(rows) => rows
                             .into_iter()
-                            .map(|(k, r)| (k, Ok(clean_row(store, k, &r, &header, clean))))
+                            .map(|(k, r)| {
+                                (k, Ok(clean_row(store, k, &r, (&header, &columns), clean)))
+                            })
                             .collect(),
                         Err(e) => vec![(kind, Err(e))],
                     };
@@ -598,9 +599,9 @@ fn shopify_row(
         .map(|(kind, fields)| {
             (
                 kind,
-                InputRow {
+                InputRow::Mapped {
                     fields,
-                    raw: Raw::Text(raw.clone()),
+                    raw: raw.clone(),
                 },
             )
         })
@@ -613,45 +614,49 @@ struct Unparsable {
     raw: Option<String>,
 }
 
-/// A row as canonical (column, value) pairs plus its input as received.
-struct InputRow {
-    fields: Vec<(&'static str, String)>,
-    raw: Raw,
+/// A row as read: a CSV record, kept whole so that reading it copies nothing (its columns
+/// are named by the file's header and column map), or canonical (column, value) pairs taken
+/// from a JSON object or a Shopify row, with that input as received.
+enum InputRow {
+    /// A record whose fields were checked to be UTF-8 and whose length matches the header.
+    Csv(csv::StringRecord),
+    Mapped {
+        fields: Vec<(&'static str, String)>,
+        raw: String,
+    },
 }
 
-/// A row's input as received, turned into text (a JSON object) only when it is kept: for
-/// rejected rows and records with quarantined fields.
-enum Raw {
-    Text(String),
-    /// A CSV record whose fields were checked to be UTF-8, named by the file's header.
-    Csv(csv::ByteRecord),
-}
-
-impl Raw {
-    fn text(&self, header: &[String]) -> String {
+impl InputRow {
+    /// The row's (canonical column, value) pairs; `columns` is the CSV file's column map.
+    fn fields<'a>(&'a self, columns: &[Option<&'static str>]) -> Vec<(&'static str, &'a str)> {
         match self {
-            Raw::Text(s) => s.clone(),
-            Raw::Csv(rec) => {
-                let values: Vec<&str> = rec
-                    .iter()
-                    .map(|f| std::str::from_utf8(f).unwrap_or_default())
-                    .collect();
-                raw_json(header, &values)
+            InputRow::Csv(rec) => columns
+                .iter()
+                .zip(rec.iter())
+                .filter_map(|(c, v)| c.map(|c| (c, v)))
+                .collect(),
+            InputRow::Mapped { fields, .. } => {
+                fields.iter().map(|(c, v)| (*c, v.as_str())).collect()
             }
+        }
+    }
+
+    /// The input as received, as text (a JSON object for CSV records, named by `header`).
+    /// Built only when it is kept: for rejected rows and records with quarantined fields.
+    fn raw(&self, header: &[String]) -> String {
+        match self {
+            InputRow::Csv(rec) => raw_json(header, &rec.iter().collect::<Vec<_>>()),
+            InputRow::Mapped { raw, .. } => raw.clone(),
         }
     }
 }
 
-fn csv_row(
-    header: &[String],
-    columns: &[Option<&'static str>],
-    rec: csv::Result<csv::ByteRecord>,
-) -> Result<InputRow, Unparsable> {
+fn csv_row(header: &[String], rec: csv::Result<csv::ByteRecord>) -> Result<InputRow, Unparsable> {
     let rec = rec.map_err(|e| Unparsable {
         reason: format!("malformed CSV: {e}"),
         raw: None,
     })?;
-    let lossy = || {
+    let lossy = |rec: &csv::ByteRecord| {
         Some(
             rec.iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -662,25 +667,15 @@ fn csv_row(
     if rec.len() != header.len() {
         return Err(Unparsable {
             reason: format!("{} fields where the header has {}", rec.len(), header.len()),
-            raw: lossy(),
+            raw: lossy(&rec),
         });
     }
-    let mut values = Vec::with_capacity(rec.len());
-    for f in rec.iter() {
-        values.push(std::str::from_utf8(f).map_err(|_| Unparsable {
+    csv::StringRecord::from_byte_record(rec)
+        .map(InputRow::Csv)
+        .map_err(|e| Unparsable {
             reason: "not valid UTF-8".into(),
-            raw: lossy(),
-        })?);
-    }
-    let fields = columns
-        .iter()
-        .zip(&values)
-        .filter_map(|(c, v)| c.map(|c| (c, (*v).to_owned())))
-        .collect();
-    Ok(InputRow {
-        fields,
-        raw: Raw::Csv(rec),
-    })
+            raw: lossy(&e.into_byte_record()),
+        })
 }
 
 /// Parses one JSON Lines row; nested objects are flattened to `parent.child` keys so they can
@@ -714,9 +709,9 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
         }
     }
     (
-        Ok(InputRow {
+        Ok(InputRow::Mapped {
             fields,
-            raw: Raw::Text(line.to_owned()),
+            raw: line.to_owned(),
         }),
         unknown,
     )
@@ -776,13 +771,14 @@ fn clean_row(
     store: &Store,
     kind: ImportKind,
     input: &InputRow,
-    header: &[String],
+    (header, columns): (&[String], &[Option<&'static str>]),
     clean: &CleanConfig,
 ) -> Cleaned {
-    let row = RawRow::new(input.fields.iter().map(|(c, v)| (*c, v.as_str())).collect());
+    let fields = input.fields(columns);
+    let row = RawRow::new(fields.clone());
     let cleaned = match kind {
         ImportKind::Customers => clean_customer(&row, clean).map(|(r, report)| {
-            let raw = (!report.issues.is_empty()).then(|| input.raw.text(header));
+            let raw = (!report.issues.is_empty()).then(|| input.raw(header));
             Cleaned::Customer(store.prepare_customer(&r, raw.as_deref()), report)
         }),
         ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
@@ -790,8 +786,7 @@ fn clean_row(
     };
     cleaned.unwrap_or_else(|e| {
         let value = |column: &str| {
-            input
-                .fields
+            fields
                 .iter()
                 .find(|(c, v)| *c == column && !v.trim().is_empty())
                 .map(|(_, v)| v.trim().to_owned())
@@ -801,6 +796,6 @@ fn clean_row(
             ImportKind::Orders => (value("source"), value("order_id")),
             ImportKind::Products => (None, value("product_id")),
         };
-        Cleaned::Rejected(e, input.raw.text(header), key)
+        Cleaned::Rejected(e, input.raw(header), key)
     })
 }
