@@ -1,6 +1,8 @@
 //! Countries as ISO 3166-1 alpha-2 codes.
 
 use crate::Invalid;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 /// Every assigned ISO 3166-1 alpha-2 code, space separated.
 const CODES: &str =
@@ -78,19 +80,19 @@ impl Country {
     /// Parses an alpha-2 code in any case, or a common name or alpha-3 code (`China`, `中国`,
     /// `USA`, `United States`).
     pub fn parse(raw: &str) -> Result<Country, Invalid> {
+        static CODE_SET: LazyLock<HashSet<&'static str>> =
+            LazyLock::new(|| CODES.split(' ').collect());
+        static NAME_MAP: LazyLock<HashMap<&'static str, &'static str>> =
+            LazyLock::new(|| NAMES.iter().copied().collect());
         let s = raw.trim();
-        if s.len() == 2 {
+        let code = if s.len() == 2 {
             let upper = s.to_ascii_uppercase();
-            if CODES.split(' ').any(|c| c == upper) {
-                let b = upper.as_bytes();
-                return Ok(Country([b[0], b[1]]));
-            }
-        }
-        let lower = s.to_lowercase();
-        NAMES
-            .iter()
-            .find(|(name, _)| *name == lower)
-            .map(|(_, code)| {
+            CODE_SET.get(upper.as_str()).copied()
+        } else {
+            None
+        };
+        code.or_else(|| NAME_MAP.get(s.to_lowercase().as_str()).copied())
+            .map(|code| {
                 let b = code.as_bytes();
                 Country([b[0], b[1]])
             })

@@ -350,11 +350,23 @@ impl Store {
             .iter()
             .any(|p| p.is_some())
             .then(|| {
-                serde_json::json!({
-                    "line1": a.line1, "line2": a.line2, "city": a.city,
-                    "region": a.region, "postal_code": a.postal_code,
+                // Keys in alphabetical order, as every stored address has had them.
+                #[derive(serde::Serialize)]
+                struct Stored<'a> {
+                    city: &'a Option<String>,
+                    line1: &'a Option<String>,
+                    line2: &'a Option<String>,
+                    postal_code: &'a Option<String>,
+                    region: &'a Option<String>,
+                }
+                serde_json::to_string(&Stored {
+                    city: &a.city,
+                    line1: &a.line1,
+                    line2: &a.line2,
+                    postal_code: &a.postal_code,
+                    region: &a.region,
                 })
-                .to_string()
+                .expect("strings serialize")
             });
         let name_tokens = r.name.as_ref().map(|n| {
             n.search_tokens()
