@@ -109,6 +109,6 @@ row "$("$PATRON_BIN" --version | sed 's/^patron/Patron/')" "$PATRON_STORED" "$PA
 row "pandas + phonenumbers" "$PANDAS_STORED" "$PANDAS_Q" "$PANDAS_S" "$PANDAS_RSS" "$PANDAS_CPU"
 echo
 awk -v p="$PATRON_S" -v q="$PANDAS_S" -v inner="$PANDAS_INNER" -v rows="$ROWS" 'BEGIN {
-    if (p > 0) printf "Speed ratio Patron/pandas: %.1fx (rows/s, wall time of each whole command)\n", q / p
+    if (p > 0) printf "Speed ratio Patron/pandas: %.2fx (rows/s, wall time of each whole command)\n", q / p
     if (inner > 0) printf "(The pandas script alone, without interpreter start and imports: %.2f s, %.0f rows/s.)\n", inner, rows / inner
 }'
