@@ -1,0 +1,925 @@
+//! Probabilistic record linkage (Fellegi–Sunter) over plain comparison features.
+//!
+//! The steps, each a plain function so tests and benchmarks can call them alone:
+//! 1. [`candidate_pairs`]: blocking. Several rules each give records keys; records sharing a
+//!    key are compared. Every rule has a block-size cap, so a hot key (a store's shared phone,
+//!    a default birthday) is skipped for that rule instead of exploding the run.
+//! 2. [`compare`]: a comparison level per field (exact, close, different, missing).
+//! 3. [`estimate`]: u probabilities from random pairs (nearly all non-matches), then m
+//!    probabilities and the match prior by expectation–maximisation over the blocked pairs,
+//!    without labels.
+//! 4. [`Model::score`]: the match weight, with a term-frequency adjustment so agreeing on a
+//!    rare name counts more than agreeing on 王伟 or John Smith.
+//! 5. [`cluster`]: scored pairs into entities, with merges checked against every scored pair
+//!    across the two groups, so a weak link cannot chain two strong groups together.
+
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// The features of one record that matching compares. Values are already standardized by
+/// the clean stage; comparisons here are about closeness, not format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchRecord {
+    /// Name keys: lower-case words sorted, one per spelling (a Chinese name also gives its
+    /// pinyin), so word order and script do not matter.
+    pub names: Vec<String>,
+    /// The email's match key (lower-case, provider aliases folded).
+    pub email: Option<String>,
+    /// The phone in E.164.
+    pub phone: Option<String>,
+    /// The birth date as `YYYYMMDD`.
+    pub birth: Option<String>,
+    /// Street address, lower-case.
+    pub address: Option<String>,
+    /// Postal code.
+    pub postal: Option<String>,
+    /// City, lower-case.
+    pub city: Option<String>,
+}
+
+/// The compared fields, in the order of a comparison vector.
+pub const FIELDS: [&str; 7] = [
+    "name",
+    "email",
+    "phone",
+    "birth_date",
+    "address",
+    "postal_code",
+    "city",
+];
+
+const NAME: usize = 0;
+const EMAIL: usize = 1;
+const PHONE: usize = 2;
+const BIRTH: usize = 3;
+const ADDRESS: usize = 4;
+const POSTAL: usize = 5;
+const CITY: usize = 6;
+
+/// The levels of each field, best first; level 0 (not listed) is "a value is missing".
+pub const LEVELS: [&[&str]; 7] = [
+    &[
+        "exact",
+        "Jaro-Winkler >= 0.94",
+        "Jaro-Winkler >= 0.88",
+        "same surname, same initial",
+        "different",
+    ],
+    &[
+        "exact",
+        "same local part, other domain",
+        "1-2 edits apart",
+        "different",
+    ],
+    &["exact", "same last 8 digits", "different"],
+    &[
+        "exact",
+        "day and month swapped",
+        "one digit off",
+        "different",
+    ],
+    &["exact", "Jaro-Winkler >= 0.9", "different"],
+    &["exact", "different"],
+    &["exact", "different"],
+];
+
+/// Fields whose exact agreement is weighted by how common the agreed value is.
+const TERM_FREQUENCY: [usize; 4] = [NAME, ADDRESS, POSTAL, CITY];
+
+/// A comparison vector: the level per field (0 = missing on either side).
+pub type Gamma = [u8; 7];
+
+/// Compares two records field by field.
+pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
+    [
+        compare_names(&a.names, &b.names),
+        both(&a.email, &b.email, compare_email),
+        both(&a.phone, &b.phone, |x, y| {
+            if x == y {
+                1
+            } else if last_digits(x, 8) == last_digits(y, 8) && x.len() >= 8 && y.len() >= 8 {
+                2
+            } else {
+                3
+            }
+        }),
+        both(&a.birth, &b.birth, compare_birth),
+        both(&a.address, &b.address, |x, y| {
+            if x == y {
+                1
+            } else if jaro_winkler(x, y) >= 0.9 {
+                2
+            } else {
+                3
+            }
+        }),
+        both(&a.postal, &b.postal, |x, y| if x == y { 1 } else { 2 }),
+        both(&a.city, &b.city, |x, y| if x == y { 1 } else { 2 }),
+    ]
+}
+
+fn both(a: &Option<String>, b: &Option<String>, f: impl Fn(&str, &str) -> u8) -> u8 {
+    match (a, b) {
+        (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => f(x, y),
+        _ => 0,
+    }
+}
+
+fn compare_names(a: &[String], b: &[String]) -> u8 {
+    if a.is_empty() || b.is_empty() {
+        return 0;
+    }
+    if a.iter().any(|x| b.contains(x)) {
+        return 1;
+    }
+    let best = a
+        .iter()
+        .flat_map(|x| b.iter().map(move |y| jaro_winkler(x, y)))
+        .fold(0.0, f64::max);
+    if best >= 0.94 {
+        2
+    } else if best >= 0.88 {
+        3
+    } else if a
+        .iter()
+        .any(|x| b.iter().any(|y| same_surname_and_initial(x, y)))
+    {
+        4
+    } else {
+        5
+    }
+}
+
+/// Whether two sorted-word names share a word of two letters or more and the other words
+/// start alike ("j smith" and "john smith").
+fn same_surname_and_initial(a: &str, b: &str) -> bool {
+    let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+    wa.iter().any(|s| {
+        s.chars().count() >= 2 && wb.contains(s) && {
+            let ra: Vec<&&str> = wa.iter().filter(|w| *w != s).collect();
+            let rb: Vec<&&str> = wb.iter().filter(|w| *w != s).collect();
+            !ra.is_empty()
+                && !rb.is_empty()
+                && ra
+                    .iter()
+                    .any(|x| rb.iter().any(|y| x.chars().next() == y.chars().next()))
+        }
+    })
+}
+
+fn compare_email(a: &str, b: &str) -> u8 {
+    if a == b {
+        return 1;
+    }
+    let local = |e: &str| e.split('@').next().unwrap_or_default().to_owned();
+    if local(a) == local(b) {
+        2
+    } else if levenshtein_at_most(a, b, 2) {
+        3
+    } else {
+        4
+    }
+}
+
+fn compare_birth(a: &str, b: &str) -> u8 {
+    if a == b {
+        return 1;
+    }
+    if a.len() == 8 && b.len() == 8 && a[..4] == b[..4] && a[4..6] == b[6..8] && a[6..8] == b[4..6]
+    {
+        return 2;
+    }
+    let differing = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count();
+    if a.len() == b.len() && differing == 1 {
+        3
+    } else {
+        4
+    }
+}
+
+fn last_digits(s: &str, n: usize) -> &str {
+    &s[s.len().saturating_sub(n)..]
+}
+
+/// Jaro–Winkler similarity of two strings (1 = equal).
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.is_empty() || b.is_empty() {
+        return if a == b { 1.0 } else { 0.0 };
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut b_used = vec![false; b.len()];
+    let mut a_matched = Vec::with_capacity(a.len());
+    for (i, ca) in a.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(b.len());
+        if let Some(j) = (lo..hi).find(|&j| !b_used[j] && b[j] == *ca) {
+            b_used[j] = true;
+            a_matched.push(*ca);
+        }
+    }
+    let m = a_matched.len();
+    if m == 0 {
+        return 0.0;
+    }
+    let b_matched = b.iter().zip(&b_used).filter(|(_, u)| **u).map(|(c, _)| *c);
+    let transpositions = a_matched
+        .iter()
+        .zip(b_matched)
+        .filter(|(x, y)| **x != *y)
+        .count();
+    let m = m as f64;
+    let jaro =
+        (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions as f64 / 2.0) / m) / 3.0;
+    let prefix = a.iter().zip(&b).take(4).take_while(|(x, y)| x == y).count();
+    jaro + prefix as f64 * 0.1 * (1.0 - jaro)
+}
+
+/// Whether the edit distance of two strings is at most `k`.
+fn levenshtein_at_most(a: &str, b: &str, k: usize) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > k {
+        return false;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        if cur.iter().min().is_some_and(|m| *m > k) {
+            return false;
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= k
+}
+
+/// One blocking rule: the keys a record is filed under.
+type Rule = fn(&MatchRecord, &mut Vec<String>);
+
+/// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
+/// give nearly every true pair more than one way to be found.
+const RULES: [(&str, Rule); 7] = [
+    ("email", |r, k| k.extend(r.email.clone())),
+    ("phone", |r, k| k.extend(r.phone.clone())),
+    ("phone last 8", |r, k| {
+        k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned()))
+    }),
+    ("name + birth year", |r, k| {
+        if let Some(b) = &r.birth {
+            k.extend(
+                r.names
+                    .iter()
+                    .map(|n| format!("{n}|{}", &b[..b.len().min(4)])),
+            );
+        }
+    }),
+    ("name + postal code or city", |r, k| {
+        for place in [&r.postal, &r.city].into_iter().flatten() {
+            k.extend(r.names.iter().map(|n| format!("{n}|{place}")));
+        }
+    }),
+    ("birth date + initials", |r, k| {
+        if let Some(b) = &r.birth {
+            k.extend(r.names.iter().map(|n| format!("{b}|{}", initials(n))));
+        }
+    }),
+    ("email local part", |r, k| {
+        if let Some(e) = &r.email {
+            k.extend(e.split('@').next().map(str::to_owned));
+        }
+    }),
+];
+
+fn initials(name: &str) -> String {
+    name.split(' ').filter_map(|w| w.chars().next()).collect()
+}
+
+/// Candidate pairs `(i, j)` with `i < j`, each once: records sharing a key of any rule, for
+/// blocks of at most `cap` records.
+pub fn candidate_pairs(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
+    let mut pairs: Vec<(u32, u32)> = RULES
+        .par_iter()
+        .flat_map_iter(|(_, rule)| {
+            let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
+            let mut keys = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                keys.clear();
+                rule(r, &mut keys);
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys.drain(..) {
+                    blocks.entry(k).or_default().push(i as u32);
+                }
+            }
+            let mut out = Vec::new();
+            for members in blocks.into_values() {
+                if members.len() < 2 || members.len() > cap {
+                    continue;
+                }
+                for (x, &a) in members.iter().enumerate() {
+                    for &b in &members[x + 1..] {
+                        out.push((a.min(b), a.max(b)));
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// Fitted Fellegi–Sunter parameters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Model {
+    /// Prior probability that a candidate pair is a match.
+    pub lambda: f64,
+    /// `m[f][l]`: probability of level `l + 1` of field `f` among matches.
+    pub m: Vec<Vec<f64>>,
+    /// `u[f][l]`: probability of level `l + 1` of field `f` among non-matches.
+    pub u: Vec<Vec<f64>>,
+    /// Per term-frequency field, the share of records holding each value.
+    #[serde(skip)]
+    pub tf: Vec<HashMap<String, f64>>,
+    /// EM iterations run.
+    pub iterations: usize,
+}
+
+/// The smallest probability any level is given, so no single field can veto a pair outright.
+const FLOOR: f64 = 1e-4;
+
+/// Estimates the model: u from `u_pairs` random pairs (seeded), m and lambda by EM over the
+/// candidate pairs.
+pub fn estimate(records: &[MatchRecord], pairs: &[(u32, u32)], u_pairs: usize, seed: u64) -> Model {
+    let n = records.len();
+    let mut u = counts_to_probabilities(&level_counts(
+        (0..if n < 2 { 0 } else { u_pairs })
+            .into_par_iter()
+            .map(|k| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ k as u64);
+                let i = rng.gen_range(0..n);
+                let mut j = rng.gen_range(0..n - 1);
+                if j >= i {
+                    j += 1;
+                }
+                compare(&records[i], &records[j])
+            })
+            .collect::<Vec<_>>()
+            .iter(),
+    ));
+    // Random pairs rarely agree exactly on rare values; never let u claim impossibility.
+    for field in &mut u {
+        normalize(field);
+    }
+    // Distinct comparison vectors with their counts: EM runs over these, not over pairs.
+    let patterns: Vec<(Gamma, f64)> = {
+        let mut map: HashMap<Gamma, f64> = HashMap::new();
+        let gammas: Vec<Gamma> = pairs
+            .par_iter()
+            .map(|&(i, j)| compare(&records[i as usize], &records[j as usize]))
+            .collect();
+        for g in gammas {
+            *map.entry(g).or_default() += 1.0;
+        }
+        let mut v: Vec<_> = map.into_iter().collect();
+        v.sort_by_key(|p| p.0);
+        v
+    };
+    // Start from "agreement is likely among matches".
+    let mut m: Vec<Vec<f64>> = LEVELS
+        .iter()
+        .map(|levels| {
+            let k = levels.len();
+            let mut p: Vec<f64> = (0..k)
+                .map(|l| if l == 0 { 0.9 } else { 0.1 / (k - 1) as f64 })
+                .collect();
+            normalize(&mut p);
+            p
+        })
+        .collect();
+    let mut lambda = 0.1;
+    let mut iterations = 0;
+    for _ in 0..50 {
+        iterations += 1;
+        let model = Model {
+            lambda,
+            m: m.clone(),
+            u: u.clone(),
+            tf: Vec::new(),
+            iterations,
+        };
+        let mut weighted: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
+        let (mut total, mut matched) = (0.0, 0.0);
+        for (g, count) in &patterns {
+            let p = model.probability_of(g);
+            total += count;
+            matched += p * count;
+            for (f, &level) in g.iter().enumerate() {
+                if level > 0 {
+                    weighted[f][level as usize - 1] += p * count;
+                }
+            }
+        }
+        let new_m: Vec<Vec<f64>> = weighted
+            .into_iter()
+            .map(|mut w| {
+                normalize(&mut w);
+                w
+            })
+            .collect();
+        let new_lambda = if total > 0.0 {
+            (matched / total).clamp(1e-6, 0.999)
+        } else {
+            lambda
+        };
+        let change = new_m
+            .iter()
+            .flatten()
+            .zip(m.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold((new_lambda - lambda).abs(), f64::max);
+        m = new_m;
+        lambda = new_lambda;
+        if change < 1e-5 {
+            break;
+        }
+    }
+    let tf = TERM_FREQUENCY
+        .iter()
+        .map(|&f| term_frequencies(records, f))
+        .collect();
+    Model {
+        lambda,
+        m,
+        u,
+        tf,
+        iterations,
+    }
+}
+
+fn level_counts<'a>(gammas: impl Iterator<Item = &'a Gamma>) -> Vec<Vec<f64>> {
+    let mut counts: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
+    for g in gammas {
+        for (f, &level) in g.iter().enumerate() {
+            if level > 0 {
+                counts[f][level as usize - 1] += 1.0;
+            }
+        }
+    }
+    counts
+}
+
+fn counts_to_probabilities(counts: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    counts
+        .iter()
+        .map(|c| {
+            let mut p = c.clone();
+            normalize(&mut p);
+            p
+        })
+        .collect()
+}
+
+/// Scales to sum 1 with every entry at least [`FLOOR`]; all-zero becomes uniform.
+fn normalize(p: &mut [f64]) {
+    let sum: f64 = p.iter().sum();
+    let k = p.len() as f64;
+    for x in p.iter_mut() {
+        *x = if sum > 0.0 { *x / sum } else { 1.0 / k };
+        *x = x.max(FLOOR);
+    }
+    let sum: f64 = p.iter().sum();
+    for x in p.iter_mut() {
+        *x /= sum;
+    }
+}
+
+fn term_frequencies(records: &[MatchRecord], field: usize) -> HashMap<String, f64> {
+    let mut counts: HashMap<String, f64> = HashMap::new();
+    let mut total = 0.0;
+    for r in records {
+        for v in values(r, field) {
+            *counts.entry(v.to_owned()).or_default() += 1.0;
+            total += 1.0;
+        }
+    }
+    for c in counts.values_mut() {
+        *c /= total;
+    }
+    counts
+}
+
+fn values(r: &MatchRecord, field: usize) -> Vec<&str> {
+    fn one(v: &Option<String>) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    match field {
+        NAME => r.names.iter().map(String::as_str).collect(),
+        EMAIL => one(&r.email),
+        PHONE => one(&r.phone),
+        BIRTH => one(&r.birth),
+        ADDRESS => one(&r.address),
+        POSTAL => one(&r.postal),
+        _ => one(&r.city),
+    }
+}
+
+/// One field's part of a pair's match weight, for explanations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldWeight {
+    /// The field.
+    pub field: &'static str,
+    /// Its comparison level (`"missing"` when either side has no value).
+    pub level: &'static str,
+    /// log2 of the Bayes factor m/u (0 for missing values).
+    pub weight: f64,
+}
+
+/// A pair's match weight and probability with the per-field parts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Explanation {
+    /// Per field.
+    pub fields: Vec<FieldWeight>,
+    /// log2 of the prior odds.
+    pub prior_weight: f64,
+    /// The total match weight.
+    pub weight: f64,
+    /// The match probability.
+    pub probability: f64,
+}
+
+impl Model {
+    /// log2 Bayes factor of one field's level, `None` for a missing value.
+    fn field_weight(&self, f: usize, level: u8, tf_u: Option<f64>) -> f64 {
+        if level == 0 {
+            return 0.0;
+        }
+        let l = level as usize - 1;
+        let u = match tf_u {
+            Some(t) if l == 0 => t.max(FLOOR),
+            _ => self.u[f][l],
+        };
+        (self.m[f][l] / u).log2()
+    }
+
+    fn probability_of(&self, g: &Gamma) -> f64 {
+        let w = (self.lambda / (1.0 - self.lambda)).log2()
+            + g.iter()
+                .enumerate()
+                .map(|(f, &l)| self.field_weight(f, l, None))
+                .sum::<f64>();
+        probability(w)
+    }
+
+    /// The term frequency of the value two records agree on exactly in field `f`.
+    fn agreed_tf(&self, f: usize, a: &MatchRecord, b: &MatchRecord) -> Option<f64> {
+        let slot = TERM_FREQUENCY.iter().position(|&t| t == f)?;
+        let tf = self.tf.get(slot)?;
+        let (va, vb) = (values(a, f), values(b, f));
+        va.iter()
+            .filter(|v| vb.contains(v))
+            .filter_map(|v| tf.get(*v).copied())
+            .reduce(f64::min)
+    }
+
+    /// The match weight of two records, with each field's part.
+    pub fn explain(&self, a: &MatchRecord, b: &MatchRecord) -> Explanation {
+        let g = compare(a, b);
+        let prior_weight = (self.lambda / (1.0 - self.lambda)).log2();
+        let fields: Vec<FieldWeight> = g
+            .iter()
+            .enumerate()
+            .map(|(f, &level)| FieldWeight {
+                field: FIELDS[f],
+                level: if level == 0 {
+                    "missing"
+                } else {
+                    LEVELS[f][level as usize - 1]
+                },
+                weight: self.field_weight(f, level, self.agreed_tf(f, a, b)),
+            })
+            .collect();
+        let weight = prior_weight + fields.iter().map(|f| f.weight).sum::<f64>();
+        Explanation {
+            fields,
+            prior_weight,
+            weight,
+            probability: probability(weight),
+        }
+    }
+
+    /// The match weight of two records.
+    pub fn score(&self, a: &MatchRecord, b: &MatchRecord) -> f64 {
+        self.explain(a, b).weight
+    }
+}
+
+/// The probability of a match weight.
+pub fn probability(weight: f64) -> f64 {
+    1.0 / (1.0 + (-weight).exp2())
+}
+
+/// Clusters records from scored pairs `(i, j, weight)`.
+///
+/// Pairs at or above `threshold` are merged strongest first, and two groups merge only when
+/// the pairs scored across them agree on average (mean probability at least one half) and
+/// none of them is a confident non-match (weight below `-threshold`). `must_link` pairs (the
+/// same external id, an alias) are joined first, unconditionally.
+pub fn cluster(
+    n: usize,
+    scored: &[(u32, u32, f64)],
+    must_link: &[(u32, u32)],
+    threshold: f64,
+) -> crate::unify::Clustering {
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
+    let weight_of: HashMap<(u32, u32), f64> = scored
+        .iter()
+        .map(|&(i, j, w)| ((i.min(j), i.max(j)), w))
+        .collect();
+    for &(a, b) in must_link {
+        join(&mut parent, &mut members, a, b);
+    }
+    let mut strong: Vec<&(u32, u32, f64)> = scored.iter().filter(|p| p.2 >= threshold).collect();
+    strong.sort_by(|x, y| y.2.total_cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
+    for &&(a, b, _) in &strong {
+        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+        if ra == rb {
+            continue;
+        }
+        let (ma, mb) = (&members[ra as usize], &members[rb as usize]);
+        let (mut sum, mut seen, mut veto) = (0.0, 0usize, false);
+        for &x in ma {
+            for &y in mb {
+                if let Some(&w) = weight_of.get(&(x.min(y), x.max(y))) {
+                    sum += probability(w);
+                    seen += 1;
+                    veto |= w < -threshold;
+                }
+            }
+        }
+        if !veto && seen > 0 && sum / seen as f64 >= 0.5 {
+            join(&mut parent, &mut members, a, b);
+        }
+    }
+    let mut number: HashMap<u32, u32> = HashMap::new();
+    let cluster_of = (0..n as u32)
+        .map(|i| {
+            let r = root(&mut parent, i);
+            let next = number.len() as u32;
+            *number.entry(r).or_insert(next)
+        })
+        .collect();
+    crate::unify::Clustering {
+        cluster_of,
+        clusters: number.len(),
+    }
+}
+
+fn root(parent: &mut [u32], mut i: u32) -> u32 {
+    while parent[i as usize] != i {
+        parent[i as usize] = parent[parent[i as usize] as usize];
+        i = parent[i as usize];
+    }
+    i
+}
+
+fn join(parent: &mut [u32], members: &mut [Vec<u32>], a: u32, b: u32) {
+    let (ra, rb) = (root(parent, a), root(parent, b));
+    if ra == rb {
+        return;
+    }
+    // The smaller index stays the root so results do not depend on merge order details.
+    let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+    parent[hi as usize] = lo;
+    let moved = std::mem::take(&mut members[hi as usize]);
+    members[lo as usize].extend(moved);
+}
+
+/// Pairwise precision, recall and F1 of a clustering against true entity labels.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PairQuality {
+    /// True pairs found / pairs found.
+    pub precision: f64,
+    /// True pairs found / true pairs.
+    pub recall: f64,
+    /// Harmonic mean of the two.
+    pub f1: f64,
+    /// Pairs the clustering puts together.
+    pub predicted_pairs: u64,
+    /// Pairs that belong together.
+    pub true_pairs: u64,
+}
+
+/// Compares `cluster_of` with `truth` (an entity label per record) pair by pair.
+pub fn pair_quality(cluster_of: &[u32], truth: &[u64]) -> PairQuality {
+    let pairs_in = |groups: HashMap<(u64, u64), u64>| -> u64 {
+        groups.values().map(|&c| c * (c - 1) / 2).sum()
+    };
+    let mut by_cluster: HashMap<(u64, u64), u64> = HashMap::new();
+    let mut by_truth: HashMap<(u64, u64), u64> = HashMap::new();
+    let mut by_both: HashMap<(u64, u64), u64> = HashMap::new();
+    for (&c, &t) in cluster_of.iter().zip(truth) {
+        *by_cluster.entry((u64::from(c), 0)).or_default() += 1;
+        *by_truth.entry((t, 0)).or_default() += 1;
+        *by_both.entry((u64::from(c), t)).or_default() += 1;
+    }
+    let (predicted, actual, correct) =
+        (pairs_in(by_cluster), pairs_in(by_truth), pairs_in(by_both));
+    let precision = if predicted == 0 {
+        1.0
+    } else {
+        correct as f64 / predicted as f64
+    };
+    let recall = if actual == 0 {
+        1.0
+    } else {
+        correct as f64 / actual as f64
+    };
+    PairQuality {
+        precision,
+        recall,
+        f1: if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        },
+        predicted_pairs: predicted,
+        true_pairs: actual,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::check;
+
+    #[test]
+    fn jaro_winkler_matches_published_values() {
+        let f = |(a, b): &(&str, &str)| (jaro_winkler(a, b) * 1000.0).round() / 1000.0;
+        check(f, ("martha", "marhta"), 0.961);
+        check(f, ("dwayne", "duane"), 0.84);
+        check(f, ("dixon", "dicksonx"), 0.813);
+        check(f, ("same", "same"), 1.0);
+        check(f, ("abc", "xyz"), 0.0);
+    }
+
+    #[test]
+    fn edit_distance_bound() {
+        let f = |(a, b, k): &(&str, &str, usize)| levenshtein_at_most(a, b, *k);
+        check(f, ("ann@x.com", "anne@x.com", 1), true);
+        check(f, ("ann@x.com", "nna@x.com", 1), false);
+        check(f, ("ann@x.com", "nna@x.com", 2), true);
+        check(f, ("kitten", "sitting", 2), false);
+    }
+
+    fn rec(name: &str, email: &str, phone: &str, birth: &str) -> MatchRecord {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        MatchRecord {
+            names: if name.is_empty() {
+                vec![]
+            } else {
+                vec![name.to_owned()]
+            },
+            email: opt(email),
+            phone: opt(phone),
+            birth: opt(birth),
+            ..MatchRecord::default()
+        }
+    }
+
+    #[test]
+    fn comparison_levels() {
+        let f = |(a, b): &(MatchRecord, MatchRecord)| compare(a, b);
+        check(
+            f,
+            (
+                rec("ann lee", "ann@x.com", "+8613800138000", "19900102"),
+                rec("ann lee", "ann@x.com", "+8613800138000", "19900102"),
+            ),
+            [1, 1, 1, 1, 0, 0, 0],
+        );
+        check(
+            f,
+            (
+                rec("jonathan smith", "ann@x.com", "+8613800138000", "19900102"),
+                rec("jonathon smith", "ann@y.com", "+8513800138000", "19900201"),
+            ),
+            [2, 2, 2, 2, 0, 0, 0],
+        );
+        check(
+            f,
+            (
+                rec("j smith", "ann@x.com", "+8613800138000", "19900102"),
+                rec("john smith", "anm@x.com", "+8613899999999", "19900103"),
+            ),
+            [4, 3, 3, 3, 0, 0, 0],
+        );
+        check(
+            f,
+            (rec("", "", "", ""), rec("bob", "b@x.com", "+1", "19900101")),
+            [0, 0, 0, 0, 0, 0, 0],
+        );
+    }
+
+    #[test]
+    fn hot_blocks_are_capped() {
+        // Ten records share one phone; with a cap of 5 that block is skipped, while the two
+        // sharing an email are still paired.
+        let mut records: Vec<MatchRecord> = (0..10)
+            .map(|i| rec(&format!("p{i}"), "", "+15550000000", ""))
+            .collect();
+        records[3].email = Some("x@y.com".into());
+        records[7].email = Some("x@y.com".into());
+        assert_eq!(candidate_pairs(&records, 5), vec![(3, 7)]);
+        assert_eq!(candidate_pairs(&records, 10).len(), 45);
+    }
+
+    #[test]
+    fn a_weak_link_does_not_chain_two_groups() {
+        // 0-1 and 2-3 are strong pairs; 1-2 is just above the threshold, but 0-3 and 0-2 are
+        // confident non-matches, so the groups stay apart.
+        let scored = [
+            (0, 1, 20.0),
+            (2, 3, 20.0),
+            (1, 2, 2.0),
+            (0, 2, -15.0),
+            (1, 3, -15.0),
+        ];
+        let c = cluster(4, &scored, &[], 1.0);
+        assert_eq!(c.cluster_of, vec![0, 0, 1, 1]);
+        // Without the vetoes the link merges them.
+        let c = cluster(4, &scored[..3], &[], 1.0);
+        assert_eq!(c.cluster_of, vec![0, 0, 0, 0]);
+        // A must-link joins regardless of scores.
+        let c = cluster(4, &scored, &[(0, 3)], 1.0);
+        assert_eq!(c.cluster_of[0], c.cluster_of[3]);
+    }
+
+    #[test]
+    fn pair_quality_counts_pairs() {
+        let f = |(c, t): &(Vec<u32>, Vec<u64>)| {
+            let q = pair_quality(c, t);
+            (q.predicted_pairs, q.true_pairs, (q.f1 * 100.0).round())
+        };
+        check(f, (vec![0, 0, 1], vec![5, 5, 6]), (1, 1, 100.0));
+        check(f, (vec![0, 0, 0], vec![5, 5, 6]), (3, 1, 50.0));
+        check(f, (vec![0, 1, 2], vec![5, 5, 6]), (0, 1, 0.0));
+    }
+
+    #[test]
+    fn em_learns_that_agreement_means_a_match() {
+        // 300 people, each with a clean record and a dirty copy; blocking on email finds them.
+        let mut records = Vec::new();
+        for i in 0..300 {
+            let name = format!("person{} family{}", i, i % 17);
+            let email = format!("p{i}@mail.com");
+            let phone = format!("+1555{:07}", i);
+            let birth = format!("19{:02}0{}1{}", 50 + i % 40, 1 + i % 9, i % 10);
+            records.push(rec(&name, &email, &phone, &birth));
+            let dirty_name = if i % 3 == 0 {
+                format!("{name}x")
+            } else {
+                name.clone()
+            };
+            records.push(rec(
+                &dirty_name,
+                &email,
+                if i % 4 == 0 { "" } else { &phone },
+                &birth,
+            ));
+        }
+        let pairs = candidate_pairs(&records, 50);
+        let model = estimate(&records, &pairs, 20_000, 7);
+        // Exact agreement is far likelier among matches than among random pairs.
+        for f in [NAME, EMAIL, PHONE, BIRTH] {
+            assert!(
+                model.m[f][0] > 10.0 * model.u[f][0],
+                "{}: {model:?}",
+                FIELDS[f]
+            );
+        }
+        let scored: Vec<(u32, u32, f64)> = pairs
+            .iter()
+            .map(|&(i, j)| {
+                (
+                    i,
+                    j,
+                    model.score(&records[i as usize], &records[j as usize]),
+                )
+            })
+            .collect();
+        let c = cluster(records.len(), &scored, &[], 0.0);
+        let truth: Vec<u64> = (0..records.len() as u64).map(|i| i / 2).collect();
+        let q = pair_quality(&c.cluster_of, &truth);
+        assert!(q.f1 > 0.99, "{q:?}");
+    }
+}
