@@ -90,6 +90,14 @@ const TERM_FREQUENCY: [usize; 4] = [NAME, ADDRESS, POSTAL, CITY];
 /// A comparison vector: the level per field (0 = missing on either side).
 pub type Gamma = [u8; 7];
 
+/// Whether a comparison vector agrees on an identifying field.
+pub fn corroborated(g: &Gamma) -> bool {
+    matches!(g[EMAIL], 1..=3)
+        || matches!(g[PHONE], 1..=2)
+        || matches!(g[BIRTH], 1..=3)
+        || g[ADDRESS] == 1
+}
+
 /// Compares two records field by field.
 pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
     [
@@ -173,9 +181,12 @@ fn compare_email(a: &str, b: &str) -> u8 {
         return 1;
     }
     let local = |e: &str| e.split('@').next().unwrap_or_default().to_owned();
+    // Two addresses a typo apart are one mailbox mistyped, unless their numbers differ:
+    // ann.lee12@ and ann.lee13@ are two people with the same name.
+    let digits = |e: &str| e.chars().filter(char::is_ascii_digit).collect::<String>();
     if local(a) == local(b) {
         2
-    } else if levenshtein_at_most(a, b, 2) {
+    } else if digits(a) == digits(b) && levenshtein_at_most(a, b, 2) {
         3
     } else {
         4
@@ -263,38 +274,68 @@ fn levenshtein_at_most(a: &str, b: &str, k: usize) -> bool {
 /// One blocking rule: the keys a record is filed under.
 type Rule = fn(&MatchRecord, &mut Vec<String>);
 
+/// A blocking rule with the fields its keys are made of: pairs it finds agree on those by
+/// construction, so they teach nothing about how matches compare on them.
+struct Blocking {
+    keys: Rule,
+    uses: &'static [usize],
+}
+
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
 /// give nearly every true pair more than one way to be found.
-const RULES: [(&str, Rule); 7] = [
-    ("email", |r, k| k.extend(r.email.clone())),
-    ("phone", |r, k| k.extend(r.phone.clone())),
-    ("phone last 8", |r, k| {
-        k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned()))
-    }),
-    ("name + birth year", |r, k| {
-        if let Some(b) = &r.birth {
-            k.extend(
-                r.names
-                    .iter()
-                    .map(|n| format!("{n}|{}", &b[..b.len().min(4)])),
-            );
-        }
-    }),
-    ("name + postal code or city", |r, k| {
-        for place in [&r.postal, &r.city].into_iter().flatten() {
-            k.extend(r.names.iter().map(|n| format!("{n}|{place}")));
-        }
-    }),
-    ("birth date + initials", |r, k| {
-        if let Some(b) = &r.birth {
-            k.extend(r.names.iter().map(|n| format!("{b}|{}", initials(n))));
-        }
-    }),
-    ("email local part", |r, k| {
-        if let Some(e) = &r.email {
-            k.extend(e.split('@').next().map(str::to_owned));
-        }
-    }),
+const RULES: [Blocking; 7] = [
+    // Email.
+    Blocking {
+        keys: |r, k| k.extend(r.email.clone()),
+        uses: &[EMAIL],
+    },
+    // Phone.
+    Blocking {
+        keys: |r, k| k.extend(r.phone.clone()),
+        uses: &[PHONE],
+    },
+    // Phone last 8.
+    Blocking {
+        keys: |r, k| k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned())),
+        uses: &[PHONE],
+    },
+    // Name + birth year.
+    Blocking {
+        keys: |r, k| {
+            if let Some(b) = &r.birth {
+                let year = &b[..b.len().min(4)];
+                k.extend(r.names.iter().map(|n| format!("{n}|{year}")));
+            }
+        },
+        uses: &[NAME, BIRTH],
+    },
+    // Name + postal code or city.
+    Blocking {
+        keys: |r, k| {
+            for place in [&r.postal, &r.city].into_iter().flatten() {
+                k.extend(r.names.iter().map(|n| format!("{n}|{place}")));
+            }
+        },
+        uses: &[NAME, POSTAL, CITY],
+    },
+    // Birth date + initials.
+    Blocking {
+        keys: |r, k| {
+            if let Some(b) = &r.birth {
+                k.extend(r.names.iter().map(|n| format!("{b}|{}", initials(n))));
+            }
+        },
+        uses: &[NAME, BIRTH],
+    },
+    // Email local part.
+    Blocking {
+        keys: |r, k| {
+            if let Some(e) = &r.email {
+                k.extend(e.split('@').next().map(str::to_owned));
+            }
+        },
+        uses: &[EMAIL],
+    },
 ];
 
 fn initials(name: &str) -> String {
@@ -306,35 +347,38 @@ fn initials(name: &str) -> String {
 pub fn candidate_pairs(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
     let mut pairs: Vec<(u32, u32)> = RULES
         .par_iter()
-        .flat_map_iter(|(_, rule)| {
-            let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
-            let mut keys = Vec::new();
-            for (i, r) in records.iter().enumerate() {
-                keys.clear();
-                rule(r, &mut keys);
-                keys.sort_unstable();
-                keys.dedup();
-                for k in keys.drain(..) {
-                    blocks.entry(k).or_default().push(i as u32);
-                }
-            }
-            let mut out = Vec::new();
-            for members in blocks.into_values() {
-                if members.len() < 2 || members.len() > cap {
-                    continue;
-                }
-                for (x, &a) in members.iter().enumerate() {
-                    for &b in &members[x + 1..] {
-                        out.push((a.min(b), a.max(b)));
-                    }
-                }
-            }
-            out
-        })
+        .flat_map_iter(|rule| rule_pairs(records, rule, cap))
         .collect();
     pairs.par_sort_unstable();
     pairs.dedup();
     pairs
+}
+
+/// The pairs one rule finds.
+fn rule_pairs(records: &[MatchRecord], rule: &Blocking, cap: usize) -> Vec<(u32, u32)> {
+    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut keys = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        keys.clear();
+        (rule.keys)(r, &mut keys);
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys.drain(..) {
+            blocks.entry(k).or_default().push(i as u32);
+        }
+    }
+    let mut out = Vec::new();
+    for members in blocks.into_values() {
+        if members.len() < 2 || members.len() > cap {
+            continue;
+        }
+        for (x, &a) in members.iter().enumerate() {
+            for &b in &members[x + 1..] {
+                out.push((a.min(b), a.max(b)));
+            }
+        }
+    }
+    out
 }
 
 /// Fitted Fellegi–Sunter parameters.
@@ -356,45 +400,81 @@ pub struct Model {
 /// The smallest probability any level is given, so no single field can veto a pair outright.
 const FLOOR: f64 = 1e-4;
 
-/// Estimates the model: u from `u_pairs` random pairs (seeded), m and lambda by EM over the
-/// candidate pairs.
-pub fn estimate(records: &[MatchRecord], pairs: &[(u32, u32)], u_pairs: usize, seed: u64) -> Model {
+/// Estimates the model without labels.
+///
+/// u comes from `u_pairs` random pairs (seeded): nearly all of them are non-matches. m comes
+/// from expectation–maximisation run once per blocking rule over the pairs that rule finds,
+/// with the rule's own fields left out (its pairs agree on them by construction, which would
+/// otherwise teach EM that "a match" means "same name, same city"); each field's m is the
+/// average over the rules that did not use it. Finally the share of matches among all
+/// `pairs` (the prior) is fitted with m and u held fixed.
+pub fn estimate(
+    records: &[MatchRecord],
+    pairs: &[(u32, u32)],
+    u_pairs: usize,
+    seed: u64,
+    cap: usize,
+) -> Model {
     let n = records.len();
-    let mut u = counts_to_probabilities(&level_counts(
-        (0..if n < 2 { 0 } else { u_pairs })
-            .into_par_iter()
-            .map(|k| {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ k as u64);
-                let i = rng.gen_range(0..n);
-                let mut j = rng.gen_range(0..n - 1);
-                if j >= i {
-                    j += 1;
-                }
-                compare(&records[i], &records[j])
-            })
-            .collect::<Vec<_>>()
-            .iter(),
-    ));
-    // Random pairs rarely agree exactly on rare values; never let u claim impossibility.
-    for field in &mut u {
-        normalize(field);
-    }
-    // Distinct comparison vectors with their counts: EM runs over these, not over pairs.
-    let patterns: Vec<(Gamma, f64)> = {
-        let mut map: HashMap<Gamma, f64> = HashMap::new();
-        let gammas: Vec<Gamma> = pairs
-            .par_iter()
-            .map(|&(i, j)| compare(&records[i as usize], &records[j as usize]))
-            .collect();
-        for g in gammas {
-            *map.entry(g).or_default() += 1.0;
+    let random: Vec<Gamma> = (0..if n < 2 { 0 } else { u_pairs })
+        .into_par_iter()
+        .map(|k| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ k as u64);
+            let i = rng.gen_range(0..n);
+            let mut j = rng.gen_range(0..n - 1);
+            if j >= i {
+                j += 1;
+            }
+            compare(&records[i], &records[j])
+        })
+        .collect();
+    let u = counts_to_probabilities(&level_counts(random.iter()));
+    let mut m_sum: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
+    let mut m_weight = vec![0.0; FIELDS.len()];
+    let mut iterations = 0;
+    for rule in &RULES {
+        let patterns = patterns(records, &rule_pairs(records, rule, cap), rule.uses);
+        let fit = em(&patterns, initial_m(), &u, 0.5, true);
+        iterations += fit.iterations;
+        for f in (0..FIELDS.len()).filter(|f| !rule.uses.contains(f)) {
+            // Weighted by how many matches the rule found with the field present.
+            let present: f64 = fit.matched_with[f];
+            m_weight[f] += present;
+            for (acc, x) in m_sum[f].iter_mut().zip(&fit.m[f]) {
+                *acc += x * present;
+            }
         }
-        let mut v: Vec<_> = map.into_iter().collect();
-        v.sort_by_key(|p| p.0);
-        v
+    }
+    let m: Vec<Vec<f64>> = m_sum
+        .into_iter()
+        .zip(initial_m())
+        .zip(&m_weight)
+        .map(|((mut sum, init), &w)| {
+            if w > 0.0 {
+                normalize(&mut sum);
+                sum
+            } else {
+                init
+            }
+        })
+        .collect();
+    let all = patterns(records, pairs, &[]);
+    let fit = em(&all, m, &u, 0.1, false);
+    iterations += fit.iterations;
+    let mut model = Model {
+        lambda: fit.lambda,
+        m: fit.m,
+        u,
+        tf: Vec::new(),
+        iterations,
     };
-    // Start from "agreement is likely among matches".
-    let mut m: Vec<Vec<f64>> = LEVELS
+    model.count_term_frequencies(records);
+    model
+}
+
+/// "Agreement is likely among matches": where EM starts.
+fn initial_m() -> Vec<Vec<f64>> {
+    LEVELS
         .iter()
         .map(|levels| {
             let k = levels.len();
@@ -404,21 +484,62 @@ pub fn estimate(records: &[MatchRecord], pairs: &[(u32, u32)], u_pairs: usize, s
             normalize(&mut p);
             p
         })
+        .collect()
+}
+
+/// Distinct comparison vectors of `pairs` with their counts, the `masked` fields set to
+/// missing: EM runs over these, not over pairs.
+fn patterns(records: &[MatchRecord], pairs: &[(u32, u32)], masked: &[usize]) -> Vec<(Gamma, f64)> {
+    let gammas: Vec<Gamma> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            let mut g = compare(&records[i as usize], &records[j as usize]);
+            for &f in masked {
+                g[f] = 0;
+            }
+            g
+        })
         .collect();
-    let mut lambda = 0.1;
+    let mut map: HashMap<Gamma, f64> = HashMap::new();
+    for g in gammas {
+        *map.entry(g).or_default() += 1.0;
+    }
+    let mut v: Vec<_> = map.into_iter().collect();
+    v.sort_by_key(|p| p.0);
+    v
+}
+
+struct Fit {
+    m: Vec<Vec<f64>>,
+    lambda: f64,
+    iterations: usize,
+    /// Per field, the expected number of matches with a value in that field.
+    matched_with: Vec<f64>,
+}
+
+/// Expectation–maximisation of the match share and (when `update_m`) the m probabilities,
+/// with u fixed.
+fn em(
+    patterns: &[(Gamma, f64)],
+    mut m: Vec<Vec<f64>>,
+    u: &[Vec<f64>],
+    mut lambda: f64,
+    update_m: bool,
+) -> Fit {
     let mut iterations = 0;
-    for _ in 0..50 {
+    let mut matched_with = vec![0.0; FIELDS.len()];
+    for _ in 0..100 {
         iterations += 1;
         let model = Model {
             lambda,
             m: m.clone(),
-            u: u.clone(),
+            u: u.to_vec(),
             tf: Vec::new(),
             iterations,
         };
         let mut weighted: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
         let (mut total, mut matched) = (0.0, 0.0);
-        for (g, count) in &patterns {
+        for (g, count) in patterns {
             let p = model.probability_of(g);
             total += count;
             matched += p * count;
@@ -428,40 +549,44 @@ pub fn estimate(records: &[MatchRecord], pairs: &[(u32, u32)], u_pairs: usize, s
                 }
             }
         }
-        let new_m: Vec<Vec<f64>> = weighted
-            .into_iter()
-            .map(|mut w| {
-                normalize(&mut w);
-                w
-            })
-            .collect();
+        matched_with = weighted.iter().map(|w| w.iter().sum()).collect();
         let new_lambda = if total > 0.0 {
-            (matched / total).clamp(1e-6, 0.999)
+            (matched / total).clamp(1e-6, 1.0 - 1e-6)
         } else {
             lambda
         };
-        let change = new_m
-            .iter()
-            .flatten()
-            .zip(m.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold((new_lambda - lambda).abs(), f64::max);
-        m = new_m;
+        let mut change = (new_lambda - lambda).abs();
+        if update_m {
+            let new_m: Vec<Vec<f64>> = weighted
+                .into_iter()
+                .zip(&m)
+                .map(|(mut w, old)| {
+                    if w.iter().sum::<f64>() > 0.0 {
+                        normalize(&mut w);
+                        w
+                    } else {
+                        old.clone()
+                    }
+                })
+                .collect();
+            change = new_m
+                .iter()
+                .flatten()
+                .zip(m.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(change, f64::max);
+            m = new_m;
+        }
         lambda = new_lambda;
-        if change < 1e-5 {
+        if change < 1e-6 {
             break;
         }
     }
-    let tf = TERM_FREQUENCY
-        .iter()
-        .map(|&f| term_frequencies(records, f))
-        .collect();
-    Model {
-        lambda,
+    Fit {
         m,
-        u,
-        tf,
+        lambda,
         iterations,
+        matched_with,
     }
 }
 
@@ -557,6 +682,15 @@ pub struct Explanation {
 }
 
 impl Model {
+    /// Counts how common each value of the term-frequency fields is in `records` (a stored
+    /// model does not keep these counts; they are recounted from the records it scores).
+    pub fn count_term_frequencies(&mut self, records: &[MatchRecord]) {
+        self.tf = TERM_FREQUENCY
+            .iter()
+            .map(|&f| term_frequencies(records, f))
+            .collect();
+    }
+
     /// log2 Bayes factor of one field's level, `None` for a missing value.
     fn field_weight(&self, f: usize, level: u8, tf_u: Option<f64>) -> f64 {
         if level == 0 {
@@ -619,6 +753,20 @@ impl Model {
     /// The match weight of two records.
     pub fn score(&self, a: &MatchRecord, b: &MatchRecord) -> f64 {
         self.explain(a, b).weight
+    }
+
+    /// The weight used to link two records: the match weight, but at most 0 unless an
+    /// identifying field agrees (email, phone, birth date or street address, exactly or
+    /// nearly). Names and places are shared by many people, and agreeing on them is not
+    /// independent (a common Japanese name and Tokyo go together), so on their own they
+    /// never make two records one person.
+    pub fn link_weight(&self, a: &MatchRecord, b: &MatchRecord) -> f64 {
+        let w = self.score(a, b);
+        if corroborated(&compare(a, b)) {
+            w
+        } else {
+            w.min(0.0)
+        }
     }
 }
 
@@ -898,7 +1046,7 @@ mod tests {
             ));
         }
         let pairs = candidate_pairs(&records, 50);
-        let model = estimate(&records, &pairs, 20_000, 7);
+        let model = estimate(&records, &pairs, 20_000, 7, 50);
         // Exact agreement is far likelier among matches than among random pairs.
         for f in [NAME, EMAIL, PHONE, BIRTH] {
             assert!(

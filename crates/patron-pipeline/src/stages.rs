@@ -3,11 +3,14 @@
 
 use anyhow::Context;
 use patron_domain::Currency;
+use patron_domain::{Email, PersonName};
+use patron_engine::matching::{self, MatchRecord};
 use patron_engine::{predict, recommend, rfm, unify};
 use patron_store::{
     FieldValue, GoldenRow, MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store,
-    UnifyRecord,
+    UnifyRecord, Vault,
 };
+use rayon::prelude::*;
 
 /// A stage that `patron run` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,17 +95,39 @@ pub async fn run_stages(
     Ok(out)
 }
 
+/// Blocks bigger than this are skipped by their rule (a shared store phone, a default
+/// birthday); their records are still found through the other rules.
+const BLOCK_CAP: usize = 50;
+
+/// Random pairs drawn to estimate how often non-matches agree.
+const U_PAIRS: usize = 300_000;
+
+/// Pairs with at least this match weight (log2 odds; 1 is a probability of 2/3) link.
+const LINK_WEIGHT: f64 = 1.0;
+
+/// Where the fitted matching model is kept, for explanations and review.
+pub const MODEL_SETTING: &str = "unify_model";
+
 async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let records = store.unify_snapshot().await?;
-    let keys: Vec<Vec<(u8, &[u8])>> = records
-        .iter()
-        .map(|r| {
-            let email = r.email_hash.as_deref().map(|h| (b'e', h));
-            let phone = r.phone_hash.as_deref().map(|h| (b'p', h));
-            email.into_iter().chain(phone).collect()
+    let matches = match_records(store.vault(), &records);
+    let pairs = matching::candidate_pairs(&matches, BLOCK_CAP);
+    let model = matching::estimate(&matches, &pairs, U_PAIRS, 0x5eed, BLOCK_CAP);
+    let scored: Vec<(u32, u32, f64)> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            (
+                i,
+                j,
+                model.link_weight(&matches[i as usize], &matches[j as usize]),
+            )
         })
         .collect();
-    let clustering = unify::cluster_by_keys(&keys);
+    let linked = scored.iter().filter(|p| p.2 >= LINK_WEIGHT).count();
+    let clustering = matching::cluster(records.len(), &scored, &[], LINK_WEIGHT);
+    store
+        .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
+        .await?;
     let prior: Vec<Option<i64>> = records.iter().map(|r| r.customer_id).collect();
     let ids = unify::assign_ids(&clustering, &prior, store.max_customer_id().await? + 1);
     let has: Vec<u32> = records.iter().map(field_bits).collect();
@@ -159,11 +184,74 @@ async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         stage: "unify",
         counts: vec![
             ("records", records.len() as u64),
+            ("candidate pairs", pairs.len() as u64),
+            ("pairs above the link weight", linked as u64),
+            ("EM iterations", model.iterations as u64),
             ("profiles", profiles),
             ("new records placed", new),
             ("records moved between profiles", moved),
         ],
     })
+}
+
+/// Explains the match weight of two stored records named `SOURCE:ID`, with the model the
+/// last unify run fitted.
+pub async fn explain(store: &Store, a: &str, b: &str) -> anyhow::Result<matching::Explanation> {
+    let model = store
+        .setting(MODEL_SETTING)
+        .await?
+        .context("no matching model yet: run `patron run unify` first")?;
+    let mut model: matching::Model = serde_json::from_slice(&model)?;
+    let records = store.unify_snapshot().await?;
+    let find = |name: &str| -> anyhow::Result<usize> {
+        let (source, id) = name
+            .split_once(':')
+            .with_context(|| format!("'{name}': name a record as SOURCE:ID"))?;
+        records
+            .iter()
+            .position(|r| r.source == source && r.source_id == id)
+            .with_context(|| format!("no record {name}"))
+    };
+    let (i, j) = (find(a)?, find(b)?);
+    let matches = match_records(store.vault(), &records);
+    model.count_term_frequencies(&matches);
+    Ok(model.explain(&matches[i], &matches[j]))
+}
+
+/// The comparison features of stored records: personal fields are opened in memory only, in
+/// parallel, and never written anywhere.
+pub fn match_records(vault: &Vault, records: &[UnifyRecord]) -> Vec<MatchRecord> {
+    records.par_iter().map(|r| match_record(vault, r)).collect()
+}
+
+fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
+    let open = |i: usize| match &r.fields[i] {
+        Some(FieldValue::Sealed(s)) => vault.open_str(s).ok(),
+        Some(FieldValue::Plain(p)) => Some(p.clone()),
+        None => None,
+    };
+    let address: Option<serde_json::Value> = open(4).and_then(|a| serde_json::from_str(&a).ok());
+    let part = |key: &str| {
+        address
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_lowercase)
+    };
+    MatchRecord {
+        names: open(0)
+            .and_then(|n| PersonName::parse(&n).ok())
+            .map(|n| n.match_keys())
+            .unwrap_or_default(),
+        email: open(1)
+            .and_then(|e| Email::parse(&e).ok())
+            .map(|e| e.match_key()),
+        phone: open(2),
+        birth: open(3).map(|d| d.replace('-', "")),
+        address: part("line1"),
+        postal: part("postal_code"),
+        city: open(6).map(|c| c.to_lowercase()),
+    }
 }
 
 fn field_bits(r: &UnifyRecord) -> u32 {

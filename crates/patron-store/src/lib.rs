@@ -239,6 +239,28 @@ impl Store {
         }
     }
 
+    /// Stores a named setting (a stage's fitted model, for example).
+    pub async fn put_setting(&self, name: &str, value: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name.to_owned())
+        .bind(value.to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A named setting, if stored.
+    pub async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     fn open_opt(&self, row: &AnyRow, col: &str) -> Result<Option<String>> {
         let sealed: Option<Vec<u8>> = row.try_get(col)?;
         sealed.map(|s| self.vault.open_str(&s)).transpose()

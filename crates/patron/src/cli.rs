@@ -12,8 +12,9 @@ use patron_pipeline::{
 };
 use patron_server::{AppState, TlsSetting};
 use patron_store::{Store, StoreConfig};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Patron: a self-hosted customer data platform for retailers.
 #[derive(Debug, Parser)]
@@ -109,10 +110,36 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Explain why two source records are (or are not) the same person: each field's
+    /// comparison level and weight, the total match weight and probability. Records are named
+    /// SOURCE:ID (e.g. web:W0000024). Prints JSON.
+    Explain {
+        /// The first record.
+        a: String,
+        /// The second record.
+        b: String,
+    },
+    /// Measure a stage's quality against known answers.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Pairwise precision, recall and F1 of the stored profiles against the true persons
+    /// (run `patron run unify` first). Prints JSON.
+    Unify {
+        /// CSV with `source`, `source_id` and the true entity in a column named `person` or
+        /// `entity` (default: the demo's DATA_DIR/demo/truth.csv).
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
 }
 
@@ -420,6 +447,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Explain { a, b } => {
+            let store = cfg.open_store().await?;
+            let explanation = patron_pipeline::stages::explain(&store, &a, &b).await?;
+            println!("{}", serde_json::to_string_pretty(&explanation)?);
+            Ok(())
+        }
+        Command::Eval {
+            command: EvalCommand::Unify { truth },
+        } => {
+            let truth = truth.unwrap_or_else(|| cfg.store.data_dir.join("demo").join("truth.csv"));
+            let store = cfg.open_store().await?;
+            let report = eval_unify(&store, &truth).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Create { role, name },
         } => {
@@ -611,4 +653,68 @@ pub async fn serve_until_stopped(
         bail!("--insecure-http is only allowed on a loopback address; put a TLS proxy in front instead");
     }
     patron_server::serve(listener, tls_config, app).await
+}
+
+/// Reads a truth file and compares the stored record → profile links with it pair by pair.
+async fn eval_unify(store: &Store, truth: &Path) -> anyhow::Result<serde_json::Value> {
+    let mut reader = csv::Reader::from_path(truth)
+        .with_context(|| format!("cannot read the truth file {}", truth.display()))?;
+    let header = reader.headers()?.clone();
+    let col = |names: &[&str]| {
+        header
+            .iter()
+            .position(|h| names.contains(&h.trim()))
+            .with_context(|| {
+                format!(
+                    "{}: needs a column named {}",
+                    truth.display(),
+                    names.join(" or ")
+                )
+            })
+    };
+    let (source, source_id, entity) = (
+        col(&["source"])?,
+        col(&["source_id"])?,
+        col(&["person", "entity"])?,
+    );
+    let mut entity_of: HashMap<(String, String), u64> = HashMap::new();
+    let mut ids: HashMap<String, u64> = HashMap::new();
+    for row in reader.records() {
+        let row = row.with_context(|| format!("{}: malformed row", truth.display()))?;
+        let next = ids.len() as u64;
+        let e = *ids.entry(row[entity].to_owned()).or_insert(next);
+        entity_of.insert((row[source].to_owned(), row[source_id].to_owned()), e);
+    }
+    let (mut clusters, mut labels, mut unknown, mut unlinked) =
+        (Vec::new(), Vec::new(), 0u64, 0u64);
+    let mut profile_numbers: HashMap<i64, u32> = HashMap::new();
+    store
+        .export_links(|l| {
+            match (entity_of.get(&(l.source, l.source_id)), l.customer_id) {
+                (Some(&e), Some(c)) => {
+                    let next = profile_numbers.len() as u32;
+                    clusters.push(*profile_numbers.entry(c).or_insert(next));
+                    labels.push(e);
+                }
+                (None, _) => unknown += 1,
+                (Some(_), None) => unlinked += 1,
+            }
+            Ok(())
+        })
+        .await?;
+    if unlinked > 0 {
+        anyhow::bail!("{unlinked} records have no profile yet: run `patron run unify` first");
+    }
+    let q = patron_engine::matching::pair_quality(&clusters, &labels);
+    Ok(serde_json::json!({
+        "records": clusters.len(),
+        "records_not_in_truth": unknown,
+        "true_entities": labels.iter().collect::<std::collections::HashSet<_>>().len(),
+        "profiles": profile_numbers.len(),
+        "precision": q.precision,
+        "recall": q.recall,
+        "f1": q.f1,
+        "predicted_pairs": q.predicted_pairs,
+        "true_pairs": q.true_pairs,
+    }))
 }
