@@ -817,7 +817,9 @@ impl Model {
     /// Names and places are shared by many people, and agreeing on both is not independent
     /// evidence (a common Japanese name and Tokyo go together), so:
     /// - when an identifying field agrees, the match weight;
-    /// - when none agrees and one disagrees, at most 0: namesakes in one city stay apart;
+    /// - when none agrees and one disagrees, the match weight without the city: a city says
+    ///   little about people who already share a name (names follow regions), so namesakes
+    ///   in one city stay apart, while a shared postal code and street still count;
     /// - when no identifying field can be compared, the weight without the places, as a weak
     ///   link that [`join_unambiguous`] uses only when it points at a single group.
     pub fn link_weight(&self, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
@@ -826,7 +828,10 @@ impl Model {
         if evidence.iter().any(|w| *w >= EVIDENCE) {
             (e.weight, Evidence::Agrees)
         } else if evidence.iter().any(|w| *w <= -EVIDENCE) {
-            (e.weight.min(0.0), Evidence::Disagrees)
+            (
+                e.weight - e.fields[CITY].weight.max(0.0),
+                Evidence::Disagrees,
+            )
         } else {
             (e.weight, Evidence::None)
         }
