@@ -227,8 +227,17 @@ fn last_digits(s: &str, n: usize) -> &str {
 
 /// Jaro–Winkler similarity of two strings (1 = equal).
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+    // Most compared values are ASCII; comparing bytes spares collecting characters.
+    if a.is_ascii() && b.is_ascii() {
+        jaro_winkler_of(a.as_bytes(), b.as_bytes())
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        jaro_winkler_of(&a, &b)
+    }
+}
+
+fn jaro_winkler_of<T: PartialEq + Copy>(a: &[T], b: &[T]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return if a == b { 1.0 } else { 0.0 };
     }
@@ -256,7 +265,7 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     let m = m as f64;
     let jaro =
         (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions as f64 / 2.0) / m) / 3.0;
-    let prefix = a.iter().zip(&b).take(4).take_while(|(x, y)| x == y).count();
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
     jaro + prefix as f64 * 0.1 * (1.0 - jaro)
 }
 
@@ -468,6 +477,27 @@ pub fn estimate(
     seed: u64,
     cap: usize,
 ) -> Model {
+    let gammas = compare_all(records, pairs);
+    estimate_with(records, pairs, &gammas, u_pairs, seed, cap)
+}
+
+/// Comparison vectors of sorted, distinct `pairs`, in their order.
+fn compare_all(records: &[MatchRecord], pairs: &[(u32, u32)]) -> Vec<Gamma> {
+    pairs
+        .par_iter()
+        .map(|&(i, j)| compare(&records[i as usize], &records[j as usize]))
+        .collect()
+}
+
+/// [`estimate`] with the candidates' comparison vectors already computed.
+fn estimate_with(
+    records: &[MatchRecord],
+    pairs: &[(u32, u32)],
+    gammas: &[Gamma],
+    u_pairs: usize,
+    seed: u64,
+    cap: usize,
+) -> Model {
     let n = records.len();
     let random: Vec<Gamma> = (0..if n < 2 { 0 } else { u_pairs })
         .into_par_iter()
@@ -486,7 +516,11 @@ pub fn estimate(
     let mut m_weight = vec![0.0; FIELDS.len()];
     let mut iterations = 0;
     for rule in &RULES {
-        let patterns = patterns(records, &rule_pairs(records, rule, cap), rule.uses);
+        let found: Vec<Gamma> = rule_pairs(records, rule, cap)
+            .iter()
+            .filter_map(|p| pairs.binary_search(p).ok().map(|k| gammas[k]))
+            .collect();
+        let patterns = patterns(&found, rule.uses);
         let fit = em(&patterns, initial_m(), &u, 0.5, true);
         iterations += fit.iterations;
         for f in (0..FIELDS.len()).filter(|f| !rule.uses.contains(f)) {
@@ -511,7 +545,7 @@ pub fn estimate(
             }
         })
         .collect();
-    let all = patterns(records, pairs, &[]);
+    let all = patterns(gammas, &[]);
     let fit = em(&all, m, &u, 0.1, false);
     iterations += fit.iterations;
     let mut model = Model {
@@ -544,17 +578,14 @@ fn initial_m() -> Vec<Vec<f64>> {
 
 /// Distinct comparison vectors of `pairs` with their counts, the `masked` fields set to
 /// missing: EM runs over these, not over pairs.
-fn patterns(records: &[MatchRecord], pairs: &[(u32, u32)], masked: &[usize]) -> Vec<(Gamma, f64)> {
-    let gammas: Vec<Gamma> = pairs
-        .par_iter()
-        .map(|&(i, j)| {
-            let mut g = compare(&records[i as usize], &records[j as usize]);
-            for &f in masked {
-                g[f] = 0;
-            }
-            g
-        })
-        .collect();
+fn patterns(gammas: &[Gamma], masked: &[usize]) -> Vec<(Gamma, f64)> {
+    let gammas = gammas.iter().map(|g| {
+        let mut g = *g;
+        for &f in masked {
+            g[f] = 0;
+        }
+        g
+    });
     let mut map: HashMap<Gamma, f64> = HashMap::new();
     for g in gammas {
         *map.entry(g).or_default() += 1.0;
@@ -782,7 +813,11 @@ impl Model {
 
     /// The match weight of two records, with each field's part.
     pub fn explain(&self, a: &MatchRecord, b: &MatchRecord) -> Explanation {
-        let g = compare(a, b);
+        self.explain_compared(&compare(a, b), a, b)
+    }
+
+    /// [`Model::explain`] for two records already compared into `g`.
+    fn explain_compared(&self, g: &Gamma, a: &MatchRecord, b: &MatchRecord) -> Explanation {
         let prior_weight = (self.lambda / (1.0 - self.lambda)).log2();
         let fields: Vec<FieldWeight> = g
             .iter()
@@ -823,7 +858,11 @@ impl Model {
     /// - when no identifying field can be compared, the weight without the places, as a weak
     ///   link that [`join_unambiguous`] uses only when it points at a single group.
     pub fn link_weight(&self, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
-        let e = self.explain(a, b);
+        self.link_weight_compared(&compare(a, b), a, b)
+    }
+
+    fn link_weight_compared(&self, g: &Gamma, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
+        let e = self.explain_compared(g, a, b);
         let evidence = IDENTIFYING.map(|f| e.fields[f].weight);
         if evidence.iter().any(|w| *w >= EVIDENCE) {
             (e.weight, Evidence::Agrees)
@@ -1020,24 +1059,29 @@ pub struct Resolution {
 /// The whole of identity resolution: blocking, estimation, scoring and clustering.
 pub fn resolve(records: &[MatchRecord], settings: &Settings) -> Resolution {
     let pairs = candidate_pairs(records, settings.block_cap);
-    let model = estimate(
+    let gammas = compare_all(records, &pairs);
+    let model = estimate_with(
         records,
         &pairs,
+        &gammas,
         settings.u_pairs,
         settings.seed,
         settings.block_cap,
     );
     let links: Vec<(u32, u32, f64, Evidence)> = pairs
         .par_iter()
-        .map(|&(i, j)| {
-            let (w, evidence) = model.link_weight(&records[i as usize], &records[j as usize]);
+        .zip(&gammas)
+        .map(|(&(i, j), g)| {
+            let (a, b) = (&records[i as usize], &records[j as usize]);
+            let (w, evidence) = model.link_weight_compared(g, a, b);
             (i, j, w, evidence)
         })
         .collect();
     let must_link: Vec<(u32, u32)> = pairs
-        .par_iter()
-        .filter(|&&(i, j)| deterministic(&compare(&records[i as usize], &records[j as usize])))
-        .copied()
+        .iter()
+        .zip(&gammas)
+        .filter(|(_, g)| deterministic(g))
+        .map(|(p, _)| *p)
         .collect();
     let (weak, scored): (Vec<_>, Vec<_>) = links.into_iter().partition(|l| l.3 == Evidence::None);
     let scored: Vec<(u32, u32, f64)> = scored.into_iter().map(|l| (l.0, l.1, l.2)).collect();
