@@ -1279,6 +1279,23 @@ mod tests {
     }
 
     #[test]
+    fn a_household_sharing_a_phone_stays_two_people() {
+        // Ann and her husband share the home phone; Ann's second record (no email) has it too.
+        let records = vec![
+            rec("ann lee", "ann@x.com", "+14155550100", "19800101"),
+            rec("bob lee", "bob@y.com", "+14155550100", "19790505"),
+            rec("ann lee", "", "+14155550100", ""),
+        ];
+        let found = resolve(&records, &Settings::default());
+        let g = &found.clustering.cluster_of;
+        assert_eq!(g[0], g[2], "the same name and phone are one person");
+        assert_ne!(
+            g[0], g[1],
+            "a shared phone does not make a household one person"
+        );
+    }
+
+    #[test]
     fn pair_quality_counts_pairs() {
         let f = |(c, t): &(Vec<u32>, Vec<u64>)| {
             let q = pair_quality(c, t);
