@@ -524,8 +524,11 @@ fn estimate_with(
         let fit = em(&patterns, initial_m(), &u, 0.5, true);
         iterations += fit.iterations;
         for f in (0..FIELDS.len()).filter(|f| !rule.uses.contains(f)) {
-            // Weighted by how many matches the rule found with the field present.
-            let present: f64 = fit.matched_with[f];
+            // Weighted by how many matches the rule found with the field present, times the
+            // share of its pairs that match: a rule whose pairs are mostly strangers (a word
+            // of the name in a big city) gives EM little to separate, and its estimate of
+            // how matches compare is the least reliable.
+            let present: f64 = fit.matched_with[f] * fit.lambda;
             m_weight[f] += present;
             for (acc, x) in m_sum[f].iter_mut().zip(&fit.m[f]) {
                 *acc += x * present;
