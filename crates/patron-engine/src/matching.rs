@@ -909,7 +909,6 @@ pub fn join_unambiguous(
             partners.entry(gb).or_default().insert(ga);
         }
     }
-    let n = group.len();
     let mut parent: Vec<u32> = (0..clustering.clusters as u32).collect();
     let mut members: Vec<Vec<u32>> = (0..clustering.clusters as u32).map(|i| vec![i]).collect();
     for (&g, set) in &partners {
@@ -919,18 +918,7 @@ pub fn join_unambiguous(
             }
         }
     }
-    let mut number: HashMap<u32, u32> = HashMap::new();
-    let cluster_of = (0..n)
-        .map(|i| {
-            let r = root(&mut parent, group[i]);
-            let next = number.len() as u32;
-            *number.entry(r).or_insert(next)
-        })
-        .collect();
-    crate::unify::Clustering {
-        cluster_of,
-        clusters: number.len(),
-    }
+    numbered(group.iter().map(|&g| root(&mut parent, g)))
 }
 
 /// The probability of a match weight.
@@ -981,12 +969,16 @@ pub fn cluster(
             join(&mut parent, &mut members, a, b);
         }
     }
+    numbered((0..n as u32).map(|i| root(&mut parent, i)))
+}
+
+/// Clusters numbered `0..` in order of their first record, from each record's group label.
+fn numbered(labels: impl Iterator<Item = u32>) -> crate::unify::Clustering {
     let mut number: HashMap<u32, u32> = HashMap::new();
-    let cluster_of = (0..n as u32)
-        .map(|i| {
-            let r = root(&mut parent, i);
+    let cluster_of = labels
+        .map(|label| {
             let next = number.len() as u32;
-            *number.entry(r).or_insert(next)
+            *number.entry(label).or_insert(next)
         })
         .collect();
     crate::unify::Clustering {

@@ -1,9 +1,5 @@
-//! Identity resolution, simplest form: records that share any deterministic key (a
-//! normalized email, an E.164 phone, ...) are one person. Keys are opaque to the engine (the
-//! store hands it keyed hashes), so the engine never sees personal data.
-
-use std::collections::HashMap;
-use std::hash::Hash;
+//! What identity resolution ([`crate::matching`]) hands on: clusterings, the profile ids
+//! given to them (stable across runs) and survivorship.
 
 /// The result of clustering: which cluster each record fell into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,51 +9,6 @@ pub struct Clustering {
     pub cluster_of: Vec<u32>,
     /// How many clusters there are.
     pub clusters: usize,
-}
-
-/// Clusters records that share at least one key, transitively (union-find).
-pub fn cluster_by_keys<K: Hash + Eq>(keys: &[Vec<K>]) -> Clustering {
-    let mut parent: Vec<u32> = (0..keys.len() as u32).collect();
-    let mut owner: HashMap<&K, u32> = HashMap::new();
-    for (i, record_keys) in keys.iter().enumerate() {
-        for k in record_keys {
-            match owner.get(k) {
-                Some(&j) => union(&mut parent, i as u32, j),
-                None => {
-                    owner.insert(k, i as u32);
-                }
-            }
-        }
-    }
-    let mut number: HashMap<u32, u32> = HashMap::new();
-    let cluster_of = (0..keys.len() as u32)
-        .map(|i| {
-            let root = find(&mut parent, i);
-            let next = number.len() as u32;
-            *number.entry(root).or_insert(next)
-        })
-        .collect();
-    Clustering {
-        cluster_of,
-        clusters: number.len(),
-    }
-}
-
-fn find(parent: &mut [u32], mut i: u32) -> u32 {
-    while parent[i as usize] != i {
-        parent[i as usize] = parent[parent[i as usize] as usize];
-        i = parent[i as usize];
-    }
-    i
-}
-
-fn union(parent: &mut [u32], a: u32, b: u32) {
-    let (ra, rb) = (find(parent, a), find(parent, b));
-    if ra != rb {
-        // The smaller index becomes the root so results do not depend on hash order.
-        let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
-        parent[hi as usize] = lo;
-    }
 }
 
 /// Gives every cluster a profile id, keeping the ids downstream systems already hold.
@@ -119,25 +70,6 @@ pub fn survivors(
 mod tests {
     use super::*;
     use crate::test_util::check;
-
-    #[test]
-    fn clusters_share_keys_transitively() {
-        let f = |keys: &Vec<Vec<&str>>| cluster_by_keys(keys).cluster_of;
-        check(f, vec![], vec![]);
-        check(f, vec![vec!["a"], vec!["b"]], vec![0, 1]);
-        check(f, vec![vec!["a"], vec!["a", "b"], vec!["b"]], vec![0, 0, 0]);
-        check(
-            f,
-            vec![vec!["a"], vec!["c"], vec!["b", "a"], vec![]],
-            vec![0, 1, 0, 2],
-        );
-        // A chain only joins at the end: 0-2 via x, 1-3 via y, 2-3 via z.
-        check(
-            f,
-            vec![vec!["x"], vec!["y"], vec!["x", "z"], vec!["y", "z"]],
-            vec![0, 0, 0, 0],
-        );
-    }
 
     #[test]
     fn ids_are_stable_and_splits_get_new_ids() {
