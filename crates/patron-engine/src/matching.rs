@@ -1115,19 +1115,19 @@ pub struct PairQuality {
 
 /// Compares `cluster_of` with `truth` (an entity label per record) pair by pair.
 pub fn pair_quality(cluster_of: &[u32], truth: &[u64]) -> PairQuality {
-    let pairs_in = |groups: HashMap<(u64, u64), u64>| -> u64 {
-        groups.values().map(|&c| c * (c - 1) / 2).sum()
-    };
-    let mut by_cluster: HashMap<(u64, u64), u64> = HashMap::new();
-    let mut by_truth: HashMap<(u64, u64), u64> = HashMap::new();
-    let mut by_both: HashMap<(u64, u64), u64> = HashMap::new();
-    for (&c, &t) in cluster_of.iter().zip(truth) {
-        *by_cluster.entry((u64::from(c), 0)).or_default() += 1;
-        *by_truth.entry((t, 0)).or_default() += 1;
-        *by_both.entry((u64::from(c), t)).or_default() += 1;
+    /// Pairs within groups: the number of records per group, n choose 2 each.
+    fn pairs_in<K: std::hash::Hash + Eq>(labels: impl Iterator<Item = K>) -> u64 {
+        let mut sizes: HashMap<K, u64> = HashMap::new();
+        for k in labels {
+            *sizes.entry(k).or_default() += 1;
+        }
+        sizes.values().map(|&c| c * (c - 1) / 2).sum()
     }
-    let (predicted, actual, correct) =
-        (pairs_in(by_cluster), pairs_in(by_truth), pairs_in(by_both));
+    let (predicted, actual, correct) = (
+        pairs_in(cluster_of.iter()),
+        pairs_in(truth.iter()),
+        pairs_in(cluster_of.iter().zip(truth)),
+    );
     let precision = if predicted == 0 {
         1.0
     } else {
