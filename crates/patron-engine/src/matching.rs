@@ -894,11 +894,12 @@ pub enum Evidence {
 /// Adds weak links (pairs with no identifying evidence, at or above `threshold`) to a
 /// clustering, but only between two groups that each have no weak link to any other group:
 /// a record known by name and city alone joins the one person it could be, never one of
-/// several namesakes.
+/// several namesakes, and never one a person said it is not.
 pub fn join_unambiguous(
     clustering: crate::unify::Clustering,
     weak: &[(u32, u32, f64)],
     threshold: f64,
+    apart: &Apart,
 ) -> crate::unify::Clustering {
     let group = &clustering.cluster_of;
     let mut partners: HashMap<u32, std::collections::BTreeSet<u32>> = HashMap::new();
@@ -910,15 +911,41 @@ pub fn join_unambiguous(
         }
     }
     let mut parent: Vec<u32> = (0..clustering.clusters as u32).collect();
-    let mut members: Vec<Vec<u32>> = (0..clustering.clusters as u32).map(|i| vec![i]).collect();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); clustering.clusters];
+    for (i, &g) in group.iter().enumerate() {
+        members[g as usize].push(i as u32);
+    }
     for (&g, set) in &partners {
         if let [only] = set.iter().copied().collect::<Vec<_>>()[..] {
-            if partners.get(&only).is_some_and(|s| s.len() == 1) {
+            let (rg, ro) = (root(&mut parent, g), root(&mut parent, only));
+            if rg != ro
+                && partners.get(&only).is_some_and(|s| s.len() == 1)
+                && !apart.between(&members[rg as usize], &members[ro as usize])
+            {
                 join(&mut parent, &mut members, g, only);
             }
         }
     }
     numbered(group.iter().map(|&g| root(&mut parent, g)))
+}
+
+/// Pairs of records people said are different persons: no automatic link may put them in
+/// one profile.
+#[derive(Debug, Clone, Default)]
+pub struct Apart(std::collections::HashSet<(u32, u32)>);
+
+impl Apart {
+    /// The set of `pairs`, in either order.
+    pub fn new(pairs: &[(u32, u32)]) -> Apart {
+        Apart(pairs.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect())
+    }
+
+    /// Whether any record of `a` was said to differ from any record of `b`.
+    fn between(&self, a: &[u32], b: &[u32]) -> bool {
+        !self.0.is_empty()
+            && a.iter()
+                .any(|&x| b.iter().any(|&y| self.0.contains(&(x.min(y), x.max(y)))))
+    }
 }
 
 /// The probability of a match weight.
@@ -928,15 +955,19 @@ pub fn probability(weight: f64) -> f64 {
 
 /// Clusters records from scored pairs `(i, j, weight)`.
 ///
-/// Pairs at or above `threshold` are merged strongest first, and two groups merge only when
-/// the pairs scored across them agree on average (mean probability at least one half) and
-/// none of them is a confident non-match (weight below `-threshold`). `must_link` pairs (the
-/// same external id, an alias) are joined first, unconditionally.
+/// `same` pairs (people's decisions) are joined first, unconditionally. `must_link` pairs
+/// (deterministic rules: the same email or phone) are joined next, unless that would put two
+/// records a person kept `apart` in one profile. Then pairs at or above `threshold` are merged
+/// strongest first, and two groups merge only when the pairs scored across them agree on
+/// average (mean probability at least one half), none of them is a confident non-match
+/// (weight below `-threshold`) and no pair across them was kept apart.
 pub fn cluster(
     n: usize,
     scored: &[(u32, u32, f64)],
     must_link: &[(u32, u32)],
     threshold: f64,
+    same: &[(u32, u32)],
+    apart: &Apart,
 ) -> crate::unify::Clustering {
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
@@ -944,8 +975,14 @@ pub fn cluster(
         .iter()
         .map(|&(i, j, w)| ((i.min(j), i.max(j)), w))
         .collect();
-    for &(a, b) in must_link {
+    for &(a, b) in same {
         join(&mut parent, &mut members, a, b);
+    }
+    for &(a, b) in must_link {
+        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+        if !apart.between(&members[ra as usize], &members[rb as usize]) {
+            join(&mut parent, &mut members, a, b);
+        }
     }
     let mut strong: Vec<&(u32, u32, f64)> = scored.iter().filter(|p| p.2 >= threshold).collect();
     strong.sort_by(|x, y| y.2.total_cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
@@ -965,7 +1002,7 @@ pub fn cluster(
                 }
             }
         }
-        if !veto && seen > 0 && sum / seen as f64 >= 0.5 {
+        if !veto && seen > 0 && sum / seen as f64 >= 0.5 && !apart.between(ma, mb) {
             join(&mut parent, &mut members, a, b);
         }
     }
@@ -1023,6 +1060,8 @@ pub struct Settings {
     /// Pairs with no identifying evidence (name, place and gender only) need this weight and
     /// a single candidate group.
     pub weak_link_weight: f64,
+    /// Pairs within this many bits of the weight that links them go to the review queue.
+    pub review_band: f64,
 }
 
 impl Default for Settings {
@@ -1034,6 +1073,8 @@ impl Default for Settings {
             link_weight: 0.0,
             // A probability of 0.85.
             weak_link_weight: 2.5,
+            // Probabilities of about 0.26 to 0.74 around the link weight.
+            review_band: 1.5,
         }
     }
 }
@@ -1049,10 +1090,23 @@ pub struct Resolution {
     pub candidate_pairs: usize,
     /// Pairs at or above the link weight (before clustering).
     pub linked_pairs: usize,
+    /// Pairs close to the weight that would link them, for people to review: `(i, j,
+    /// weight)`, most uncertain first. Deterministic links and decided pairs are left out.
+    pub uncertain: Vec<(u32, u32, f64)>,
 }
 
-/// The whole of identity resolution: blocking, estimation, scoring and clustering.
-pub fn resolve(records: &[MatchRecord], settings: &Settings) -> Resolution {
+/// What people decided about pairs of records (by index), which [`resolve`] obeys.
+#[derive(Debug, Clone, Default)]
+pub struct Decisions {
+    /// The same person: joined whatever the scores say.
+    pub same: Vec<(u32, u32)>,
+    /// Different persons: never in one profile through automatic links.
+    pub different: Vec<(u32, u32)>,
+}
+
+/// The whole of identity resolution: blocking, estimation, scoring and clustering, obeying
+/// people's `decisions`.
+pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisions) -> Resolution {
     let pairs = candidate_pairs(records, settings.block_cap);
     let gammas = compare_all(records, &pairs);
     let model = estimate_with(
@@ -1078,6 +1132,27 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings) -> Resolution {
         .filter(|(_, g)| deterministic(g))
         .map(|(p, _)| *p)
         .collect();
+    let decided: std::collections::HashSet<(u32, u32)> = decisions
+        .same
+        .iter()
+        .chain(&decisions.different)
+        .chain(&must_link)
+        .map(|&(a, b)| (a.min(b), a.max(b)))
+        .collect();
+    let mut uncertain: Vec<(u32, u32, f64, f64)> = links
+        .iter()
+        .filter_map(|&(i, j, w, evidence)| {
+            let threshold = if evidence == Evidence::None {
+                settings.weak_link_weight
+            } else {
+                settings.link_weight
+            };
+            let distance = (w - threshold).abs();
+            (distance < settings.review_band && !decided.contains(&(i.min(j), i.max(j))))
+                .then_some((i, j, w, distance))
+        })
+        .collect();
+    uncertain.sort_by(|x, y| x.3.total_cmp(&y.3).then((x.0, x.1).cmp(&(y.0, y.1))));
     let (weak, scored): (Vec<_>, Vec<_>) = links.into_iter().partition(|l| l.3 == Evidence::None);
     let scored: Vec<(u32, u32, f64)> = scored.into_iter().map(|l| (l.0, l.1, l.2)).collect();
     let weak: Vec<(u32, u32, f64)> = weak.into_iter().map(|l| (l.0, l.1, l.2)).collect();
@@ -1085,16 +1160,29 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings) -> Resolution {
         .iter()
         .filter(|p| p.2 >= settings.link_weight)
         .count();
+    let apart = Apart::new(&decisions.different);
     let clustering = join_unambiguous(
-        cluster(records.len(), &scored, &must_link, settings.link_weight),
+        cluster(
+            records.len(),
+            &scored,
+            &must_link,
+            settings.link_weight,
+            &decisions.same,
+            &apart,
+        ),
         &weak,
         settings.weak_link_weight,
+        &apart,
     );
     Resolution {
         clustering,
         model,
         candidate_pairs: pairs.len(),
         linked_pairs,
+        uncertain: uncertain
+            .into_iter()
+            .map(|(i, j, w, _)| (i, j, w))
+            .collect(),
     }
 }
 
@@ -1248,13 +1336,13 @@ mod tests {
             (0, 2, -15.0),
             (1, 3, -15.0),
         ];
-        let c = cluster(4, &scored, &[], 1.0);
+        let c = cluster(4, &scored, &[], 1.0, &[], &Apart::default());
         assert_eq!(c.cluster_of, vec![0, 0, 1, 1]);
         // Without the vetoes the link merges them.
-        let c = cluster(4, &scored[..3], &[], 1.0);
+        let c = cluster(4, &scored[..3], &[], 1.0, &[], &Apart::default());
         assert_eq!(c.cluster_of, vec![0, 0, 0, 0]);
         // A must-link joins regardless of scores.
-        let c = cluster(4, &scored, &[(0, 3)], 1.0);
+        let c = cluster(4, &scored, &[], 1.0, &[(0, 3)], &Apart::default());
         assert_eq!(c.cluster_of[0], c.cluster_of[3]);
     }
 
@@ -1262,9 +1350,16 @@ mod tests {
     fn weak_links_join_only_a_single_candidate() {
         // Groups {0,1} and {2,3} are two namesakes; record 4 (name only) could be either and
         // stays alone; record 5 (name only) has one candidate, group {6}.
-        let base = cluster(7, &[(0, 1, 20.0), (2, 3, 20.0)], &[], 1.0);
+        let base = cluster(
+            7,
+            &[(0, 1, 20.0), (2, 3, 20.0)],
+            &[],
+            1.0,
+            &[],
+            &Apart::default(),
+        );
         let weak = [(4, 0, 12.0), (4, 2, 12.0), (5, 6, 12.0)];
-        let c = join_unambiguous(base, &weak, 1.0);
+        let c = join_unambiguous(base, &weak, 1.0, &Apart::default());
         let g = &c.cluster_of;
         assert_ne!(g[4], g[0]);
         assert_ne!(g[4], g[2]);
@@ -1281,13 +1376,43 @@ mod tests {
             rec("bob lee", "bob@y.com", "+14155550100", "19790505"),
             rec("ann lee", "", "+14155550100", ""),
         ];
-        let found = resolve(&records, &Settings::default());
+        let found = resolve(&records, &Settings::default(), &Decisions::default());
         let g = &found.clustering.cluster_of;
         assert_eq!(g[0], g[2], "the same name and phone are one person");
         assert_ne!(
             g[0], g[1],
             "a shared phone does not make a household one person"
         );
+    }
+
+    #[test]
+    fn people_s_decisions_override_the_model() {
+        // 0 and 1 share an email (a deterministic link); 2 and 3 have nothing in common.
+        let records = vec![
+            rec("ann lee", "ann@x.com", "+14155550100", "19800101"),
+            rec("ann lee", "ann@x.com", "", "19800101"),
+            rec("carl diaz", "carl@z.com", "+14155550177", "19700303"),
+            rec("dora ng", "dora@w.com", "+14155550188", "19600606"),
+        ];
+        let run = |decisions: Decisions| {
+            let c = resolve(&records, &Settings::default(), &decisions).clustering;
+            (
+                c.cluster_of[0] == c.cluster_of[1],
+                c.cluster_of[2] == c.cluster_of[3],
+            )
+        };
+        assert_eq!(run(Decisions::default()), (true, false));
+        let decided = Decisions {
+            same: vec![(3, 2)],
+            different: vec![(1, 0)],
+        };
+        assert_eq!(run(decided), (false, true));
+        // Kept apart also stops a weak, unambiguous link.
+        let base = cluster(3, &[], &[], 1.0, &[], &Apart::default());
+        let c = join_unambiguous(base.clone(), &[(0, 1, 9.0)], 1.0, &Apart::new(&[(1, 0)]));
+        assert_ne!(c.cluster_of[0], c.cluster_of[1]);
+        let c = join_unambiguous(base, &[(0, 1, 9.0)], 1.0, &Apart::default());
+        assert_eq!(c.cluster_of[0], c.cluster_of[1]);
     }
 
     #[test]
@@ -1343,7 +1468,7 @@ mod tests {
                 )
             })
             .collect();
-        let c = cluster(records.len(), &scored, &[], 0.0);
+        let c = cluster(records.len(), &scored, &[], 0.0, &[], &Apart::default());
         let truth: Vec<u64> = (0..records.len() as u64).map(|i| i / 2).collect();
         let q = pair_quality(&c.cluster_of, &truth);
         assert!(q.f1 > 0.99, "{q:?}");

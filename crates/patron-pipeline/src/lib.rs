@@ -1,6 +1,7 @@
 //! Patron's pipeline glue: the code that moves data between the outside world, the store and
 //! the engine. `collect` reads files into the store through the clean stage, `stages` runs the
-//! engine over store snapshots and writes results back, `export` writes results out as CSV.
+//! engine over store snapshots and writes results back, `identity` is the unify stage and
+//! people's corrections to it, `export` writes results out as CSV.
 //!
 //! Both the CLI and the server call in here, so a stage behaves the same wherever it is
 //! started. Long work reports progress through an `indicatif::ProgressBar` the caller owns
@@ -8,6 +9,7 @@
 
 pub mod collect;
 pub mod export;
+pub mod identity;
 pub mod stages;
 
 pub use collect::{

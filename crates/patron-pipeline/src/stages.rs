@@ -3,14 +3,8 @@
 
 use anyhow::Context;
 use patron_domain::Currency;
-use patron_domain::{Email, PersonName};
-use patron_engine::matching::{self, MatchRecord};
-use patron_engine::{predict, recommend, rfm, unify};
-use patron_store::{
-    FieldValue, GoldenRow, MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store,
-    UnifyRecord, Vault,
-};
-use rayon::prelude::*;
+use patron_engine::{predict, recommend, rfm};
+use patron_store::{MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store};
 
 /// A stage that `patron run` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +70,7 @@ pub async fn run_stages(
         progress.set_message(stage.name());
         let job = store.start_job(stage.name()).await?;
         let result = match stage {
-            Stage::Unify => unify_stage(store).await,
+            Stage::Unify => crate::identity::unify_stage(store).await,
             Stage::Segment => segment_stage(store, cfg).await,
             Stage::Predict => predict_stage(store, cfg).await,
             Stage::Recommend => recommend_stage(store, cfg).await,
@@ -93,160 +87,6 @@ pub async fn run_stages(
         progress.inc(1);
     }
     Ok(out)
-}
-
-/// Where the fitted matching model is kept, for explanations and review.
-pub const MODEL_SETTING: &str = "unify_model";
-
-async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
-    let records = store.unify_snapshot().await?;
-    let matches = match_records(store.vault(), &records);
-    let matching::Resolution {
-        clustering,
-        model,
-        candidate_pairs,
-        linked_pairs,
-    } = matching::resolve(&matches, &matching::Settings::default());
-    store
-        .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
-        .await?;
-    let prior: Vec<Option<i64>> = records.iter().map(|r| r.customer_id).collect();
-    let ids = unify::assign_ids(&clustering, &prior, store.max_customer_id().await? + 1);
-    let has: Vec<u32> = records.iter().map(field_bits).collect();
-    let recency: Vec<i64> = records.iter().map(|r| r.recency).collect();
-    let winners = unify::survivors(&clustering, &has, &recency, 8);
-
-    let mut sizes = vec![0i64; clustering.clusters];
-    let mut created = vec![i64::MAX; clustering.clusters];
-    for (i, &c) in clustering.cluster_of.iter().enumerate() {
-        sizes[c as usize] += 1;
-        created[c as usize] = created[c as usize].min(records[i].received_at);
-    }
-    let golden: Vec<GoldenRow> = winners
-        .iter()
-        .enumerate()
-        .map(|(c, fields)| GoldenRow {
-            customer_id: ids[c],
-            fields: std::array::from_fn(|f| fields[f].and_then(|i| records[i].fields[f].clone())),
-            records: sizes[c],
-            created_at: created[c],
-        })
-        .collect();
-    let vault = store.vault();
-    let mut identities = Vec::new();
-    let mut name_tokens = Vec::new();
-    let mut assignments = Vec::with_capacity(records.len());
-    let (mut new, mut moved) = (0u64, 0u64);
-    for (r, &c) in records.iter().zip(&clustering.cluster_of) {
-        let id = ids[c as usize];
-        match r.customer_id {
-            None => new += 1,
-            Some(old) if old != id => moved += 1,
-            Some(_) => {}
-        }
-        assignments.push((r.record_id, id));
-        if let Some(h) = &r.email_hash {
-            identities.push((id, "email", h.clone()));
-        }
-        if let Some(h) = &r.phone_hash {
-            identities.push((id, "phone", h.clone()));
-        }
-        let external = format!("{}:{}", r.source, r.source_id);
-        identities.push((id, "external", vault.blind("external", &external)));
-        for t in r.name_tokens.iter().flat_map(|t| t.chunks(16)) {
-            name_tokens.push((id, t.to_vec()));
-        }
-    }
-    let profiles = golden.len() as u64;
-    store
-        .apply_unification(assignments, golden, identities, name_tokens)
-        .await?;
-    store.attribute_activity().await?;
-    Ok(StageSummary {
-        stage: "unify",
-        counts: vec![
-            ("records", records.len() as u64),
-            ("candidate pairs", candidate_pairs as u64),
-            ("pairs linked", linked_pairs as u64),
-            ("EM iterations", model.iterations as u64),
-            ("profiles", profiles),
-            ("new records placed", new),
-            ("records moved between profiles", moved),
-        ],
-    })
-}
-
-/// Explains the match weight of two stored records named `SOURCE:ID`, with the model the
-/// last unify run fitted.
-pub async fn explain(store: &Store, a: &str, b: &str) -> anyhow::Result<matching::Explanation> {
-    let model = store
-        .setting(MODEL_SETTING)
-        .await?
-        .context("no matching model yet: run `patron run unify` first")?;
-    let mut model: matching::Model = serde_json::from_slice(&model)?;
-    let records = store.unify_snapshot().await?;
-    let find = |name: &str| -> anyhow::Result<usize> {
-        let (source, id) = name
-            .split_once(':')
-            .with_context(|| format!("'{name}': name a record as SOURCE:ID"))?;
-        records
-            .iter()
-            .position(|r| r.source == source && r.source_id == id)
-            .with_context(|| format!("no record {name}"))
-    };
-    let (i, j) = (find(a)?, find(b)?);
-    let matches = match_records(store.vault(), &records);
-    model.count_term_frequencies(&matches);
-    Ok(model.explain(&matches[i], &matches[j]))
-}
-
-/// The comparison features of stored records: personal fields are opened in memory only, in
-/// parallel, and never written anywhere.
-pub fn match_records(vault: &Vault, records: &[UnifyRecord]) -> Vec<MatchRecord> {
-    records.par_iter().map(|r| match_record(vault, r)).collect()
-}
-
-fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
-    let open = |i: usize| match &r.fields[i] {
-        Some(FieldValue::Sealed(s)) => vault.open_str(s).ok(),
-        Some(FieldValue::Plain(p)) => Some(p.clone()),
-        None => None,
-    };
-    let address: Option<serde_json::Value> = open(4).and_then(|a| serde_json::from_str(&a).ok());
-    let part = |key: &str| {
-        address
-            .as_ref()
-            .and_then(|a| a.get(key))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_lowercase)
-    };
-    MatchRecord {
-        names: open(0)
-            .and_then(|n| PersonName::parse(&n).ok())
-            .map(|n| n.match_keys())
-            .unwrap_or_default(),
-        email: open(1)
-            .and_then(|e| Email::parse(&e).ok())
-            .map(|e| e.match_key()),
-        phone: open(2),
-        birth: open(3).map(|d| d.replace('-', "")),
-        address: part("line1"),
-        postal: part("postal_code"),
-        city: open(6).map(|c| c.to_lowercase()),
-        gender: open(5),
-    }
-}
-
-fn field_bits(r: &UnifyRecord) -> u32 {
-    r.fields
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| match v {
-            Some(FieldValue::Plain(s)) => !s.is_empty(),
-            Some(FieldValue::Sealed(_)) => true,
-            None => false,
-        })
-        .fold(0, |bits, (i, _)| bits | (1 << i))
 }
 
 const DAY_MS: i64 = 86_400_000;

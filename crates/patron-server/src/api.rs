@@ -4,19 +4,32 @@ use crate::auth::{require, Caller};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use patron_domain::Role;
+use patron_pipeline::identity;
 use serde::Deserialize;
 
 /// Roles that may read customer profiles.
 const READ_CUSTOMERS: &[Role] = &[Role::Admin, Role::Agent, Role::Analyst];
+/// Roles that may see how records match (field levels and weights, no personal values).
+const EXPLAIN_MATCHES: &[Role] = &[Role::Admin, Role::Analyst];
+/// Roles that may change which records make a profile.
+const CORRECT_MATCHES: &[Role] = &[Role::Admin];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/customers", get(search))
         .route("/api/v1/customers/{id}", get(customer))
         .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/match/explain", get(explain))
+        .route("/api/v1/review", get(review_list))
+        .route("/api/v1/review/{id}/accept", post(review_accept))
+        .route("/api/v1/review/{id}/reject", post(review_reject))
+        .route("/api/v1/merges", post(merge))
+        .route("/api/v1/unmerges", post(unmerge))
+        .route("/api/v1/never-merges", post(never_merge))
 }
 
 #[derive(Deserialize)]
@@ -84,19 +97,146 @@ async fn search(
     Ok(Json(serde_json::json!({ "customers": found })))
 }
 
+/// A profile; a merged-away id redirects (308) to the profile that holds its records now.
 async fn customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<patron_store::CustomerDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&caller, READ_CUSTOMERS)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest("customer id must be a number".into()))?;
-    let detail = state.store.customer(id).await?.ok_or(ApiError::NotFound)?;
+    let Some(detail) = state.store.customer(id).await? else {
+        let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
+        return Ok(Redirect::permanent(&format!("/api/v1/customers/{to}")).into_response());
+    };
     state
         .store
         .audit(&caller.actor, "customer.read", Some(&id.to_string()), None)
         .await?;
-    Ok(Json(detail))
+    Ok(Json(detail).into_response())
+}
+
+#[derive(Deserialize)]
+struct ExplainParams {
+    a: String,
+    b: String,
+}
+
+/// Why two records (`SOURCE:ID`) are or are not one person, field by field.
+async fn explain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ExplainParams>,
+) -> Result<Json<patron_engine::matching::Explanation>, ApiError> {
+    require(&caller, EXPLAIN_MATCHES)?;
+    let explanation = identity::explain(&state.store, &p.a, &p.b).await?;
+    let target = format!("{},{}", p.a, p.b);
+    state
+        .store
+        .audit(&caller.actor, "match.explain", Some(&target), None)
+        .await?;
+    Ok(Json(explanation))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn review_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 1000);
+    let items = state
+        .store
+        .review_list(limit, page.offset.unwrap_or(0).max(0))
+        .await?;
+    Ok(Json(serde_json::json!({ "pairs": items })))
+}
+
+async fn review_accept(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    identity::review_accept(&state.store, id, &caller.actor).await?;
+    Ok(Json(serde_json::json!({ "accepted": id })))
+}
+
+async fn review_reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    identity::review_reject(&state.store, id, &caller.actor).await?;
+    Ok(Json(serde_json::json!({ "rejected": id })))
+}
+
+#[derive(Deserialize)]
+struct MergeBody {
+    survivor: i64,
+    merged: i64,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<MergeBody>,
+) -> Result<Json<identity::Correction>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    let done = identity::merge(&state.store, body.survivor, body.merged, &caller.actor).await?;
+    Ok(Json(done))
+}
+
+/// Either `{"profile": ID}` (undo the merge that took it away) or `{"record": "SOURCE:ID"}`
+/// (take one record out of its profile).
+#[derive(Deserialize)]
+struct UnmergeBody {
+    profile: Option<i64>,
+    record: Option<String>,
+}
+
+async fn unmerge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<UnmergeBody>,
+) -> Result<Json<identity::Correction>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    let done = match (body.profile, body.record) {
+        (Some(id), None) => identity::unmerge(&state.store, id, &caller.actor).await?,
+        (None, Some(name)) => {
+            let record = identity::record(&state.store, &name).await?;
+            identity::split(&state.store, &record, &caller.actor).await?
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either \"profile\" or \"record\"".into(),
+            ))
+        }
+    };
+    Ok(Json(done))
+}
+
+#[derive(Deserialize)]
+struct PairBody {
+    a: i64,
+    b: i64,
+}
+
+async fn never_merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<PairBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, CORRECT_MATCHES)?;
+    identity::never_merge(&state.store, body.a, body.b, &caller.actor).await?;
+    Ok(Json(serde_json::json!({ "kept_apart": [body.a, body.b] })))
 }

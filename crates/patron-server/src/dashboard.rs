@@ -158,7 +158,11 @@ async fn customer(
         Err(redirect) => return Ok(redirect),
     };
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let c = state.store.customer(id).await?.ok_or(ApiError::NotFound)?;
+    let Some(c) = state.store.customer(id).await? else {
+        // A merged-away id leads to the profile that holds its records now.
+        let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
+        return Ok(axum::response::Redirect::to(&format!("/customers/{to}")).into_response());
+    };
     state
         .store
         .audit(&user.username, "customer.read", Some(&id.to_string()), None)

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request does not fit the current state.
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else; never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -30,6 +33,19 @@ impl From<patron_store::StoreError> for ApiError {
     }
 }
 
+impl From<patron_pipeline::identity::IdentityError> for ApiError {
+    fn from(e: patron_pipeline::identity::IdentityError) -> Self {
+        use patron_pipeline::identity::IdentityError as E;
+        match e {
+            // The message names the missing profile, record or pair, which the caller gave.
+            E::NotFound(_) => ApiError::NotFound,
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Refused(m) => ApiError::Conflict(m),
+            E::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
@@ -37,6 +53,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

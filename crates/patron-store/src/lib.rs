@@ -29,7 +29,10 @@ pub use profiles::{
 };
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
-pub use unify::{FieldValue, GoldenRow, UnifyRecord};
+pub use unify::{
+    Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem, Unification,
+    UnifyRecord,
+};
 pub use vault::Vault;
 
 use native::NativeSqlite;

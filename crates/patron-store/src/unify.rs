@@ -67,16 +67,124 @@ pub struct GoldenRow {
     pub created_at: i64,
 }
 
+/// A profile's records moving into another profile, kept so it can be undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    /// The profile that holds the records now.
+    pub survivor: i64,
+    /// The profile id that went away (it resolves to `survivor` from now on).
+    pub merged: i64,
+    /// The record ids that moved.
+    pub records: Vec<i64>,
+}
+
+/// A recorded merge that has not been undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeEntry {
+    /// Its id.
+    pub merge_id: i64,
+    /// What moved where.
+    pub merge: Merge,
+}
+
+/// The result of (re-)clustering some or all profiles, written in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Unification {
+    /// `(record id, profile id)` for every record in scope.
+    pub assignments: Vec<(i64, i64)>,
+    /// The golden profile of every profile in scope that has records.
+    pub golden: Vec<GoldenRow>,
+    /// The identity graph of those profiles: (profile, kind, blind index).
+    pub identities: Vec<(i64, &'static str, Vec<u8>)>,
+    /// Their name search index: (profile, token blind index).
+    pub name_tokens: Vec<(i64, Vec<u8>)>,
+    /// Profiles whose records moved into another one.
+    pub merges: Vec<Merge>,
+    /// Earlier merges this undoes.
+    pub undone: Vec<i64>,
+    /// The profile ids whose rows this replaces (the old and the new ones); `None`: all.
+    pub scope: Option<Vec<i64>>,
+    /// Who made the change, for the merges' audit entries.
+    pub actor: String,
+}
+
+/// A source record named by its source, with the profile it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordRef {
+    /// Row id.
+    pub record_id: i64,
+    /// Source system.
+    pub source: String,
+    /// Id in the source.
+    pub source_id: String,
+    /// Current profile.
+    pub customer_id: Option<i64>,
+}
+
+/// A pair waiting for a person's decision.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReviewItem {
+    /// Queue id, for accept and reject.
+    pub review_id: i64,
+    /// One record.
+    pub a: RecordRef,
+    /// The other.
+    pub b: RecordRef,
+    /// Match weight (log2 odds) the last run gave the pair.
+    pub weight: f64,
+    /// Whether they are in one profile now.
+    pub linked: bool,
+}
+
+/// A person's decision about two records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The same person.
+    Same,
+    /// Different persons.
+    Different,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Same => "same",
+            Decision::Different => "different",
+        }
+    }
+}
+
 impl Store {
     /// Reads every source record for clustering.
     pub async fn unify_snapshot(&self) -> Result<Vec<UnifyRecord>> {
+        self.unify_records("", None).await
+    }
+
+    /// Reads the records of the given profiles.
+    pub async fn profile_records(&self, profiles: &[i64]) -> Result<Vec<UnifyRecord>> {
+        let mut out = Vec::new();
+        for id in profiles {
+            out.extend(
+                self.unify_records("WHERE customer_id = $1", Some(*id))
+                    .await?,
+            );
+        }
+        out.sort_by_key(|r| r.record_id);
+        Ok(out)
+    }
+
+    async fn unify_records(&self, filter: &str, arg: Option<i64>) -> Result<Vec<UnifyRecord>> {
         let sql = format!(
             "SELECT record_id, source, source_id, customer_id, email_hash, phone_hash, name_tokens, \
              COALESCE(source_created_at, updated_at) AS recency, received_at, {} \
-             FROM source_records ORDER BY record_id",
+             FROM source_records {filter} ORDER BY record_id",
             GOLDEN_FIELDS.join(", ")
         );
-        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        let mut query = sqlx::query(&sql);
+        if let Some(a) = arg {
+            query = query.bind(a);
+        }
+        let mut rows = query.fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let mut fields: [Option<FieldValue>; 8] = Default::default();
@@ -109,32 +217,51 @@ impl Store {
     pub async fn max_customer_id(&self) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COALESCE(MAX(customer_id), 0) AS m FROM \
-             (SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM source_records) t",
+             (SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM source_records \
+              UNION ALL SELECT alias_id FROM customer_aliases) t",
         )
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("m")?)
     }
 
-    /// Writes a unification result: `assignments` (record id, profile id) for every record,
-    /// the golden profiles, and the identity graph (profile, kind, blind index). Profiles no
-    /// record points to any more are removed; orders are re-attributed.
-    pub async fn apply_unification(
-        &self,
-        assignments: Vec<(i64, i64)>,
-        golden: Vec<GoldenRow>,
-        identities: Vec<(i64, &'static str, Vec<u8>)>,
-        name_tokens: Vec<(i64, Vec<u8>)>,
-    ) -> Result<()> {
+    /// Writes a unification result in one transaction: record → profile assignments, golden
+    /// profiles, identity graph and name index of the profiles in scope, merges with their
+    /// aliases and audit entries, and the re-attribution of orders. Profiles in scope that no
+    /// record points to any more are removed.
+    pub async fn apply_unification(&self, u: Unification) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DROP TABLE IF EXISTS unify_assign")
-            .execute(&mut *tx)
+        // Scope filters are a temporary table rather than bound lists, which backends limit.
+        let scoped = |sql: &str| match &u.scope {
+            Some(_) => format!("{sql} WHERE customer_id IN (SELECT customer_id FROM unify_scope)"),
+            None => sql.to_owned(),
+        };
+        for sql in [
+            "DROP TABLE IF EXISTS unify_assign",
+            "DROP TABLE IF EXISTS unify_scope",
+            "CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)",
+            "CREATE TEMPORARY TABLE unify_scope (customer_id BIGINT PRIMARY KEY)",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        if let Some(scope) = &u.scope {
+            let rows = dedup(scope.clone())
+                .into_iter()
+                .map(|c| vec![c.into()])
+                .collect();
+            insert(
+                &mut tx,
+                self.backend,
+                "unify_scope",
+                &["customer_id"],
+                "",
+                rows,
+            )
             .await?;
-        sqlx::query("CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        let rows = assignments
+        }
+        let rows = u
+            .assignments
             .into_iter()
             .map(|(r, c)| vec![r.into(), c.into()])
             .collect();
@@ -154,9 +281,6 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DROP TABLE unify_assign")
-            .execute(&mut *tx)
-            .await?;
 
         let mut cols: Vec<&str> = vec!["customer_id"];
         cols.extend(GOLDEN_FIELDS);
@@ -167,7 +291,8 @@ impl Store {
             .map(|c| format!("{c} = excluded.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = golden
+        let rows = u
+            .golden
             .into_iter()
             .map(|g| {
                 let mut row: Vec<Val> = vec![g.customer_id.into()];
@@ -195,17 +320,20 @@ impl Store {
             rows,
         )
         .await?;
-        sqlx::query(
-            "DELETE FROM customers WHERE customer_id NOT IN \
-             (SELECT customer_id FROM source_records WHERE customer_id IS NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
+        let orphans = "DELETE FROM customers WHERE customer_id NOT IN \
+             (SELECT customer_id FROM source_records WHERE customer_id IS NOT NULL)";
+        let orphans = match &u.scope {
+            Some(_) => {
+                format!("{orphans} AND customer_id IN (SELECT customer_id FROM unify_scope)")
+            }
+            None => orphans.to_owned(),
+        };
+        sqlx::query(&orphans).execute(&mut *tx).await?;
 
-        sqlx::query("DELETE FROM identities")
+        sqlx::query(&scoped("DELETE FROM identities"))
             .execute(&mut *tx)
             .await?;
-        let rows = dedup(identities)
+        let rows = dedup(u.identities)
             .into_iter()
             .map(|(c, k, h)| vec![c.into(), k.into(), h.into()])
             .collect();
@@ -218,10 +346,10 @@ impl Store {
             rows,
         )
         .await?;
-        sqlx::query("DELETE FROM name_index")
+        sqlx::query(&scoped("DELETE FROM name_index"))
             .execute(&mut *tx)
             .await?;
-        let rows = dedup(name_tokens)
+        let rows = dedup(u.name_tokens)
             .into_iter()
             .map(|(c, h)| vec![c.into(), h.into()])
             .collect();
@@ -235,21 +363,307 @@ impl Store {
         )
         .await?;
 
+        // Merges: what moved (to undo it), where the old id leads now, and who did it.
+        let merge_rows = u
+            .merges
+            .iter()
+            .map(|m| {
+                let records = serde_json::to_string(&m.records).unwrap_or_default();
+                vec![
+                    m.survivor.into(),
+                    m.merged.into(),
+                    records.into(),
+                    u.actor.as_str().into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        insert(
+            &mut tx,
+            self.backend,
+            "merges",
+            &["survivor", "merged", "records", "actor", "at"],
+            "",
+            merge_rows,
+        )
+        .await?;
+        let audit_rows = u
+            .merges
+            .iter()
+            .map(|m| {
+                vec![
+                    now.into(),
+                    u.actor.as_str().into(),
+                    "profile.merge".into(),
+                    format!("{} <- {}", m.survivor, m.merged).into(),
+                    format!("{} records", m.records.len()).into(),
+                ]
+            })
+            .collect();
+        insert(
+            &mut tx,
+            self.backend,
+            "audit_log",
+            &["at", "actor", "action", "target", "detail"],
+            "",
+            audit_rows,
+        )
+        .await?;
+        for m in &u.merges {
+            sqlx::query("UPDATE customer_aliases SET customer_id = $1 WHERE customer_id = $2")
+                .bind(m.survivor)
+                .bind(m.merged)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let alias_rows = u
+            .merges
+            .iter()
+            .map(|m| vec![m.merged.into(), m.survivor.into()])
+            .collect();
+        insert(
+            &mut tx,
+            self.backend,
+            "customer_aliases",
+            &["alias_id", "customer_id"],
+            "ON CONFLICT (alias_id) DO UPDATE SET customer_id = excluded.customer_id",
+            alias_rows,
+        )
+        .await?;
+        for id in &u.undone {
+            sqlx::query("UPDATE merges SET undone_at = $1 WHERE merge_id = $2")
+                .bind(now)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // An id that is a live profile again (an unmerge) is nobody's alias.
         sqlx::query(
-            "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
-             WHERE r.source = orders.source AND r.source_id = orders.customer_source_id)",
+            "DELETE FROM customer_aliases WHERE alias_id IN (SELECT customer_id FROM customers)",
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
-             WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id)",
+
+        let orders = "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
+             WHERE r.source = orders.source AND r.source_id = orders.customer_source_id)";
+        sqlx::query(&scoped(orders)).execute(&mut *tx).await?;
+        let lines = "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
+             WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id)";
+        sqlx::query(&scoped(lines)).execute(&mut *tx).await?;
+        for sql in ["DROP TABLE unify_assign", "DROP TABLE unify_scope"] {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The profile that now holds the records of a merged-away profile id.
+    pub async fn alias_of(&self, id: i64) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT customer_id FROM customer_aliases WHERE alias_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Whether a profile exists.
+    pub async fn profile_exists(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM customers WHERE customer_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// A record named by its source and id there.
+    pub async fn record_ref(&self, source: &str, source_id: &str) -> Result<Option<RecordRef>> {
+        let row = sqlx::query(
+            "SELECT record_id, source, source_id, customer_id FROM source_records \
+             WHERE source = $1 AND source_id = $2",
         )
-        .execute(&mut *tx)
+        .bind(source)
+        .bind(source_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| record_ref(&r, "")).transpose()
+    }
+
+    /// Records or replaces a person's decision about two records.
+    pub async fn decide(
+        &self,
+        pairs: &[(i64, i64)],
+        decision: Decision,
+        actor: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        let rows = pairs
+            .iter()
+            .map(|&(a, b)| {
+                vec![
+                    a.min(b).into(),
+                    a.max(b).into(),
+                    decision.as_str().into(),
+                    actor.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        insert(
+            &mut tx,
+            self.backend,
+            "match_decisions",
+            &["record_a", "record_b", "decision", "actor", "at"],
+            "ON CONFLICT (record_a, record_b) DO UPDATE SET decision = excluded.decision, \
+             actor = excluded.actor, at = excluded.at",
+            rows,
+        )
         .await?;
         tx.commit().await?;
         Ok(())
     }
+
+    /// Every decision: `(record a, record b, decision)`.
+    pub async fn decisions(&self) -> Result<Vec<(i64, i64, Decision)>> {
+        let rows = sqlx::query("SELECT record_a, record_b, decision FROM match_decisions")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let d: String = r.try_get(2)?;
+                let d = if d == "same" {
+                    Decision::Same
+                } else {
+                    Decision::Different
+                };
+                Ok((r.try_get(0)?, r.try_get(1)?, d))
+            })
+            .collect()
+    }
+
+    /// Replaces the review queue with the pairs of the latest run: `(record a, record b,
+    /// weight)`, most uncertain first.
+    pub async fn replace_review_queue(&self, pairs: Vec<(i64, i64, f64)>) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM review_queue")
+            .execute(&mut *tx)
+            .await?;
+        let rows = pairs
+            .into_iter()
+            .map(|(a, b, w)| vec![a.min(b).into(), a.max(b).into(), w.into(), now.into()])
+            .collect();
+        insert(
+            &mut tx,
+            self.backend,
+            "review_queue",
+            &["record_a", "record_b", "weight", "created_at"],
+            "ON CONFLICT (record_a, record_b) DO NOTHING",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The review queue, most uncertain first.
+    pub async fn review_list(&self, limit: i64, offset: i64) -> Result<Vec<ReviewItem>> {
+        self.review_items("ORDER BY q.review_id LIMIT $1 OFFSET $2", &[limit, offset])
+            .await
+    }
+
+    /// One queued pair.
+    pub async fn review_item(&self, review_id: i64) -> Result<Option<ReviewItem>> {
+        Ok(self
+            .review_items("WHERE q.review_id = $1", &[review_id])
+            .await?
+            .pop())
+    }
+
+    async fn review_items(&self, tail: &str, args: &[i64]) -> Result<Vec<ReviewItem>> {
+        let sql = format!(
+            "SELECT q.review_id, q.weight, \
+             a.record_id AS a_record_id, a.source AS a_source, a.source_id AS a_source_id, \
+             a.customer_id AS a_customer_id, \
+             b.record_id AS b_record_id, b.source AS b_source, b.source_id AS b_source_id, \
+             b.customer_id AS b_customer_id \
+             FROM review_queue q JOIN source_records a ON a.record_id = q.record_a \
+             JOIN source_records b ON b.record_id = q.record_b {tail}"
+        );
+        let mut query = sqlx::query(&sql);
+        for a in args {
+            query = query.bind(*a);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let (a, b) = (record_ref(r, "a_")?, record_ref(r, "b_")?);
+                Ok(ReviewItem {
+                    review_id: r.try_get("review_id")?,
+                    linked: a.customer_id.is_some() && a.customer_id == b.customer_id,
+                    a,
+                    b,
+                    weight: r.try_get("weight")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes pairs off the review queue.
+    pub async fn review_remove(&self, pairs: &[(i64, i64)]) -> Result<()> {
+        for &(a, b) in pairs {
+            sqlx::query("DELETE FROM review_queue WHERE record_a = $1 AND record_b = $2")
+                .bind(a.min(b))
+                .bind(a.max(b))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The latest merge that took `merged`'s records away and is not undone yet.
+    pub async fn merge_to_undo(&self, merged: i64) -> Result<Option<MergeEntry>> {
+        let row = sqlx::query(
+            "SELECT merge_id, survivor, records FROM merges WHERE merged = $1 \
+             AND undone_at IS NULL ORDER BY merge_id DESC LIMIT 1",
+        )
+        .bind(merged)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let records: String = row.try_get("records")?;
+        Ok(Some(MergeEntry {
+            merge_id: row.try_get("merge_id")?,
+            merge: Merge {
+                survivor: row.try_get("survivor")?,
+                merged,
+                records: serde_json::from_str(&records).unwrap_or_default(),
+            },
+        }))
+    }
+
+    /// Every record and the profile it belongs to: `(source, source id, profile)`.
+    pub async fn links(&self) -> Result<Vec<(String, String, Option<i64>)>> {
+        let rows = sqlx::query(
+            "SELECT source, source_id, customer_id FROM source_records ORDER BY customer_id, record_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}
+
+fn record_ref(r: &sqlx::any::AnyRow, prefix: &str) -> Result<RecordRef> {
+    Ok(RecordRef {
+        record_id: r.try_get(format!("{prefix}record_id").as_str())?,
+        source: r.try_get(format!("{prefix}source").as_str())?,
+        source_id: r.try_get(format!("{prefix}source_id").as_str())?,
+        customer_id: r.try_get(format!("{prefix}customer_id").as_str())?,
+    })
 }
 
 fn dedup<T: Ord>(mut v: Vec<T>) -> Vec<T> {

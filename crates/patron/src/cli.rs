@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use patron_domain::{CleanConfig, Country, Currency, Role};
 use patron_pipeline::export::{export, ExportKind};
+use patron_pipeline::identity;
 use patron_pipeline::{
     import_file, parse_encoding, run_stages, ColumnMap, ImportKind, ImportSummary, ReadOptions,
     RunConfig, Stage,
@@ -119,6 +120,35 @@ pub enum Command {
         /// The second record.
         b: String,
     },
+    /// Merge profile MERGED into SURVIVOR now; later runs keep them together.
+    Merge {
+        /// The profile that keeps its id.
+        survivor: i64,
+        /// The profile whose records move; its id resolves to SURVIVOR afterwards.
+        merged: i64,
+    },
+    /// Undo the latest merge of a merged-away profile (by a person or a unify run), or take
+    /// one record out of its profile with --record; later runs keep them apart.
+    Unmerge {
+        /// The merged-away profile id to restore.
+        #[arg(required_unless_present = "record", conflicts_with = "record")]
+        profile: Option<i64>,
+        /// Take this record (SOURCE:ID) out of its profile into a new one instead.
+        #[arg(long)]
+        record: Option<String>,
+    },
+    /// Decide that two profiles are different persons; later runs never merge them.
+    NeverMerge {
+        /// One profile.
+        a: i64,
+        /// The other.
+        b: i64,
+    },
+    /// Pairs the last unify run was unsure about, for a person to decide.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
     /// Measure a stage's quality against known answers.
     Eval {
         #[command(subcommand)]
@@ -128,6 +158,29 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// List queued pairs, most uncertain first, as CSV.
+    List {
+        /// At most this many pairs.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Skip this many first.
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// The pair is one person: merge their profiles.
+    Accept {
+        /// The pair's review id.
+        id: i64,
+    },
+    /// The pair is two persons: keep them apart.
+    Reject {
+        /// The pair's review id.
+        id: i64,
     },
 }
 
@@ -449,8 +502,78 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Explain { a, b } => {
             let store = cfg.open_store().await?;
-            let explanation = patron_pipeline::stages::explain(&store, &a, &b).await?;
+            let explanation = identity::explain(&store, &a, &b).await?;
             println!("{}", serde_json::to_string_pretty(&explanation)?);
+            Ok(())
+        }
+        Command::Merge { survivor, merged } => {
+            let store = cfg.open_store().await?;
+            let done = identity::merge(&store, survivor, merged, "cli").await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            store.close().await;
+            Ok(())
+        }
+        Command::Unmerge { profile, record } => {
+            let store = cfg.open_store().await?;
+            let done = match (profile, record) {
+                (Some(id), _) => identity::unmerge(&store, id, "cli").await?,
+                (None, Some(name)) => {
+                    let record = identity::record(&store, &name).await?;
+                    identity::split(&store, &record, "cli").await?
+                }
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            store.close().await;
+            Ok(())
+        }
+        Command::NeverMerge { a, b } => {
+            let store = cfg.open_store().await?;
+            identity::never_merge(&store, a, b, "cli").await?;
+            eprintln!("profiles {a} and {b} will not be merged");
+            store.close().await;
+            Ok(())
+        }
+        Command::Review { command } => {
+            let store = cfg.open_store().await?;
+            match command {
+                ReviewCommand::List { limit, offset } => {
+                    let items = store.review_list(limit, offset).await?;
+                    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                    w.write_record([
+                        "review_id",
+                        "record_a",
+                        "profile_a",
+                        "record_b",
+                        "profile_b",
+                        "weight",
+                        "probability",
+                        "linked",
+                    ])?;
+                    for i in &items {
+                        w.serialize((
+                            i.review_id,
+                            format!("{}:{}", i.a.source, i.a.source_id),
+                            i.a.customer_id,
+                            format!("{}:{}", i.b.source, i.b.source_id),
+                            i.b.customer_id,
+                            format!("{:.2}", i.weight),
+                            format!("{:.3}", patron_engine::matching::probability(i.weight)),
+                            i.linked,
+                        ))?;
+                    }
+                    w.flush()?;
+                }
+                ReviewCommand::Accept { id } => {
+                    identity::review_accept(&store, id, "cli").await?;
+                    eprintln!("pair {id} accepted as one person");
+                }
+                ReviewCommand::Reject { id } => {
+                    identity::review_reject(&store, id, "cli").await?;
+                    eprintln!("pair {id} rejected: two persons");
+                }
+            }
+            store.close().await;
             Ok(())
         }
         Command::Eval {

@@ -67,7 +67,11 @@ fn read(file: &str) -> Vec<(u64, MatchRecord)> {
 fn febrl3_deduplication_f1_is_at_least_0_98() {
     let data = read("dataset3.csv");
     let (truth, records): (Vec<u64>, Vec<MatchRecord>) = data.into_iter().unzip();
-    let found = matching::resolve(&records, &matching::Settings::default());
+    let found = matching::resolve(
+        &records,
+        &matching::Settings::default(),
+        &matching::Decisions::default(),
+    );
     let q = matching::pair_quality(&found.clustering.cluster_of, &truth);
     println!("FEBRL3: {q:?}");
     assert!(q.f1 >= 0.98, "FEBRL3 deduplication: {q:?}");
@@ -79,7 +83,11 @@ fn febrl4_linkage_f1_is_at_least_0_99() {
     let b = read("dataset4b.csv");
     let from_a = a.len();
     let (truth, records): (Vec<u64>, Vec<MatchRecord>) = a.into_iter().chain(b).unzip();
-    let found = matching::resolve(&records, &matching::Settings::default());
+    let found = matching::resolve(
+        &records,
+        &matching::Settings::default(),
+        &matching::Decisions::default(),
+    );
     let group = &found.clustering.cluster_of;
     // Links are pairs across the two files in one group.
     let mut in_b: std::collections::HashMap<u32, Vec<usize>> = Default::default();

@@ -1,0 +1,584 @@
+//! Identity resolution over stored records: the unify run, explanations, and people's
+//! corrections (merge, unmerge, never-merge, review). A correction takes effect at once, on
+//! the profiles it touches only, and is stored as a decision about record pairs that every
+//! later run obeys.
+
+use crate::stages::StageSummary;
+use patron_domain::{Email, PersonName};
+use patron_engine::matching::{self, MatchRecord};
+use patron_engine::unify;
+use patron_store::{
+    Decision, FieldValue, GoldenRow, Merge, RecordRef, Store, Unification, UnifyRecord, Vault,
+};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Why an explanation or a correction could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A named profile, record or queued pair does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request does not fit the profiles as they are (already one profile, nothing to
+    /// undo).
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl From<patron_store::StoreError> for IdentityError {
+    fn from(e: patron_store::StoreError) -> Self {
+        IdentityError::Store(e.into())
+    }
+}
+
+type Result<T> = std::result::Result<T, IdentityError>;
+
+fn not_found<T>(message: String) -> Result<T> {
+    Err(IdentityError::NotFound(message))
+}
+
+fn refused<T>(message: String) -> Result<T> {
+    Err(IdentityError::Refused(message))
+}
+
+/// Where the fitted matching model is kept, for explanations and review.
+pub const MODEL_SETTING: &str = "unify_model";
+
+/// The review queue keeps at most this many pairs, the most uncertain ones: more than a team
+/// works through between two runs.
+const REVIEW_LIMIT: usize = 10_000;
+
+/// Decisions that split a profile record by record are capped, so unmerging a giant profile
+/// cannot write millions of rows; the pairs beyond the cap are decided by the next run.
+const SPLIT_DECISIONS: usize = 100_000;
+
+pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
+    let records = store.unify_snapshot().await?;
+    let matches = match_records(store.vault(), &records);
+    let index: HashMap<i64, u32> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.record_id, i as u32))
+        .collect();
+    let mut decisions = matching::Decisions::default();
+    for (a, b, d) in store.decisions().await? {
+        // Decisions about records erased since are skipped.
+        if let (Some(&i), Some(&j)) = (index.get(&a), index.get(&b)) {
+            match d {
+                Decision::Same => decisions.same.push((i, j)),
+                Decision::Different => decisions.different.push((i, j)),
+            }
+        }
+    }
+    let matching::Resolution {
+        clustering,
+        model,
+        candidate_pairs,
+        linked_pairs,
+        uncertain,
+    } = matching::resolve(&matches, &matching::Settings::default(), &decisions);
+    store
+        .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
+        .await?;
+    let prior: Vec<Option<i64>> = records.iter().map(|r| r.customer_id).collect();
+    let ids = unify::assign_ids(&clustering, &prior, store.max_customer_id().await? + 1);
+    let profile_of: Vec<i64> = clustering
+        .cluster_of
+        .iter()
+        .map(|&c| ids[c as usize])
+        .collect();
+    let (mut new, mut moved) = (0u64, 0u64);
+    for (r, &id) in records.iter().zip(&profile_of) {
+        match r.customer_id {
+            None => new += 1,
+            Some(old) if old != id => moved += 1,
+            Some(_) => {}
+        }
+    }
+    let mut u = profiles(store.vault(), &records, &profile_of);
+    u.merges = merges(&records, &profile_of);
+    u.actor = "unify".into();
+    let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
+    store.apply_unification(u).await?;
+    store.attribute_activity().await?;
+    let review: Vec<(i64, i64, f64)> = uncertain
+        .iter()
+        .take(REVIEW_LIMIT)
+        .map(|&(i, j, w)| {
+            (
+                records[i as usize].record_id,
+                records[j as usize].record_id,
+                w,
+            )
+        })
+        .collect();
+    store.replace_review_queue(review).await?;
+    Ok(StageSummary {
+        stage: "unify",
+        counts: vec![
+            ("records", records.len() as u64),
+            ("candidate pairs", candidate_pairs as u64),
+            ("pairs linked", linked_pairs as u64),
+            ("EM iterations", model.iterations as u64),
+            ("profiles", profiles),
+            ("new records placed", new),
+            ("records moved between profiles", moved),
+            ("profiles merged into others", merges),
+            ("pairs for review", uncertain.len().min(REVIEW_LIMIT) as u64),
+            (
+                "decisions obeyed",
+                (decisions.same.len() + decisions.different.len()) as u64,
+            ),
+        ],
+    })
+}
+
+/// The rows of the profiles `records` make up when record `i` belongs to `profile_of[i]`:
+/// assignments, golden records (survivorship), identity graph and name index, with the scope
+/// left to the caller.
+fn profiles(vault: &Vault, records: &[UnifyRecord], profile_of: &[i64]) -> Unification {
+    let mut number: HashMap<i64, u32> = HashMap::new();
+    let mut ids = Vec::new();
+    let cluster_of: Vec<u32> = profile_of
+        .iter()
+        .map(|&p| {
+            *number.entry(p).or_insert_with(|| {
+                ids.push(p);
+                ids.len() as u32 - 1
+            })
+        })
+        .collect();
+    let clustering = unify::Clustering {
+        cluster_of,
+        clusters: ids.len(),
+    };
+    let has: Vec<u32> = records.iter().map(field_bits).collect();
+    let recency: Vec<i64> = records.iter().map(|r| r.recency).collect();
+    let winners = unify::survivors(&clustering, &has, &recency, 8);
+    let mut sizes = vec![0i64; clustering.clusters];
+    let mut created = vec![i64::MAX; clustering.clusters];
+    for (i, &c) in clustering.cluster_of.iter().enumerate() {
+        sizes[c as usize] += 1;
+        created[c as usize] = created[c as usize].min(records[i].received_at);
+    }
+    let golden = winners
+        .iter()
+        .enumerate()
+        .map(|(c, fields)| GoldenRow {
+            customer_id: ids[c],
+            fields: std::array::from_fn(|f| fields[f].and_then(|i| records[i].fields[f].clone())),
+            records: sizes[c],
+            created_at: created[c],
+        })
+        .collect();
+    let mut u = Unification {
+        golden,
+        ..Unification::default()
+    };
+    for (r, &id) in records.iter().zip(profile_of) {
+        u.assignments.push((r.record_id, id));
+        if let Some(h) = &r.email_hash {
+            u.identities.push((id, "email", h.clone()));
+        }
+        if let Some(h) = &r.phone_hash {
+            u.identities.push((id, "phone", h.clone()));
+        }
+        let external = format!("{}:{}", r.source, r.source_id);
+        u.identities
+            .push((id, "external", vault.blind("external", &external)));
+        for t in r.name_tokens.iter().flat_map(|t| t.chunks(16)) {
+            u.name_tokens.push((id, t.to_vec()));
+        }
+    }
+    u
+}
+
+/// Profiles whose records all went into other profiles: each old id that no profile keeps,
+/// with the profile that took (most of) its records.
+fn merges(records: &[UnifyRecord], profile_of: &[i64]) -> Vec<Merge> {
+    let live: std::collections::HashSet<i64> = profile_of.iter().copied().collect();
+    let mut moved: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
+    for (r, &id) in records.iter().zip(profile_of) {
+        if let Some(old) = r
+            .customer_id
+            .filter(|old| *old != id && !live.contains(old))
+        {
+            moved.entry((old, id)).or_default().push(r.record_id);
+        }
+    }
+    // An old profile split over several survivors resolves to the one with most of it.
+    let mut best: HashMap<i64, Merge> = HashMap::new();
+    for ((merged, survivor), records) in moved {
+        let slot = best.entry(merged).or_insert(Merge {
+            survivor,
+            merged,
+            records: Vec::new(),
+        });
+        if records.len() > slot.records.len() {
+            *slot = Merge {
+                survivor,
+                merged,
+                records,
+            };
+        }
+    }
+    let mut out: Vec<Merge> = best.into_values().collect();
+    out.sort_by_key(|m| m.merged);
+    out
+}
+
+/// Explains the match weight of two stored records named `SOURCE:ID`, with the model the
+/// last unify run fitted.
+pub async fn explain(store: &Store, a: &str, b: &str) -> Result<matching::Explanation> {
+    let Some(model) = store.setting(MODEL_SETTING).await? else {
+        return refused("no matching model yet: run `patron run unify` first".into());
+    };
+    let mut model: matching::Model =
+        serde_json::from_slice(&model).map_err(|e| IdentityError::Store(e.into()))?;
+    let records = store.unify_snapshot().await?;
+    let find = |name: &str| -> Result<usize> {
+        let (source, id) = split_ref(name)?;
+        match records
+            .iter()
+            .position(|r| r.source == source && r.source_id == id)
+        {
+            Some(i) => Ok(i),
+            None => not_found(format!("no record {name}")),
+        }
+    };
+    let (i, j) = (find(a)?, find(b)?);
+    let matches = match_records(store.vault(), &records);
+    model.count_term_frequencies(&matches);
+    Ok(model.explain(&matches[i], &matches[j]))
+}
+
+fn split_ref(name: &str) -> Result<(&str, &str)> {
+    name.split_once(':')
+        .ok_or_else(|| IdentityError::Invalid(format!("'{name}': name a record as SOURCE:ID")))
+}
+
+/// The record named `SOURCE:ID`.
+pub async fn record(store: &Store, name: &str) -> Result<RecordRef> {
+    let (source, id) = split_ref(name)?;
+    match store.record_ref(source, id).await? {
+        Some(r) => Ok(r),
+        None => not_found(format!("no record {name}")),
+    }
+}
+
+/// The live profile an id names, following merges.
+async fn live(store: &Store, id: i64) -> Result<i64> {
+    if store.profile_exists(id).await? {
+        return Ok(id);
+    }
+    match store.alias_of(id).await? {
+        Some(to) => Ok(to),
+        None => not_found(format!("no profile {id}")),
+    }
+}
+
+/// The live profile `id` names now: itself, or the profile its records were merged into.
+pub async fn resolve_profile(store: &Store, id: i64) -> Result<Option<i64>> {
+    if store.profile_exists(id).await? {
+        return Ok(Some(id));
+    }
+    Ok(store.alias_of(id).await?)
+}
+
+/// What a correction did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Correction {
+    /// The profile that holds the records now (merge) or that they left (unmerge, split).
+    pub profile: i64,
+    /// The other profile: merged away, restored or created.
+    pub other: i64,
+    /// Records that moved.
+    pub records_moved: usize,
+}
+
+/// Merges profile `merged` into `survivor` now, and decides that their records are one person
+/// so later runs keep them together. `unmerge(merged)` undoes it.
+pub async fn merge(store: &Store, survivor: i64, merged: i64, actor: &str) -> Result<Correction> {
+    let (s, m) = (live(store, survivor).await?, live(store, merged).await?);
+    if s == m {
+        return refused(format!(
+            "profiles {survivor} and {merged} are already one profile ({s})"
+        ));
+    }
+    let records = store.profile_records(&[s, m]).await?;
+    let first = |p: i64| records.iter().find(|r| r.customer_id == Some(p));
+    if let (Some(a), Some(b)) = (first(s), first(m)) {
+        store
+            .decide(&[(a.record_id, b.record_id)], Decision::Same, actor)
+            .await?;
+    }
+    let moving: Vec<i64> = records
+        .iter()
+        .filter(|r| r.customer_id == Some(m))
+        .map(|r| r.record_id)
+        .collect();
+    let profile_of = vec![s; records.len()];
+    let mut u = profiles(store.vault(), &records, &profile_of);
+    u.scope = Some(vec![s, m]);
+    u.merges = vec![Merge {
+        survivor: s,
+        merged: m,
+        records: moving.clone(),
+    }];
+    u.actor = actor.to_owned();
+    store.apply_unification(u).await?;
+    store.attribute_activity().await?;
+    Ok(Correction {
+        profile: s,
+        other: m,
+        records_moved: moving.len(),
+    })
+}
+
+/// Undoes the latest merge that took profile `merged`'s records away (a person's or a unify
+/// run's): the records it moved go back to `merged`, their orders with them, and they are
+/// decided to be different persons from the rest of the profile they were in.
+pub async fn unmerge(store: &Store, merged: i64, actor: &str) -> Result<Correction> {
+    if store.profile_exists(merged).await? {
+        return refused(format!(
+            "profile {merged} was not merged away; to take one record out of a profile, \
+             use `patron unmerge --record SOURCE:ID`"
+        ));
+    }
+    let Some(entry) = store.merge_to_undo(merged).await? else {
+        return not_found(format!("no merge of profile {merged} to undo"));
+    };
+    let holder = live(store, entry.merge.survivor).await?;
+    let records = store.profile_records(&[holder]).await?;
+    let moving: std::collections::HashSet<i64> = entry.merge.records.iter().copied().collect();
+    let profile_of: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            if moving.contains(&r.record_id) {
+                merged
+            } else {
+                holder
+            }
+        })
+        .collect();
+    let moved = profile_of.iter().filter(|&&p| p == merged).count();
+    if moved == 0 || moved == records.len() {
+        return refused(format!(
+            "the records of profile {merged} have moved on since; nothing to unmerge"
+        ));
+    }
+    keep_apart(store, &records, &profile_of, merged, actor).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of);
+    u.scope = Some(vec![holder, merged]);
+    u.undone = vec![entry.merge_id];
+    u.actor = actor.to_owned();
+    store.apply_unification(u).await?;
+    store.attribute_activity().await?;
+    let target = format!("{holder} -> {merged}");
+    let detail = format!("{moved} records");
+    store
+        .audit(actor, "profile.unmerge", Some(&target), Some(&detail))
+        .await?;
+    Ok(Correction {
+        profile: holder,
+        other: merged,
+        records_moved: moved,
+    })
+}
+
+/// Takes one record out of its profile into a new profile of its own, decided to be a
+/// different person from the profile's other records.
+pub async fn split(store: &Store, record: &RecordRef, actor: &str) -> Result<Correction> {
+    let name = format!("{}:{}", record.source, record.source_id);
+    let Some(holder) = record.customer_id else {
+        return refused(format!(
+            "record {name} has no profile yet: run `patron run unify`"
+        ));
+    };
+    let records = store.profile_records(&[holder]).await?;
+    if records.len() < 2 {
+        return refused(format!(
+            "record {name} is already alone in profile {holder}"
+        ));
+    }
+    let new = store.max_customer_id().await? + 1;
+    let profile_of: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            if r.record_id == record.record_id {
+                new
+            } else {
+                holder
+            }
+        })
+        .collect();
+    keep_apart(store, &records, &profile_of, new, actor).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of);
+    u.scope = Some(vec![holder, new]);
+    u.actor = actor.to_owned();
+    store.apply_unification(u).await?;
+    store.attribute_activity().await?;
+    let target = format!("{holder} -> {new}");
+    store
+        .audit(actor, "profile.split", Some(&target), Some(&name))
+        .await?;
+    Ok(Correction {
+        profile: holder,
+        other: new,
+        records_moved: 1,
+    })
+}
+
+/// Decides that the records going to `apart` are different persons from the others.
+async fn keep_apart(
+    store: &Store,
+    records: &[UnifyRecord],
+    profile_of: &[i64],
+    apart: i64,
+    actor: &str,
+) -> Result<()> {
+    let (going, staying): (Vec<_>, Vec<_>) = records
+        .iter()
+        .zip(profile_of)
+        .partition(|(_, &p)| p == apart);
+    let pairs: Vec<(i64, i64)> = going
+        .iter()
+        .flat_map(|(a, _)| staying.iter().map(|(b, _)| (a.record_id, b.record_id)))
+        .take(SPLIT_DECISIONS)
+        .collect();
+    store.decide(&pairs, Decision::Different, actor).await?;
+    Ok(())
+}
+
+/// Decides that two profiles are different persons: no later run merges them.
+pub async fn never_merge(store: &Store, a: i64, b: i64, actor: &str) -> Result<()> {
+    let (pa, pb) = (live(store, a).await?, live(store, b).await?);
+    if pa == pb {
+        return refused(format!(
+            "profiles {a} and {b} are one profile ({pa}); split it first with \
+             `patron unmerge` or `patron unmerge --record SOURCE:ID`"
+        ));
+    }
+    let records = store.profile_records(&[pa, pb]).await?;
+    let profile_of: Vec<i64> = records.iter().filter_map(|r| r.customer_id).collect();
+    keep_apart(store, &records, &profile_of, pb, actor).await?;
+    let pairs: Vec<(i64, i64)> = records
+        .iter()
+        .filter(|r| r.customer_id == Some(pa))
+        .flat_map(|x| {
+            records
+                .iter()
+                .filter(|r| r.customer_id == Some(pb))
+                .map(|y| (x.record_id, y.record_id))
+        })
+        .collect();
+    store.review_remove(&pairs).await?;
+    store
+        .audit(
+            actor,
+            "profile.never_merge",
+            Some(&format!("{pa},{pb}")),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Accepts a queued pair as one person: stores the decision and merges their profiles.
+pub async fn review_accept(store: &Store, review_id: i64, actor: &str) -> Result<()> {
+    let (a, b) = review_decide(store, review_id, Decision::Same, actor).await?;
+    if let (Some(pa), Some(pb)) = (a.customer_id, b.customer_id) {
+        if pa != pb {
+            merge(store, pa.min(pb), pa.max(pb), actor).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Rejects a queued pair: stores that they are different persons and, if the last run put
+/// them in one profile, takes the second record out of it.
+pub async fn review_reject(store: &Store, review_id: i64, actor: &str) -> Result<()> {
+    let (a, b) = review_decide(store, review_id, Decision::Different, actor).await?;
+    if a.customer_id.is_some() && a.customer_id == b.customer_id {
+        split(store, &b, actor).await?;
+    }
+    Ok(())
+}
+
+/// Takes a pair off the queue with a person's decision, audited; returns its two records.
+async fn review_decide(
+    store: &Store,
+    review_id: i64,
+    decision: Decision,
+    actor: &str,
+) -> Result<(RecordRef, RecordRef)> {
+    let Some(item) = store.review_item(review_id).await? else {
+        return not_found(format!("no pair {review_id} in the review queue"));
+    };
+    let pair = (item.a.record_id, item.b.record_id);
+    store.decide(&[pair], decision, actor).await?;
+    store.review_remove(&[pair]).await?;
+    let action = match decision {
+        Decision::Same => "review.accept",
+        Decision::Different => "review.reject",
+    };
+    store
+        .audit(actor, action, Some(&review_id.to_string()), None)
+        .await?;
+    Ok((item.a, item.b))
+}
+
+/// The comparison features of stored records: personal fields are opened in memory only, in
+/// parallel, and never written anywhere.
+pub fn match_records(vault: &Vault, records: &[UnifyRecord]) -> Vec<MatchRecord> {
+    records.par_iter().map(|r| match_record(vault, r)).collect()
+}
+
+fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
+    let open = |i: usize| match &r.fields[i] {
+        Some(FieldValue::Sealed(s)) => vault.open_str(s).ok(),
+        Some(FieldValue::Plain(p)) => Some(p.clone()),
+        None => None,
+    };
+    let address: Option<serde_json::Value> = open(4).and_then(|a| serde_json::from_str(&a).ok());
+    let part = |key: &str| {
+        address
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_lowercase)
+    };
+    MatchRecord {
+        names: open(0)
+            .and_then(|n| PersonName::parse(&n).ok())
+            .map(|n| n.match_keys())
+            .unwrap_or_default(),
+        email: open(1)
+            .and_then(|e| Email::parse(&e).ok())
+            .map(|e| e.match_key()),
+        phone: open(2),
+        birth: open(3).map(|d| d.replace('-', "")),
+        address: part("line1"),
+        postal: part("postal_code"),
+        city: open(6).map(|c| c.to_lowercase()),
+        gender: open(5),
+    }
+}
+
+fn field_bits(r: &UnifyRecord) -> u32 {
+    r.fields
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| match v {
+            Some(FieldValue::Plain(s)) => !s.is_empty(),
+            Some(FieldValue::Sealed(_)) => true,
+            None => false,
+        })
+        .fold(0, |bits, (i, _)| bits | (1 << i))
+}
