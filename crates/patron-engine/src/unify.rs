@@ -42,28 +42,115 @@ pub fn assign_ids(clustering: &Clustering, prior: &[Option<i64>], mut next_id: i
     ids
 }
 
-/// Survivorship: for each cluster and each field, the record whose value becomes the golden
-/// value. The rule is "most recent record that has the field"; `has[i]` is a bit set of the
-/// fields record `i` has, `recency[i]` orders records (larger is newer, ties go to the later
-/// index). Returns, per cluster, the winning record index per field (`None`: no record has it).
+/// How a golden field picks its value among a profile's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The value of the record the source changed most recently.
+    MostRecent,
+    /// The value most of the records share (ties: the most recent of them).
+    MostFrequent,
+    /// The value from the most trusted source (ties: the most recent).
+    MostTrusted,
+    /// The longest value (ties: the most recent): the fullest name or address.
+    Longest,
+}
+
+impl Rule {
+    /// Every rule, by name.
+    pub const ALL: [(&'static str, Rule); 4] = [
+        ("most_recent", Rule::MostRecent),
+        ("most_frequent", Rule::MostFrequent),
+        ("most_trusted", Rule::MostTrusted),
+        ("longest", Rule::Longest),
+    ];
+
+    /// Parses a rule name (`most_recent`, `most_frequent`, `most_trusted`, `longest`).
+    pub fn parse(name: &str) -> Result<Rule, String> {
+        let name = name.trim().to_ascii_lowercase().replace('-', "_");
+        Rule::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Rule::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown rule '{name}' (one of: {})", names.join(", "))
+            })
+    }
+
+    /// Whether the rule compares values (their keys and lengths), not only which records
+    /// have one.
+    pub fn reads_values(self) -> bool {
+        matches!(self, Rule::MostFrequent | Rule::Longest)
+    }
+}
+
+/// What survivorship knows of one record's value of one field; never the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Candidate {
+    /// Equal values have equal keys (a hash of the value); used by `MostFrequent`.
+    pub key: u64,
+    /// Length in characters; used by `Longest`.
+    pub len: u32,
+}
+
+/// The records survivorship chooses among.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// When each record's source created or last changed it (larger is newer; ties go to the
+    /// later index).
+    pub recency: &'a [i64],
+    /// Each record's source's trust rank (0 is the most trusted).
+    pub trust: &'a [u32],
+    /// Row-major, one row per record and one column per rule: the record's value of that
+    /// field, if it has one.
+    pub values: &'a [Option<Candidate>],
+}
+
+/// Survivorship: for each cluster and each field (one [`Rule`] per field), the record whose
+/// value becomes the golden value. Returns, per cluster, the winning record index per field
+/// (`None`: no record has it).
 pub fn survivors(
     clustering: &Clustering,
-    has: &[u32],
-    recency: &[i64],
-    fields: usize,
+    facts: Facts<'_>,
+    rules: &[Rule],
 ) -> Vec<Vec<Option<usize>>> {
-    let mut best: Vec<Vec<Option<usize>>> = vec![vec![None; fields]; clustering.clusters];
+    let fields = rules.len();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); clustering.clusters];
     for (i, &c) in clustering.cluster_of.iter().enumerate() {
-        for (f, slot) in best[c as usize].iter_mut().enumerate() {
-            if has[i] & (1 << f) == 0 {
-                continue;
-            }
-            if slot.is_none_or(|j| (recency[i], i) >= (recency[j], j)) {
-                *slot = Some(i);
-            }
-        }
+        members[c as usize].push(i);
     }
-    best
+    let value = |i: usize, f: usize| facts.values[i * fields + f];
+    members
+        .iter()
+        .map(|records| {
+            (0..fields)
+                .map(|f| {
+                    let having = records.iter().copied().filter(|&i| value(i, f).is_some());
+                    let newest = |i: usize| (facts.recency[i], i);
+                    match rules[f] {
+                        Rule::MostRecent => having.max_by_key(|&i| newest(i)),
+                        Rule::MostTrusted => {
+                            having.max_by_key(|&i| (std::cmp::Reverse(facts.trust[i]), newest(i)))
+                        }
+                        Rule::Longest => {
+                            having.max_by_key(|&i| (value(i, f).map_or(0, |v| v.len), newest(i)))
+                        }
+                        Rule::MostFrequent => {
+                            let keys: Vec<u64> = records
+                                .iter()
+                                .filter_map(|&i| value(i, f).map(|v| v.key))
+                                .collect();
+                            let count = |k: u64| keys.iter().filter(|&&x| x == k).count();
+                            having.max_by_key(|&i| {
+                                (value(i, f).map_or(0, |v| count(v.key)), newest(i))
+                            })
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,13 +181,54 @@ mod tests {
     }
 
     #[test]
-    fn survivorship_takes_most_recent_value_per_field() {
+    fn survivorship_rules_pick_their_record() {
+        // One profile of four records, one field. Record 3 is the newest; 0 and 1 share a
+        // value; 2 has the longest value and comes from the most trusted source.
+        let c = Clustering {
+            cluster_of: vec![0, 0, 0, 0],
+            clusters: 1,
+        };
+        let v = |key, len| Some(Candidate { key, len });
+        let values = [v(7, 5), v(7, 5), v(8, 12), v(9, 3)];
+        let facts = Facts {
+            recency: &[10, 20, 5, 30],
+            trust: &[2, 2, 0, 1],
+            values: &values,
+        };
+        let f = |rule: &Rule| survivors(&c, facts, &[*rule])[0][0];
+        check(f, Rule::MostRecent, Some(3));
+        // The shared value wins, through its most recent record.
+        check(f, Rule::MostFrequent, Some(1));
+        check(f, Rule::MostTrusted, Some(2));
+        check(f, Rule::Longest, Some(2));
+    }
+
+    #[test]
+    fn survivorship_skips_missing_values_and_ties_go_to_the_newest() {
         let c = Clustering {
             cluster_of: vec![0, 0, 1],
             clusters: 2,
         };
+        let some = Some(Candidate { key: 1, len: 4 });
         // Field 0 in both records of cluster 0, field 1 only in the older one.
-        let got = survivors(&c, &[0b11, 0b01, 0b00], &[1, 2, 0], 2);
+        let values = [some, some, some, None, None, None];
+        let facts = Facts {
+            recency: &[1, 2, 0],
+            trust: &[0, 0, 0],
+            values: &values,
+        };
+        let rules = [Rule::MostFrequent, Rule::Longest];
+        let got = survivors(&c, facts, &rules);
         assert_eq!(got, vec![vec![Some(1), Some(0)], vec![None, None]]);
+    }
+
+    #[test]
+    fn rules_parse_by_name() {
+        check(
+            |s: &&str| Rule::parse(s),
+            "Most-Trusted",
+            Ok(Rule::MostTrusted),
+        );
+        assert!(Rule::parse("best").unwrap_err().contains("most_recent"));
     }
 }

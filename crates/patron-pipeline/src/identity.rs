@@ -8,7 +8,8 @@ use patron_domain::{Email, PersonName};
 use patron_engine::matching::{self, MatchRecord};
 use patron_engine::unify;
 use patron_store::{
-    Decision, FieldValue, GoldenRow, Merge, RecordRef, Store, Unification, UnifyRecord, Vault,
+    field_name, Decision, FieldValue, GoldenRow, Merge, RecordRef, Store, Unification, UnifyRecord,
+    Vault, GOLDEN_FIELDS,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -101,7 +102,8 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             Some(_) => {}
         }
     }
-    let mut u = profiles(store.vault(), &records, &profile_of);
+    let rules = survivorship(store).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
     u.merges = merges(&records, &profile_of);
     u.actor = "unify".into();
     let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
@@ -139,10 +141,76 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     })
 }
 
+/// Where the survivorship rules are kept.
+pub const SURVIVORSHIP_SETTING: &str = "survivorship";
+
+/// Per golden field, how its value is chosen, and the order in which sources are trusted.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Survivorship {
+    /// Field (as [`patron_store::field_name`] names it) → rule; fields not named use
+    /// `most_recent`.
+    pub rules: std::collections::BTreeMap<String, unify::Rule>,
+    /// Sources, most trusted first, for `most_trusted`; sources not listed come after them.
+    pub trust: Vec<String>,
+}
+
+impl Survivorship {
+    /// The rule of each golden field, in [`GOLDEN_FIELDS`] order.
+    pub fn field_rules(&self) -> [unify::Rule; 8] {
+        GOLDEN_FIELDS.map(|col| {
+            self.rules
+                .get(field_name(col))
+                .copied()
+                .unwrap_or(unify::Rule::MostRecent)
+        })
+    }
+
+    /// Sets one field's rule from `FIELD=RULE`.
+    pub fn set_rule(&mut self, spec: &str) -> std::result::Result<(), String> {
+        let (field, rule) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("'{spec}': give FIELD=RULE, e.g. name=longest"))?;
+        let field = field.trim().to_ascii_lowercase();
+        if !GOLDEN_FIELDS.iter().any(|c| field_name(c) == field) {
+            let names: Vec<&str> = GOLDEN_FIELDS.iter().map(|c| field_name(c)).collect();
+            return Err(format!(
+                "unknown field '{field}' (one of: {})",
+                names.join(", ")
+            ));
+        }
+        self.rules.insert(field, unify::Rule::parse(rule)?);
+        Ok(())
+    }
+}
+
+/// The stored survivorship rules (the default when none were set).
+pub async fn survivorship(store: &Store) -> Result<Survivorship> {
+    match store.setting(SURVIVORSHIP_SETTING).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into())),
+        None => Ok(Survivorship::default()),
+    }
+}
+
+/// Stores survivorship rules; they apply from the next unify run or correction.
+pub async fn set_survivorship(store: &Store, rules: &Survivorship, actor: &str) -> Result<()> {
+    let json = serde_json::to_vec(rules).map_err(|e| IdentityError::Store(e.into()))?;
+    store.put_setting(SURVIVORSHIP_SETTING, &json).await?;
+    let detail = String::from_utf8_lossy(&json).into_owned();
+    store
+        .audit(actor, "survivorship.set", None, Some(&detail))
+        .await?;
+    Ok(())
+}
+
 /// The rows of the profiles `records` make up when record `i` belongs to `profile_of[i]`:
 /// assignments, golden records (survivorship), identity graph and name index, with the scope
 /// left to the caller.
-fn profiles(vault: &Vault, records: &[UnifyRecord], profile_of: &[i64]) -> Unification {
+fn profiles(
+    vault: &Vault,
+    records: &[UnifyRecord],
+    profile_of: &[i64],
+    rules: &Survivorship,
+) -> Unification {
     let mut number: HashMap<i64, u32> = HashMap::new();
     let mut ids = Vec::new();
     let cluster_of: Vec<u32> = profile_of
@@ -158,9 +226,25 @@ fn profiles(vault: &Vault, records: &[UnifyRecord], profile_of: &[i64]) -> Unifi
         cluster_of,
         clusters: ids.len(),
     };
-    let has: Vec<u32> = records.iter().map(field_bits).collect();
+    let field_rules = rules.field_rules();
+    let values: Vec<Option<unify::Candidate>> = records
+        .par_iter()
+        .flat_map_iter(|r| candidates(vault, r, &field_rules))
+        .collect();
+    let trust: Vec<u32> = records
+        .iter()
+        .map(|r| {
+            let rank = rules.trust.iter().position(|s| *s == r.source);
+            rank.unwrap_or(rules.trust.len()) as u32
+        })
+        .collect();
     let recency: Vec<i64> = records.iter().map(|r| r.recency).collect();
-    let winners = unify::survivors(&clustering, &has, &recency, 8);
+    let facts = unify::Facts {
+        recency: &recency,
+        trust: &trust,
+        values: &values,
+    };
+    let winners = unify::survivors(&clustering, facts, &field_rules);
     let mut sizes = vec![0i64; clustering.clusters];
     let mut created = vec![i64::MAX; clustering.clusters];
     for (i, &c) in clustering.cluster_of.iter().enumerate() {
@@ -175,6 +259,7 @@ fn profiles(vault: &Vault, records: &[UnifyRecord], profile_of: &[i64]) -> Unifi
             fields: std::array::from_fn(|f| fields[f].and_then(|i| records[i].fields[f].clone())),
             records: sizes[c],
             created_at: created[c],
+            sources: std::array::from_fn(|f| fields[f].map(|i| records[i].source.clone())),
         })
         .collect();
     let mut u = Unification {
@@ -324,7 +409,8 @@ pub async fn merge(store: &Store, survivor: i64, merged: i64, actor: &str) -> Re
         .map(|r| r.record_id)
         .collect();
     let profile_of = vec![s; records.len()];
-    let mut u = profiles(store.vault(), &records, &profile_of);
+    let rules = survivorship(store).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![s, m]);
     u.merges = vec![Merge {
         survivor: s,
@@ -374,7 +460,8 @@ pub async fn unmerge(store: &Store, merged: i64, actor: &str) -> Result<Correcti
         ));
     }
     keep_apart(store, &records, &profile_of, merged, actor).await?;
-    let mut u = profiles(store.vault(), &records, &profile_of);
+    let rules = survivorship(store).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![holder, merged]);
     u.undone = vec![entry.merge_id];
     u.actor = actor.to_owned();
@@ -419,7 +506,8 @@ pub async fn split(store: &Store, record: &RecordRef, actor: &str) -> Result<Cor
         })
         .collect();
     keep_apart(store, &records, &profile_of, new, actor).await?;
-    let mut u = profiles(store.vault(), &records, &profile_of);
+    let rules = survivorship(store).await?;
+    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![holder, new]);
     u.actor = actor.to_owned();
     store.apply_unification(u).await?;
@@ -571,14 +659,27 @@ fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
     }
 }
 
-fn field_bits(r: &UnifyRecord) -> u32 {
-    r.fields
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| match v {
-            Some(FieldValue::Plain(s)) => !s.is_empty(),
-            Some(FieldValue::Sealed(_)) => true,
-            None => false,
+/// What survivorship may know of a record's golden fields: which it has, and, for fields
+/// whose rule compares values, a hash and the length of the value (opened in memory only).
+fn candidates<'a>(
+    vault: &'a Vault,
+    r: &'a UnifyRecord,
+    rules: &'a [unify::Rule; 8],
+) -> impl Iterator<Item = Option<unify::Candidate>> + 'a {
+    r.fields.iter().zip(rules).map(|(v, rule)| {
+        let text = match v {
+            Some(FieldValue::Plain(s)) if s.is_empty() => return None,
+            None => return None,
+            Some(_) if !rule.reads_values() => return Some(unify::Candidate::default()),
+            Some(FieldValue::Plain(s)) => s.clone(),
+            Some(FieldValue::Sealed(s)) => vault.open_str(s).ok()?,
+        };
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        Some(unify::Candidate {
+            key: h.finish(),
+            len: text.chars().count() as u32,
         })
-        .fold(0, |bits, (i, _)| bits | (1 << i))
+    })
 }

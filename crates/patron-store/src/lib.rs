@@ -30,8 +30,8 @@ pub use profiles::{
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
 pub use unify::{
-    Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem, Unification,
-    UnifyRecord,
+    field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
+    Unification, UnifyRecord, GOLDEN_FIELDS,
 };
 pub use vault::Vault;
 
@@ -48,7 +48,8 @@ use tracing::log::LevelFilter;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or opened.
-    #[error("cannot open the database at {url}: {source}")]
+    // Causes are not repeated in messages: `{:#}` prints the chain once.
+    #[error("cannot open the database at {url}")]
     Connect {
         /// The URL with any password removed.
         url: String,
@@ -59,16 +60,16 @@ pub enum StoreError {
     #[error("master key: {0}")]
     Key(String),
     /// The schema could not be brought up to date.
-    #[error("cannot migrate the database schema: {0}")]
+    #[error("cannot migrate the database schema")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A query failed.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
     /// A stored ciphertext did not decrypt with the current key.
     #[error("a stored personal field could not be decrypted")]
     Decrypt,
     /// A bulk write through the native SQLite connection failed.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
     /// A file system operation on the data directory failed.
     #[error("{0}")]

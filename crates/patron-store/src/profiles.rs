@@ -87,6 +87,8 @@ pub struct CustomerDetail {
     pub birth_date: Option<String>,
     /// Postal address parts.
     pub address: Option<serde_json::Value>,
+    /// The source each golden field's value came from (field → source).
+    pub field_sources: Option<serde_json::Value>,
     /// The source records unified into this profile.
     pub identities: Vec<RecordView>,
     /// Order totals.
@@ -236,7 +238,8 @@ impl Store {
     /// The 360° view of one customer; `None` if no such profile.
     pub async fn customer(&self, id: i64) -> Result<Option<CustomerDetail>> {
         let Some(row) = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLS}, c.gender, c.birth_date_enc, c.address_enc FROM customers c \
+            "SELECT {SUMMARY_COLS}, c.gender, c.birth_date_enc, c.address_enc, c.field_sources \
+             FROM customers c \
              WHERE c.customer_id = $1"
         ))
         .bind(id)
@@ -364,6 +367,9 @@ impl Store {
             gender: row.try_get("gender")?,
             birth_date: self.open_opt(&row, "birth_date_enc")?,
             address,
+            field_sources: row
+                .try_get::<Option<String>, _>("field_sources")?
+                .and_then(|s| serde_json::from_str(&s).ok()),
             summary,
             identities,
             order_summary,

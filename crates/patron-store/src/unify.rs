@@ -19,6 +19,11 @@ pub const GOLDEN_FIELDS: [&str; 8] = [
     "country",
 ];
 
+/// A golden field's name as users see it: the column without its `_enc` suffix.
+pub fn field_name(column: &str) -> &str {
+    column.strip_suffix("_enc").unwrap_or(column)
+}
+
 /// One source record as the unify stage sees it. Personal values stay sealed; matching uses
 /// their blind indexes only.
 #[derive(Debug, Clone)]
@@ -65,6 +70,8 @@ pub struct GoldenRow {
     pub records: i64,
     /// The earliest receipt among its records.
     pub created_at: i64,
+    /// The source each golden value came from, per [`GOLDEN_FIELDS`] entry.
+    pub sources: [Option<String>; 8],
 }
 
 /// A profile's records moving into another profile, kept so it can be undone.
@@ -284,7 +291,7 @@ impl Store {
 
         let mut cols: Vec<&str> = vec!["customer_id"];
         cols.extend(GOLDEN_FIELDS);
-        cols.extend(["records", "created_at", "updated_at"]);
+        cols.extend(["records", "created_at", "updated_at", "field_sources"]);
         let set = cols[1..]
             .iter()
             .filter(|c| **c != "created_at")
@@ -307,7 +314,18 @@ impl Store {
                             None => Val::Text(None),
                         }),
                 );
-                row.extend([g.records.into(), g.created_at.into(), now.into()]);
+                let sources: serde_json::Map<String, serde_json::Value> = GOLDEN_FIELDS
+                    .iter()
+                    .zip(g.sources)
+                    .filter_map(|(col, s)| Some((field_name(col).to_owned(), s?.into())))
+                    .collect();
+                let sources = serde_json::Value::Object(sources).to_string();
+                row.extend([
+                    g.records.into(),
+                    g.created_at.into(),
+                    now.into(),
+                    sources.into(),
+                ]);
                 row
             })
             .collect();

@@ -144,6 +144,11 @@ pub enum Command {
         /// The other.
         b: i64,
     },
+    /// How golden profiles choose each field's value among their records.
+    Survivorship {
+        #[command(subcommand)]
+        command: SurvivorshipCommand,
+    },
     /// Pairs the last unify run was unsure about, for a person to decide.
     Review {
         #[command(subcommand)]
@@ -158,6 +163,25 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SurvivorshipCommand {
+    /// Print the rules as JSON.
+    Show,
+    /// Change rules; they apply from the next `patron run unify` or correction.
+    Set {
+        /// FIELD=RULE (repeatable). Fields: name, email, phone, birth_date, address, gender,
+        /// city, country. Rules: most_recent, most_frequent, most_trusted, longest.
+        #[arg(long = "rule", value_name = "FIELD=RULE")]
+        rules: Vec<String>,
+        /// Sources in order of trust, most trusted first, comma-separated (for most_trusted).
+        #[arg(long, value_delimiter = ',', value_name = "SOURCE,...")]
+        trust: Option<Vec<String>>,
+        /// Start from the defaults (every field most_recent, no trust order).
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -531,6 +555,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let store = cfg.open_store().await?;
             identity::never_merge(&store, a, b, "cli").await?;
             eprintln!("profiles {a} and {b} will not be merged");
+            store.close().await;
+            Ok(())
+        }
+        Command::Survivorship { command } => {
+            let store = cfg.open_store().await?;
+            let rules = match command {
+                SurvivorshipCommand::Show => identity::survivorship(&store).await?,
+                SurvivorshipCommand::Set {
+                    rules,
+                    trust,
+                    reset,
+                } => {
+                    let mut current = if reset {
+                        identity::Survivorship::default()
+                    } else {
+                        identity::survivorship(&store).await?
+                    };
+                    for spec in &rules {
+                        current
+                            .set_rule(spec)
+                            .map_err(|e| anyhow::anyhow!("--rule {e}"))?;
+                    }
+                    if let Some(trust) = trust {
+                        current.trust = trust
+                            .into_iter()
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                    }
+                    identity::set_survivorship(&store, &current, "cli").await?;
+                    eprintln!("saved; applies from the next `patron run unify`");
+                    current
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&rules)?);
             store.close().await;
             Ok(())
         }

@@ -314,3 +314,56 @@ async fn review_decisions_merge_or_keep_apart_and_later_runs_obey() {
         decided
     );
 }
+
+#[tokio::test]
+async fn survivorship_rules_choose_each_golden_value_and_record_its_source() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    let ann = profile(env, "web", "w1").await;
+    let golden = || async {
+        let c: serde_json::Value = app
+            .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        (
+            c["name"].as_str().unwrap().to_owned(),
+            c["field_sources"]["name"].as_str().unwrap().to_owned(),
+        )
+    };
+    // Ann's records: web "Ann Lee", then pos "ANN LEE" (stored as "Ann Lee"), then app "Ann L.".
+    assert_eq!(
+        golden().await,
+        ("Ann L.".into(), "app".into()),
+        "most recent"
+    );
+    let cases = [
+        (vec!["--rule", "name=longest"], ("Ann Lee", "pos")),
+        (vec!["--rule", "name=most_frequent"], ("Ann Lee", "pos")),
+        (
+            vec!["--rule", "name=most_trusted", "--trust", "web,app"],
+            ("Ann Lee", "web"),
+        ),
+        (vec!["--reset"], ("Ann L.", "app")),
+    ];
+    for (flags, (name, source)) in cases {
+        let mut args = vec!["survivorship", "set"];
+        args.extend(&flags);
+        env.patron_ok(&args);
+        env.patron_ok(&["run", "unify"]);
+        assert_eq!(golden().await, (name.into(), source.into()), "{flags:?}");
+    }
+    fails_with(
+        env,
+        &["survivorship", "set", "--rule", "nme=longest"],
+        "unknown field 'nme'",
+    );
+    fails_with(
+        env,
+        &["survivorship", "set", "--rule", "name=best"],
+        "unknown rule 'best'",
+    );
+    let sql = "SELECT COUNT(*) FROM audit_log WHERE action = 'survivorship.set'";
+    assert_eq!(env.scalar(sql).await, 4);
+}
