@@ -95,10 +95,12 @@ const TERM_FREQUENCY: [usize; 7] = [NAME, EMAIL, PHONE, BIRTH, ADDRESS, POSTAL, 
 pub type Gamma = [u8; 8];
 
 /// The deterministic rule, applied before any weighing: the same email or the same phone is
-/// the same person unless the names say otherwise (a family sharing a phone or a mailbox is
-/// not one person). It also holds where there is too little data to estimate a model.
+/// the same person unless the names or the birth dates say otherwise (a family sharing a phone
+/// or a mailbox is not one person, nor are two namesakes born decades apart whose records
+/// carry the same address by a typing or migration error). It also holds where there is too
+/// little data to estimate a model. Pairs it leaves out are still weighed.
 pub fn deterministic(g: &Gamma) -> bool {
-    (g[EMAIL] == 1 || g[PHONE] == 1) && g[NAME] != 5
+    (g[EMAIL] == 1 || g[PHONE] == 1) && g[NAME] != 5 && g[BIRTH] != 4
 }
 
 /// Fields that identify a person; names and places only describe one.
@@ -155,7 +157,7 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     }
     let best = a
         .iter()
-        .flat_map(|x| b.iter().map(move |y| jaro_winkler(x, y)))
+        .flat_map(|x| b.iter().map(move |y| jaro_winkler_any_order(x, y)))
         .fold(0.0, f64::max);
     if best >= 0.94 {
         2
@@ -168,6 +170,23 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
         4
     } else {
         5
+    }
+}
+
+/// Jaro–Winkler of two sorted-word names, also with the second one's words in the other
+/// order: a typo in a first letter moves a word ("lukas schäfer", "cshäfer lukas"). Only one
+/// side is swapped; swapping both would line up a shared surname first and let the Winkler
+/// prefix bonus hide different given names.
+fn jaro_winkler_any_order(a: &str, b: &str) -> f64 {
+    let sorted = jaro_winkler(a, b);
+    match b.split_once(' ') {
+        // Equal first letters mean the sort already lined the words up.
+        Some((first, rest))
+            if sorted < 0.94 && !rest.contains(' ') && a.chars().next() != b.chars().next() =>
+        {
+            sorted.max(jaro_winkler(a, &format!("{rest} {first}")))
+        }
+        _ => sorted,
     }
 }
 
@@ -406,13 +425,29 @@ fn initials(name: &str) -> String {
 /// Candidate pairs `(i, j)` with `i < j`, each once: records sharing a key of any rule, for
 /// blocks of at most `cap` records.
 pub fn candidate_pairs(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
-    let mut pairs: Vec<(u32, u32)> = RULES
+    block(records, cap).pairs
+}
+
+/// What blocking found: each rule's pairs (estimation fits one model per rule) and their
+/// union, the candidates.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    /// The pairs of each rule of [`RULES`], in order.
+    per_rule: Vec<Vec<(u32, u32)>>,
+    /// Their union, sorted and distinct.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+/// Runs every blocking rule once, with blocks of at most `cap` records.
+pub fn block(records: &[MatchRecord], cap: usize) -> Blocked {
+    let per_rule: Vec<Vec<(u32, u32)>> = RULES
         .par_iter()
-        .flat_map_iter(|rule| rule_pairs(records, rule, cap))
+        .map(|rule| rule_pairs(records, rule, cap))
         .collect();
+    let mut pairs: Vec<(u32, u32)> = per_rule.concat();
     pairs.par_sort_unstable();
     pairs.dedup();
-    pairs
+    Blocked { per_rule, pairs }
 }
 
 /// The pairs one rule finds.
@@ -470,15 +505,9 @@ const FLOOR: f64 = 1e-6;
 /// otherwise teach EM that "a match" means "same name, same city"); each field's m is the
 /// average over the rules that did not use it. Finally the share of matches among all
 /// `pairs` (the prior) is fitted with m and u held fixed.
-pub fn estimate(
-    records: &[MatchRecord],
-    pairs: &[(u32, u32)],
-    u_pairs: usize,
-    seed: u64,
-    cap: usize,
-) -> Model {
-    let gammas = compare_all(records, pairs);
-    estimate_with(records, pairs, &gammas, u_pairs, seed, cap)
+pub fn estimate(records: &[MatchRecord], blocked: &Blocked, u_pairs: usize, seed: u64) -> Model {
+    let gammas = compare_all(records, &blocked.pairs);
+    estimate_with(records, blocked, &gammas, u_pairs, seed)
 }
 
 /// Comparison vectors of sorted, distinct `pairs`, in their order.
@@ -492,12 +521,12 @@ fn compare_all(records: &[MatchRecord], pairs: &[(u32, u32)]) -> Vec<Gamma> {
 /// [`estimate`] with the candidates' comparison vectors already computed.
 fn estimate_with(
     records: &[MatchRecord],
-    pairs: &[(u32, u32)],
+    blocked: &Blocked,
     gammas: &[Gamma],
     u_pairs: usize,
     seed: u64,
-    cap: usize,
 ) -> Model {
+    let pairs = &blocked.pairs;
     let n = records.len();
     let random: Vec<Gamma> = (0..if n < 2 { 0 } else { u_pairs })
         .into_par_iter()
@@ -515,8 +544,8 @@ fn estimate_with(
     let mut m_sum: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
     let mut m_weight = vec![0.0; FIELDS.len()];
     let mut iterations = 0;
-    for rule in &RULES {
-        let found: Vec<Gamma> = rule_pairs(records, rule, cap)
+    for (rule, rule_pairs) in RULES.iter().zip(&blocked.per_rule) {
+        let found: Vec<Gamma> = rule_pairs
             .iter()
             .filter_map(|p| pairs.binary_search(p).ok().map(|k| gammas[k]))
             .collect();
@@ -832,7 +861,7 @@ impl Model {
                 } else {
                     LEVELS[f][level as usize - 1]
                 },
-                weight: self.field_weight(f, level, self.agreed_tf(f, a, b)),
+                weight: self.weight_of(g, f, a, b),
             })
             .collect();
         let weight = prior_weight + fields.iter().map(|f| f.weight).sum::<f64>();
@@ -865,18 +894,29 @@ impl Model {
     }
 
     fn link_weight_compared(&self, g: &Gamma, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
-        let e = self.explain_compared(g, a, b);
-        let evidence = IDENTIFYING.map(|f| e.fields[f].weight);
+        // The same sums as `explain_compared`, without its allocations: this runs for every
+        // candidate pair.
+        let fields: [f64; 8] = std::array::from_fn(|f| self.weight_of(g, f, a, b));
+        let weight = (self.lambda / (1.0 - self.lambda)).log2() + fields.iter().sum::<f64>();
+        let evidence = IDENTIFYING.map(|f| fields[f]);
         if evidence.iter().any(|w| *w >= EVIDENCE) {
-            (e.weight, Evidence::Agrees)
+            (weight, Evidence::Agrees)
         } else if evidence.iter().any(|w| *w <= -EVIDENCE) {
-            (
-                e.weight - e.fields[CITY].weight.max(0.0),
-                Evidence::Disagrees,
-            )
+            (weight - fields[CITY].max(0.0), Evidence::Disagrees)
         } else {
-            (e.weight, Evidence::None)
+            (weight, Evidence::None)
         }
+    }
+
+    /// Field `f`'s part of the weight of a pair compared into `g`; the term frequency of the
+    /// agreed value is looked up only for exact agreement, the one level it adjusts.
+    fn weight_of(&self, g: &Gamma, f: usize, a: &MatchRecord, b: &MatchRecord) -> f64 {
+        let tf = if g[f] == 1 {
+            self.agreed_tf(f, a, b)
+        } else {
+            None
+        };
+        self.field_weight(f, g[f], tf)
     }
 }
 
@@ -894,11 +934,13 @@ pub enum Evidence {
 /// Adds weak links (pairs with no identifying evidence, at or above `threshold`) to a
 /// clustering, but only between two groups that each have no weak link to any other group:
 /// a record known by name and city alone joins the one person it could be, never one of
-/// several namesakes, and never one a person said it is not.
+/// several namesakes, never one a person said it is not, and never a group one of whose
+/// records is a scored non-match of one of its own.
 pub fn join_unambiguous(
     clustering: crate::unify::Clustering,
     weak: &[(u32, u32, f64)],
     threshold: f64,
+    scored: &[(u32, u32, f64)],
     apart: &Apart,
 ) -> crate::unify::Clustering {
     let group = &clustering.cluster_of;
@@ -910,6 +952,19 @@ pub fn join_unambiguous(
             partners.entry(gb).or_default().insert(ga);
         }
     }
+    // A group with a record that is a scored non-match of a record of the other group (a
+    // different birth date, say) is not joined by a name: the weak link would chain them.
+    let mut apart = apart.clone();
+    apart.0.extend(
+        scored
+            .iter()
+            .filter(|&&(a, b, w)| {
+                w < 0.0
+                    && partners.contains_key(&group[a as usize])
+                    && partners.contains_key(&group[b as usize])
+            })
+            .map(|&(a, b, _)| (a.min(b), a.max(b))),
+    );
     let mut parent: Vec<u32> = (0..clustering.clusters as u32).collect();
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); clustering.clusters];
     for (i, &g) in group.iter().enumerate() {
@@ -1107,16 +1162,11 @@ pub struct Decisions {
 /// The whole of identity resolution: blocking, estimation, scoring and clustering, obeying
 /// people's `decisions`.
 pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisions) -> Resolution {
-    let pairs = candidate_pairs(records, settings.block_cap);
-    let gammas = compare_all(records, &pairs);
-    let model = estimate_with(
-        records,
-        &pairs,
-        &gammas,
-        settings.u_pairs,
-        settings.seed,
-        settings.block_cap,
-    );
+    let blocked = block(records, settings.block_cap);
+    let gammas = compare_all(records, &blocked.pairs);
+    let model = estimate_with(records, &blocked, &gammas, settings.u_pairs, settings.seed);
+    // Each rule's own pairs were for estimation only.
+    let Blocked { pairs, .. } = blocked;
     let links: Vec<(u32, u32, f64, Evidence)> = pairs
         .par_iter()
         .zip(&gammas)
@@ -1172,6 +1222,7 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         ),
         &weak,
         settings.weak_link_weight,
+        &scored,
         &apart,
     );
     Resolution {
@@ -1243,6 +1294,15 @@ pub fn pair_quality(cluster_of: &[u32], truth: &[u64]) -> PairQuality {
 mod tests {
     use super::*;
     use crate::test_util::check;
+
+    #[test]
+    fn name_similarity_does_not_depend_on_word_order() {
+        let f = |(a, b): &(&str, &str)| compare_names(&[a.to_string()], &[b.to_string()]);
+        // Sorted keys of "Lukas cShäfer" and "Lukas Schäfer".
+        check(f, ("cshäfer lukas", "lukas schäfer"), 2);
+        check(f, ("ann lee", "ann lee"), 1);
+        check(f, ("ann lee", "bob stone"), 5);
+    }
 
     #[test]
     fn jaro_winkler_matches_published_values() {
@@ -1359,13 +1419,24 @@ mod tests {
             &Apart::default(),
         );
         let weak = [(4, 0, 12.0), (4, 2, 12.0), (5, 6, 12.0)];
-        let c = join_unambiguous(base, &weak, 1.0, &Apart::default());
+        let c = join_unambiguous(base, &weak, 1.0, &[], &Apart::default());
         let g = &c.cluster_of;
         assert_ne!(g[4], g[0]);
         assert_ne!(g[4], g[2]);
         assert_ne!(g[0], g[2]);
         assert_eq!(g[5], g[6]);
         assert_eq!(c.clusters, 4);
+        // A record of the candidate group is a scored non-match of 5 (another birth date):
+        // the name alone does not join them.
+        let base = cluster(8, &[(6, 7, 20.0)], &[], 1.0, &[], &Apart::default());
+        let c = join_unambiguous(
+            base,
+            &[(5, 6, 12.0)],
+            1.0,
+            &[(5, 7, -10.0)],
+            &Apart::default(),
+        );
+        assert_ne!(c.cluster_of[5], c.cluster_of[6]);
     }
 
     #[test]
@@ -1409,9 +1480,15 @@ mod tests {
         assert_eq!(run(decided), (false, true));
         // Kept apart also stops a weak, unambiguous link.
         let base = cluster(3, &[], &[], 1.0, &[], &Apart::default());
-        let c = join_unambiguous(base.clone(), &[(0, 1, 9.0)], 1.0, &Apart::new(&[(1, 0)]));
+        let c = join_unambiguous(
+            base.clone(),
+            &[(0, 1, 9.0)],
+            1.0,
+            &[],
+            &Apart::new(&[(1, 0)]),
+        );
         assert_ne!(c.cluster_of[0], c.cluster_of[1]);
-        let c = join_unambiguous(base, &[(0, 1, 9.0)], 1.0, &Apart::default());
+        let c = join_unambiguous(base, &[(0, 1, 9.0)], 1.0, &[], &Apart::default());
         assert_eq!(c.cluster_of[0], c.cluster_of[1]);
     }
 
@@ -1448,8 +1525,9 @@ mod tests {
                 &birth,
             ));
         }
-        let pairs = candidate_pairs(&records, 50);
-        let model = estimate(&records, &pairs, 20_000, 7, 50);
+        let blocked = block(&records, 50);
+        let model = estimate(&records, &blocked, 20_000, 7);
+        let pairs = blocked.pairs;
         // Exact agreement is far likelier among matches than among random pairs.
         for f in [NAME, EMAIL, PHONE, BIRTH] {
             assert!(

@@ -68,6 +68,55 @@ pub(crate) fn bind<'q>(
     }
 }
 
+/// Rows for one table, with the conflict clause that makes them upserts.
+#[derive(Debug)]
+pub(crate) struct Insert {
+    pub(crate) table: &'static str,
+    pub(crate) columns: &'static [&'static str],
+    pub(crate) suffix: String,
+    pub(crate) rows: Vec<Vec<Val>>,
+}
+
+/// One step of a write that runs in one transaction, on either backend: through the pool
+/// ([`run_steps`]) or through the native SQLite connection.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// A statement with its bound values (`$1`, `$2`, … in order).
+    Exec(String, Vec<Val>),
+    /// Rows for one table.
+    Insert(Insert),
+}
+
+impl Step {
+    /// A statement without bound values.
+    pub(crate) fn sql(sql: impl Into<String>) -> Step {
+        Step::Exec(sql.into(), Vec::new())
+    }
+}
+
+/// Runs `steps` on a pooled connection (inside the caller's transaction).
+pub(crate) async fn run_steps(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    steps: Vec<Step>,
+) -> sqlx::Result<()> {
+    for step in steps {
+        match step {
+            Step::Exec(sql, vals) => {
+                let mut q = sqlx::query(&sql);
+                for v in vals {
+                    q = bind(q, v);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Step::Insert(i) => {
+                insert(conn, backend, i.table, i.columns, &i.suffix, i.rows).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Stays under SQLite's 32,766 and PostgreSQL's 65,535 bound-parameter limits.
 const MAX_PARAMS: usize = 30_000;
 

@@ -6,7 +6,7 @@
 //! import batches for a SQLite store are written here, on a blocking thread, from the same
 //! [`BatchPlan`] the pooled path executes for PostgreSQL. Everything else keeps using the pool.
 
-use crate::bulk::{statement, Val};
+use crate::bulk::{statement, Insert, Step, Val};
 use crate::records::BatchPlan;
 use crate::{Backend, Result, SQLITE_PRAGMAS};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -44,26 +44,13 @@ impl NativeSqlite {
     }
 
     fn write_blocking(&self, plan: &BatchPlan) -> Result<()> {
-        // A panic while holding the lock leaves no half-open transaction behind (it rolled back
-        // when the transaction was dropped), so the connection is still usable.
-        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = match &mut *guard {
-            Some(conn) => conn,
-            empty => empty.insert(self.open()?),
-        };
+        self.with_conn(|conn| Self::write_plan(conn, plan))
+    }
+
+    fn write_plan(conn: &mut rusqlite::Connection, plan: &BatchPlan) -> Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for insert in &plan.inserts {
-            let sql = statement(
-                Backend::Sqlite,
-                insert.table,
-                insert.columns,
-                1,
-                &insert.suffix,
-            );
-            let mut st = tx.prepare_cached(&sql)?;
-            for row in &insert.rows {
-                st.execute(rusqlite::params_from_iter(row))?;
-            }
+            insert_rows(&tx, insert)?;
         }
         for (kind, keys) in &plan.resolve {
             let mut find = tx.prepare_cached(
@@ -91,6 +78,59 @@ impl NativeSqlite {
         Ok(())
     }
 
+    /// Runs `steps` in one transaction, off the async runtime.
+    pub(crate) async fn run(self: &std::sync::Arc<Self>, steps: Vec<Step>) -> Result<()> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.with_conn(|conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                for step in &steps {
+                    match step {
+                        Step::Exec(sql, vals) => {
+                            tx.execute(sql, rusqlite::params_from_iter(vals))?;
+                        }
+                        Step::Insert(insert) => insert_rows(&tx, insert)?,
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
+    }
+
+    /// Reads every row of `sql` through `map`, off the async runtime: for snapshots, where
+    /// the pool's per-value copies dominate.
+    pub(crate) async fn query<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        sql: String,
+        map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.with_conn(|conn| {
+                let mut st = conn.prepare(&sql)?;
+                let rows = st.query_map([], map)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+            })
+        })
+        .await
+        .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
+        // A panic while holding the lock leaves no half-open transaction behind (it rolled back
+        // when the transaction was dropped), so the connection is still usable.
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        f(conn)
+    }
+
     fn open(&self) -> Result<rusqlite::Connection> {
         let conn = rusqlite::Connection::open(&self.path)?;
         // The pool's connections wait up to sqlx's default of 5 s for the write lock; so does
@@ -101,6 +141,22 @@ impl NativeSqlite {
         }
         Ok(conn)
     }
+}
+
+/// Inserts one table's rows through one prepared single-row statement.
+fn insert_rows(tx: &rusqlite::Transaction<'_>, insert: &Insert) -> Result<()> {
+    let sql = statement(
+        Backend::Sqlite,
+        insert.table,
+        insert.columns,
+        1,
+        &insert.suffix,
+    );
+    let mut st = tx.prepare_cached(&sql)?;
+    for row in &insert.rows {
+        st.execute(rusqlite::params_from_iter(row))?;
+    }
+    Ok(())
 }
 
 impl rusqlite::ToSql for Val {

@@ -1,7 +1,7 @@
 //! Writing collected input: customer source records, products, order lines and quarantine
 //! entries, one transaction per batch so a batch's good rows and its rejects land together.
 
-use crate::bulk::{insert, placeholder, Val};
+use crate::bulk::{insert, placeholder, Insert, Val};
 use crate::{now_ms, Result, Store};
 use patron_domain::{CustomerRecord, OrderLine, Product};
 use std::collections::HashMap;
@@ -99,15 +99,6 @@ pub(crate) struct BatchPlan {
     /// Entry hashes of this batch's own quarantine entries: problems the stored versions
     /// still have.
     pub(crate) keep: std::collections::HashSet<Vec<u8>>,
-}
-
-/// Rows for one table, with the conflict clause that makes them upserts.
-#[derive(Debug)]
-pub(crate) struct Insert {
-    pub(crate) table: &'static str,
-    pub(crate) columns: &'static [&'static str],
-    pub(crate) suffix: String,
-    pub(crate) rows: Vec<Vec<Val>>,
 }
 
 const ORDER_COLS: &[&str] = &[
