@@ -1237,6 +1237,97 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
     }
 }
 
+/// How a new record compares with one existing profile.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ProfileMatch {
+    /// Index of the profile among the candidates given.
+    pub profile: usize,
+    /// The best match weight with one of its records.
+    pub weight: f64,
+    /// The probability of that weight.
+    pub probability: f64,
+    /// Whether the deterministic rule links it (the same email or phone, no conflict).
+    pub deterministic: bool,
+    /// Whether it links by the rules a full run uses (see [`place`]).
+    pub links: bool,
+}
+
+/// Where a new record goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The candidate profile it joins, if any (else a new profile).
+    pub joins: Option<usize>,
+    /// Every candidate, best first.
+    pub matches: Vec<ProfileMatch>,
+}
+
+/// Places one new record among existing profiles (each given as its records) without a full
+/// run, by the rules clustering uses: the deterministic link; a scored link at or above the
+/// link weight with the profile's records agreeing on average and none a confident
+/// non-match; or, with no identifying evidence, a weak link to the only profile it could
+/// be. When several profiles link, the deterministic and then the heaviest wins (a full run
+/// reconciles). `model` should have term frequencies counted; without, exact agreement
+/// weighs as an average value would.
+pub fn place(
+    model: &Model,
+    settings: &Settings,
+    record: &MatchRecord,
+    profiles: &[Vec<&MatchRecord>],
+) -> Placement {
+    // (match, links only through a weak link)
+    let scored: Vec<(ProfileMatch, bool)> = profiles
+        .iter()
+        .enumerate()
+        .map(|(profile, members)| {
+            let (mut deterministic, mut best, mut veto) = (false, f64::NEG_INFINITY, false);
+            let (mut sum, mut scored, mut weak_best) = (0.0, 0usize, f64::NEG_INFINITY);
+            for m in members {
+                let g = compare(record, m);
+                deterministic |= self::deterministic(&g);
+                let (w, evidence) = model.link_weight_compared(&g, record, m);
+                best = best.max(w);
+                if evidence == Evidence::None {
+                    weak_best = weak_best.max(w);
+                } else {
+                    sum += probability(w);
+                    scored += 1;
+                    veto |= w < -settings.link_weight;
+                }
+            }
+            let strong =
+                scored > 0 && !veto && sum / scored as f64 >= 0.5 && best >= settings.link_weight;
+            let weak = scored == 0 && weak_best >= settings.weak_link_weight;
+            let m = ProfileMatch {
+                profile,
+                weight: best,
+                probability: probability(best),
+                deterministic,
+                links: deterministic || strong || weak,
+            };
+            (m, weak && !deterministic && !strong)
+        })
+        .collect();
+    // A weak link counts only when it points at a single profile.
+    let ambiguous = scored.iter().filter(|(_, weak_only)| *weak_only).count() > 1;
+    let mut matches: Vec<ProfileMatch> = scored
+        .into_iter()
+        .map(|(mut m, weak_only)| {
+            m.links &= !(weak_only && ambiguous);
+            m
+        })
+        .collect();
+    matches.sort_by(|x, y| {
+        (y.links, y.deterministic)
+            .cmp(&(x.links, x.deterministic))
+            .then(y.weight.total_cmp(&x.weight))
+            .then(x.profile.cmp(&y.profile))
+    });
+    Placement {
+        joins: matches.first().filter(|m| m.links).map(|m| m.profile),
+        matches,
+    }
+}
+
 /// Pairwise precision, recall and F1 of a clustering against true entity labels.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PairQuality {
@@ -1490,6 +1581,42 @@ mod tests {
         assert_ne!(c.cluster_of[0], c.cluster_of[1]);
         let c = join_unambiguous(base, &[(0, 1, 9.0)], 1.0, &[], &Apart::default());
         assert_eq!(c.cluster_of[0], c.cluster_of[1]);
+    }
+
+    #[test]
+    fn a_new_record_joins_the_profile_a_full_run_would_give_it() {
+        let people = vec![
+            rec("ann lee", "ann@x.com", "+14155550100", "19800101"),
+            rec("ann lee", "", "+14155550100", "19800101"),
+            rec("bob stone", "bob@y.com", "+14155550111", "19790505"),
+            rec("carl diaz", "carl@z.com", "+14155550177", "19700303"),
+        ];
+        let blocked = block(&people, 50);
+        let model = estimate(&people, &blocked, 1_000, 1);
+        let profiles = vec![
+            vec![&people[0], &people[1]],
+            vec![&people[2]],
+            vec![&people[3]],
+        ];
+        let settings = Settings::default();
+        let f = |r: &MatchRecord| place(&model, &settings, r, &profiles).joins;
+        // Ann's email: her profile. A stranger: a new profile.
+        check(f, rec("ann lee", "ann@x.com", "", ""), Some(0));
+        check(
+            f,
+            rec("dora ng", "dora@w.com", "+14155550188", "19600606"),
+            None,
+        );
+        // Bob's phone but another name and birth date: his wife, not Bob.
+        check(f, rec("eve stone", "", "+14155550111", "19810909"), None);
+        let all = place(
+            &model,
+            &settings,
+            &rec("ann lee", "ann@x.com", "", ""),
+            &profiles,
+        );
+        assert_eq!(all.matches.len(), 3);
+        assert!(all.matches[0].deterministic && all.matches[0].probability > 0.5);
     }
 
     #[test]

@@ -622,6 +622,214 @@ async fn review_decide(
     Ok((item.a, item.b))
 }
 
+/// Candidate profiles looked up per key when matching online.
+const ONLINE_CANDIDATES: i64 = 50;
+
+/// Imports that add more new records than this are placed by the next `patron run unify`
+/// instead: at that size a full run (which also re-estimates the model) is faster than
+/// record-by-record placement.
+pub const ONLINE_LIMIT: usize = 20_000;
+
+/// A record to match against the stored profiles: its comparison features and the blind
+/// indexes that find its candidates.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Comparison features (in memory only).
+    pub features: MatchRecord,
+    /// Email and phone blind indexes.
+    identities: Vec<Vec<u8>>,
+    /// Blind indexes of the whole-name keys (any word order, pinyin).
+    names: Vec<Vec<u8>>,
+}
+
+impl Probe {
+    /// The probe of a stored record.
+    fn of_stored(vault: &Vault, r: &UnifyRecord) -> Probe {
+        let features = match_record(vault, r);
+        let identities = [&r.email_hash, &r.phone_hash]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        Probe::new(vault, features, identities)
+    }
+
+    /// The probe of a cleaned record that is not stored (a lookup).
+    pub fn of_record(vault: &Vault, r: &patron_domain::CustomerRecord) -> Probe {
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
+        let features = MatchRecord {
+            names: r.name.as_ref().map(|n| n.match_keys()).unwrap_or_default(),
+            email: r.email.as_ref().map(|e| e.match_key()),
+            phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
+            birth: r.birth_date.map(|d| d.format("%Y%m%d").to_string()),
+            address: lower(&r.address.line1),
+            postal: lower(&r.address.postal_code),
+            city: lower(&r.address.city),
+            gender: r.gender.map(|g| g.code().to_owned()),
+        };
+        let mut identities = Vec::new();
+        if let Some(e) = &r.email {
+            identities.push(vault.blind("email", &e.match_key()));
+        }
+        if let Some(p) = &r.phone {
+            identities.push(vault.blind("phone", p.as_str()));
+        }
+        Probe::new(vault, features, identities)
+    }
+
+    fn new(vault: &Vault, features: MatchRecord, identities: Vec<Vec<u8>>) -> Probe {
+        let names = features
+            .names
+            .iter()
+            .map(|k| vault.blind("name", k))
+            .collect();
+        Probe {
+            features,
+            identities,
+            names,
+        }
+    }
+}
+
+/// A stored profile a record may belong to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProfileCandidate {
+    /// The profile.
+    pub customer_id: i64,
+    /// Best match weight (log2 odds) with one of its records.
+    pub weight: f64,
+    /// Its probability.
+    pub probability: f64,
+    /// Linked by the same email or phone.
+    pub deterministic: bool,
+    /// Whether the record would join it.
+    pub links: bool,
+}
+
+/// The model the last unify run fitted, if any.
+async fn stored_model(store: &Store) -> Result<Option<matching::Model>> {
+    let Some(bytes) = store.setting(MODEL_SETTING).await? else {
+        return Ok(None);
+    };
+    let model = serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into()))?;
+    Ok(Some(model))
+}
+
+/// Scores `probe` against its candidate profiles; returns them with their records.
+async fn match_probe(
+    store: &Store,
+    model: &matching::Model,
+    probe: &Probe,
+) -> Result<(Vec<i64>, matching::Placement, Vec<UnifyRecord>)> {
+    let ids = store
+        .candidate_profiles(&probe.identities, &probe.names, ONLINE_CANDIDATES)
+        .await?;
+    let records = store.profile_records(&ids).await?;
+    let features: Vec<MatchRecord> = records
+        .iter()
+        .map(|r| match_record(store.vault(), r))
+        .collect();
+    let groups: Vec<Vec<&MatchRecord>> = ids
+        .iter()
+        .map(|id| {
+            records
+                .iter()
+                .zip(&features)
+                .filter(|(r, _)| r.customer_id == Some(*id))
+                .map(|(_, f)| f)
+                .collect()
+        })
+        .collect();
+    let placement = matching::place(
+        model,
+        &matching::Settings::default(),
+        &probe.features,
+        &groups,
+    );
+    Ok((ids, placement, records))
+}
+
+/// The stored profiles a record could belong to, best first, scored with the model of the
+/// last unify run (without term-frequency adjustment).
+pub async fn find_matches(store: &Store, probe: &Probe) -> Result<Vec<ProfileCandidate>> {
+    let Some(model) = stored_model(store).await? else {
+        return refused("no matching model yet: run `patron run unify` first".into());
+    };
+    let (ids, placement, _) = match_probe(store, &model, probe).await?;
+    Ok(placement
+        .matches
+        .iter()
+        .map(|m| ProfileCandidate {
+            customer_id: ids[m.profile],
+            weight: m.weight,
+            probability: m.probability,
+            deterministic: m.deterministic,
+            links: m.links,
+        })
+        .collect())
+}
+
+/// What online placement did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Placed {
+    /// New records that joined an existing profile.
+    pub joined: usize,
+    /// New records that started a profile of their own.
+    pub new_profiles: usize,
+    /// New records left for the next `patron run unify` (no model yet, or too many).
+    pub waiting: usize,
+}
+
+/// Places every record no profile holds yet (imported since the last run) into a profile,
+/// one by one, without a full run: each is matched against the profiles its email, phone or
+/// name finds, with the last run's model, joins the one it links to or starts its own, and
+/// that profile's golden record is rewritten. Left for the next full run when there is no
+/// model yet or more than [`ONLINE_LIMIT`] records wait.
+pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar) -> Result<Placed> {
+    let waiting = store.unplaced_records().await?;
+    let model = match stored_model(store).await? {
+        Some(model) if waiting.len() <= ONLINE_LIMIT => model,
+        _ => {
+            return Ok(Placed {
+                waiting: waiting.len(),
+                ..Placed::default()
+            })
+        }
+    };
+    let rules = survivorship(store).await?;
+    let mut placed = Placed::default();
+    progress.set_length(waiting.len() as u64);
+    progress.set_message("placing new records");
+    for record in waiting {
+        let probe = Probe::of_stored(store.vault(), &record);
+        let (ids, placement, candidates) = match_probe(store, &model, &probe).await?;
+        let (target, mut members) = match placement.joins {
+            Some(k) => {
+                placed.joined += 1;
+                let id = ids[k];
+                let members: Vec<UnifyRecord> = candidates
+                    .into_iter()
+                    .filter(|r| r.customer_id == Some(id))
+                    .collect();
+                (id, members)
+            }
+            None => {
+                placed.new_profiles += 1;
+                (store.max_customer_id().await? + 1, Vec::new())
+            }
+        };
+        members.push(record);
+        let profile_of = vec![target; members.len()];
+        let mut u = profiles(store.vault(), &members, &profile_of, &rules);
+        u.scope = Some(vec![target]);
+        u.actor = "online".into();
+        store.apply_unification(u).await?;
+        progress.inc(1);
+    }
+    store.attribute_activity().await?;
+    Ok(placed)
+}
+
 /// The comparison features of stored records: personal fields are opened in memory only, in
 /// parallel, and never written anywhere.
 pub fn match_records(vault: &Vault, records: &[UnifyRecord]) -> Vec<MatchRecord> {

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/customers", get(search))
         .route("/api/v1/customers/{id}", get(customer))
         .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/match", post(match_record))
         .route("/api/v1/match/explain", get(explain))
         .route("/api/v1/review", get(review_list))
         .route("/api/v1/review/{id}/accept", post(review_accept))
@@ -116,6 +117,57 @@ async fn customer(
         .audit(&caller.actor, "customer.read", Some(&id.to_string()), None)
         .await?;
     Ok(Json(detail).into_response())
+}
+
+/// Which stored profiles a customer record belongs to, best first, without storing it. The
+/// body is one record with the columns of a customer import file (`name`, `email`, `phone`,
+/// `birth_date`, `address_line1`, `postal_code`, `city`, `country`, …), cleaned the same way.
+async fn match_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, READ_CUSTOMERS)?;
+    let mut values: Vec<(&str, String)> =
+        vec![("source", "lookup".into()), ("source_id", "-".into())];
+    for (key, value) in &body {
+        let Some(column) = patron_domain::CUSTOMER_COLUMNS
+            .iter()
+            .find(|c| **c == key.as_str() && !["source", "source_id"].contains(c))
+        else {
+            return Err(ApiError::BadRequest(format!("unknown field \"{key}\"")));
+        };
+        let text = match value {
+            serde_json::Value::String(v) => v.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Null => continue,
+            _ => return Err(ApiError::BadRequest(format!("\"{key}\" must be a string"))),
+        };
+        values.push((column, text));
+    }
+    let row = patron_domain::RawRow::new(values.iter().map(|(c, v)| (*c, v.as_str())).collect());
+    let (record, report) = patron_domain::clean_customer(&row, &state.clean)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(issue) = report.issues.first() {
+        return Err(ApiError::BadRequest(format!(
+            "{}: {}",
+            issue.field, issue.reason
+        )));
+    }
+    if record.name.is_none() && record.email.is_none() && record.phone.is_none() {
+        return Err(ApiError::BadRequest(
+            "give at least one of name, email, phone".into(),
+        ));
+    }
+    let probe = identity::Probe::of_record(state.store.vault(), &record);
+    let mut matches = identity::find_matches(&state.store, &probe).await?;
+    matches.truncate(10);
+    let ids: Vec<String> = matches.iter().map(|m| m.customer_id.to_string()).collect();
+    state
+        .store
+        .audit(&caller.actor, "match.lookup", Some(&ids.join(",")), None)
+        .await?;
+    Ok(Json(serde_json::json!({ "matches": matches })))
 }
 
 #[derive(Deserialize)]

@@ -516,6 +516,11 @@ impl Work {
         }
         state.store.write_batch(unknown_orders).await?;
         state.store.insert_events(self.events).await?;
+        if !self.customers.is_empty() {
+            // Identified users join their profile now, not at the next unify run.
+            let hidden = indicatif::ProgressBar::hidden();
+            patron_pipeline::identity::place_new_records(&state.store, &hidden).await?;
+        }
         Ok(())
     }
 }

@@ -164,23 +164,62 @@ impl Decision {
 impl Store {
     /// Reads every source record for clustering.
     pub async fn unify_snapshot(&self) -> Result<Vec<UnifyRecord>> {
-        self.unify_records("", None).await
+        self.unify_records("", &[]).await
     }
 
     /// Reads the records of the given profiles.
     pub async fn profile_records(&self, profiles: &[i64]) -> Result<Vec<UnifyRecord>> {
-        let mut out = Vec::new();
-        for id in profiles {
-            out.extend(
-                self.unify_records("WHERE customer_id = $1", Some(*id))
-                    .await?,
-            );
+        if profiles.is_empty() {
+            return Ok(Vec::new());
         }
-        out.sort_by_key(|r| r.record_id);
-        Ok(out)
+        let list = (1..=profiles.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.unify_records(&format!("WHERE customer_id IN ({list})"), profiles)
+            .await
     }
 
-    async fn unify_records(&self, filter: &str, arg: Option<i64>) -> Result<Vec<UnifyRecord>> {
+    /// Records no profile holds yet (imported since the last unify run), oldest first.
+    pub async fn unplaced_records(&self) -> Result<Vec<UnifyRecord>> {
+        self.unify_records("WHERE customer_id IS NULL", &[]).await
+    }
+
+    /// Profiles that share an identity (an email or phone blind index) or a whole-name key
+    /// (a name's blind index) with a record: the candidates of online matching, at most
+    /// `limit` per key so a shared store phone or a common name stays cheap.
+    pub async fn candidate_profiles(
+        &self,
+        identities: &[Vec<u8>],
+        names: &[Vec<u8>],
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for (sql, hashes) in [
+            (
+                "SELECT DISTINCT customer_id FROM identities WHERE value_hash = $1 LIMIT $2",
+                identities,
+            ),
+            (
+                "SELECT customer_id FROM name_index WHERE token_hash = $1 LIMIT $2",
+                names,
+            ),
+        ] {
+            for h in hashes {
+                let rows = sqlx::query(sql)
+                    .bind(h.clone())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                for r in rows {
+                    out.push(r.try_get::<i64, _>(0)?);
+                }
+            }
+        }
+        Ok(dedup(out))
+    }
+
+    async fn unify_records(&self, filter: &str, args: &[i64]) -> Result<Vec<UnifyRecord>> {
         let sql = format!(
             "SELECT record_id, source, source_id, customer_id, email_hash, phone_hash, name_tokens, \
              COALESCE(source_created_at, updated_at) AS recency, received_at, {} \
@@ -189,12 +228,12 @@ impl Store {
         );
         // The whole snapshot of a SQLite store is read natively: the pool's per-value copies
         // were a quarter of a unify run.
-        if let (Some(native), None) = (&self.native, arg) {
+        if let (Some(native), true) = (&self.native, filter.is_empty()) {
             return native.query(sql, native_unify_record).await;
         }
         let mut query = sqlx::query(&sql);
-        if let Some(a) = arg {
-            query = query.bind(a);
+        for a in args {
+            query = query.bind(*a);
         }
         let mut rows = query.fetch(&self.pool);
         let mut out = Vec::new();

@@ -779,6 +779,25 @@ pub async fn import(
             );
         }
     }
+    if kind == ImportKind::Customers || s.buyers > 0 {
+        let pb = progress_bar(0, "unify");
+        let placed = identity::place_new_records(store, &pb).await?;
+        pb.finish_and_clear();
+        if placed.joined + placed.new_profiles > 0 {
+            println!(
+                "  placed {} new records online: {} joined existing profiles, {} started new ones",
+                placed.joined + placed.new_profiles,
+                placed.joined,
+                placed.new_profiles
+            );
+        }
+        if placed.waiting > 0 {
+            println!(
+                "  {} new records wait for `patron run unify`",
+                placed.waiting
+            );
+        }
+    }
     Ok(s)
 }
 

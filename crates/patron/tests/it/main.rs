@@ -8,5 +8,6 @@ mod cli;
 mod corrections;
 mod dashboard;
 mod helpers;
+mod online;
 mod segment;
 mod unify;

@@ -1,0 +1,167 @@
+//! Online matching: records imported or identified after a unify run join their profile at
+//! once, with the run's model, and a lookup finds the profiles a record belongs to without
+//! storing it.
+
+use crate::helpers::{spawn_app_with_fixtures, Db, TestApp};
+use patron_domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn profile(app: &TestApp, source: &str, id: &str) -> i64 {
+    app.env
+        .scalar(&format!(
+            "SELECT customer_id FROM source_records WHERE source = '{source}' AND source_id = '{id}'"
+        ))
+        .await
+}
+
+async fn new_records_join_their_profiles_without_a_run(db: Db) {
+    let app = spawn_app_with_fixtures(db).await;
+    let env = &app.env;
+    let ann = profile(&app, "web", "w1").await;
+    // Ann from a new shop (her email in capitals, her phone in another format), a stranger,
+    // and two records of one new person.
+    let file = env.write(
+        "new.csv",
+        "source,source_id,name,email,phone,city,country\n\
+         shop,s1,ANN LEE,Ann.Lee@Example.com,+1 415-555-2671,San Francisco,US\n\
+         shop,s2,Zed Quux,zed@quux.example,,Oslo,NO\n\
+         shop,s3,Zed Quux,zed@quux.example,+47 412 34 567,Oslo,NO\n",
+    );
+    let out = env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    assert!(
+        out.contains("placed 3 new records online: 2 joined existing profiles, 1 started new ones"),
+        "{out}"
+    );
+    assert_eq!(profile(&app, "shop", "s1").await, ann);
+    let zed = profile(&app, "shop", "s2").await;
+    assert_ne!(zed, ann);
+    assert_eq!(profile(&app, "shop", "s3").await, zed);
+    let c: serde_json::Value = app
+        .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["identities"].as_array().unwrap().len(), 4);
+    let z: serde_json::Value = app
+        .get_as(Role::Agent, &format!("/api/v1/customers/{zed}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(z["phone"], "+4741234567", "the golden record is rewritten");
+
+    // A full run re-estimates and reconciles; it agrees here, and keeps the ids.
+    env.patron_ok(&["run", "unify"]);
+    assert_eq!(profile(&app, "shop", "s1").await, ann);
+    assert_eq!(profile(&app, "shop", "s3").await, zed);
+}
+
+#[tokio::test]
+async fn new_records_join_their_profiles_without_a_run_on_sqlite() {
+    new_records_join_their_profiles_without_a_run(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn new_records_join_their_profiles_without_a_run_on_postgres() {
+    new_records_join_their_profiles_without_a_run(Db::Postgres).await;
+}
+
+async fn lookup(app: &TestApp, role: Role, body: serde_json::Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/match"))
+        .bearer_auth(&app.keys[&role])
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lookup_finds_the_profile_without_storing_the_record() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let ann = profile(&app, "web", "w1").await;
+    let records = app.env.scalar("SELECT COUNT(*) FROM source_records").await;
+
+    let resp = lookup(&app, Role::Agent, json!({"email": "ANN.LEE@example.com"})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let best = &body["matches"][0];
+    assert_eq!(best["customer_id"], ann);
+    assert_eq!(best["links"], true);
+    assert_eq!(best["deterministic"], true);
+
+    // Name and phone in another format: still Ann.
+    let body: serde_json::Value = lookup(
+        &app,
+        Role::Agent,
+        json!({"name": "Ann Lee", "phone": "(415) 555-2671", "country": "US"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["matches"][0]["customer_id"], ann);
+
+    // Someone else: nothing links.
+    let body: serde_json::Value = lookup(
+        &app,
+        Role::Agent,
+        json!({"name": "Zed Quux", "email": "zed@quux.example"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(body["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["links"] == false));
+
+    // Bad requests, and a role that may not read customers.
+    for (bad, why) in [
+        (json!({"colour": "blue"}), "unknown field"),
+        (json!({"city": "Oslo"}), "one of"),
+        (json!({"email": "not-an-email"}), "email"),
+        (json!({"email": ["a"]}), "must be a string"),
+    ] {
+        let resp = lookup(&app, Role::Agent, bad.clone()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    assert_eq!(
+        lookup(&app, Role::Ingest, json!({"email": "ann.lee@example.com"}))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.env.scalar("SELECT COUNT(*) FROM source_records").await,
+        records,
+        "a lookup stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_identified_user_joins_the_profile_with_the_same_email() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let ann = profile(&app, "web", "w1").await;
+    let identify = json!({
+        "userId": "u-7", "messageId": "m-7", "timestamp": "2024-07-01T10:00:00Z",
+        "traits": { "email": "ann.lee@example.com", "name": "Ann Lee" }
+    });
+    let resp = app
+        .client
+        .post(app.url("/v1/identify"))
+        .basic_auth(&app.keys[&Role::Ingest], Some(""))
+        .json(&identify)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let sql = "SELECT customer_id FROM source_records WHERE source_id = 'u-7'";
+    assert_eq!(app.env.scalar(sql).await, ann);
+}
