@@ -622,8 +622,10 @@ async fn review_decide(
     Ok((item.a, item.b))
 }
 
-/// Candidate profiles looked up per key when matching online.
-const ONLINE_CANDIDATES: i64 = 50;
+/// Candidate profiles looked up per key when matching online. A name shared by more people
+/// than this cannot decide a match on its own anyway (a name-only link needs a single
+/// candidate); emails and phones are rarely shared by so many.
+const ONLINE_CANDIDATES: i64 = 20;
 
 /// Imports that add more new records than this are placed by the next `patron run unify`
 /// instead: at that size a full run (which also re-estimates the model) is faster than

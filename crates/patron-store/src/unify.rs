@@ -194,28 +194,39 @@ impl Store {
         names: &[Vec<u8>],
         limit: i64,
     ) -> Result<Vec<i64>> {
-        let mut out = Vec::new();
-        for (sql, hashes) in [
-            (
-                "SELECT DISTINCT customer_id FROM identities WHERE value_hash = $1 LIMIT $2",
-                identities,
-            ),
-            (
-                "SELECT customer_id FROM name_index WHERE token_hash = $1 LIMIT $2",
-                names,
-            ),
+        // One statement for every key: each round trip costs more than the lookups.
+        let mut parts = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        for (table, column, hashes) in [
+            ("identities", "value_hash", identities),
+            ("name_index", "token_hash", names),
         ] {
-            for h in hashes {
-                let rows = sqlx::query(sql)
-                    .bind(h.clone())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                for r in rows {
-                    out.push(r.try_get::<i64, _>(0)?);
-                }
+            for _ in hashes {
+                parts.push(format!(
+                    "SELECT * FROM (SELECT customer_id FROM {table} WHERE {column} = {} LIMIT {}) t{}",
+                    next(),
+                    next(),
+                    parts.len()
+                ));
             }
         }
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = parts.join(" UNION ");
+        let mut query = sqlx::query(&sql);
+        for h in identities.iter().chain(names) {
+            query = query.bind(h.clone()).bind(limit);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let out = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<std::result::Result<Vec<i64>, _>>()?;
         Ok(dedup(out))
     }
 

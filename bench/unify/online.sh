@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Online matching latency: builds (once per size) a data directory with PEOPLE generated
+# people imported and unified, serves it, and times POST /api/v1/match for records sampled
+# from the same file, one at a time over one HTTPS connection (bench/unify/online_lookup.py).
+#
+#   bench/unify/online.sh [PEOPLE] [LOOKUPS]     # default 670000 people (~1,000,000 records), 2000
+#
+# Environment: PATRON_BIN (default target/release/patron of this checkout; never built here).
+set -euo pipefail
+
+PEOPLE="${1:-670000}"
+LOOKUPS="${2:-2000}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$(dirname "$HERE")")"
+PATRON_BIN="${PATRON_BIN:-$ROOT/target/release/patron}"
+DATA="$ROOT/bench/data/customers-$PEOPLE"
+STORE="$ROOT/bench/data/unified-$PEOPLE"
+
+if [[ ! -x "$PATRON_BIN" ]]; then
+    echo "error: no Patron binary at $PATRON_BIN (build it with 'cargo build --release -p patron')" >&2
+    exit 1
+fi
+if [[ ! -s "$DATA/customers.csv" ]]; then
+    echo "Generating $PEOPLE people into $DATA..." >&2
+    rm -rf "$DATA.partial"
+    "$PATRON_BIN" demo --customers "$PEOPLE" --no-orders --generate-only "$DATA.partial" >&2
+    rm -rf "$DATA"
+    mv "$DATA.partial" "$DATA"
+fi
+if [[ ! -s "$STORE/patron.db" ]]; then
+    echo "Importing and unifying into $STORE..." >&2
+    rm -rf "$STORE.partial"
+    "$PATRON_BIN" --data-dir "$STORE.partial" import customers "$DATA/customers.csv" > /dev/null
+    "$PATRON_BIN" --data-dir "$STORE.partial" run unify >&2
+    rm -rf "$STORE"
+    mv "$STORE.partial" "$STORE"
+fi
+
+KEY="$("$PATRON_BIN" --data-dir "$STORE" keys create --role agent --name bench | tail -n 1)"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$PATRON_BIN" --data-dir "$STORE" serve --listen "127.0.0.1:$PORT" > "$STORE/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" 2>/dev/null && break
+    sleep 0.2
+done
+PROFILES="$(python3 -c "import sqlite3; print(sqlite3.connect('$STORE/patron.db').execute('SELECT COUNT(*) FROM customers').fetchone()[0])")"
+echo "Online matching against $PROFILES profiles ($PEOPLE people), $(nproc) cores, $(date -u +%F):" >&2
+python3 "$HERE/online_lookup.py" "https://127.0.0.1:$PORT" "$KEY" "$DATA/customers.csv" "$LOOKUPS"
