@@ -129,6 +129,9 @@ pub struct CustomerRecord {
     pub country: Option<Country>,
     /// When the source created the record.
     pub created_at: Option<DateTime<Utc>>,
+    /// A membership or loyalty card number the retailer gave the person, upper-case letters
+    /// and digits only: the same id in two sources is the same person.
+    pub loyalty_id: Option<String>,
 }
 
 /// The columns a customer file may have.
@@ -149,6 +152,7 @@ pub const CUSTOMER_COLUMNS: &[&str] = &[
     "postal_code",
     "country",
     "created_at",
+    "loyalty_id",
 ];
 
 /// Cleans and standardizes one customer row.
@@ -198,6 +202,7 @@ pub fn clean_customer(
             Ok(d)
         }),
         created_at: field(row, "created_at", &mut issues, parse_timestamp),
+        loyalty_id: field(row, "loyalty_id", &mut issues, loyalty_id),
         address: Address {
             line1: field(row, "address_line1", &mut issues, text),
             line2: field(row, "address_line2", &mut issues, text),
@@ -210,6 +215,23 @@ pub fn clean_customer(
         source_id,
     };
     Ok((record, issues))
+}
+
+/// A loyalty id as printed on cards and typed at tills: spaces, dashes and case do not
+/// matter (`ab-123 45` is `AB12345`).
+fn loyalty_id(v: &str) -> Result<String, Invalid> {
+    let id: String = v
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect();
+    if id.is_empty() {
+        return Err(Invalid::new("a loyalty id needs letters or digits"));
+    }
+    if id.chars().count() > 64 {
+        return Err(Invalid::new("a loyalty id is at most 64 letters or digits"));
+    }
+    Ok(id)
 }
 
 /// What the clean stage did to each field of one record, for import summaries.

@@ -38,6 +38,9 @@ pub struct MatchRecord {
     pub city: Option<String>,
     /// Gender code.
     pub gender: Option<String>,
+    /// A key of the loyalty or membership id (its blind index): not a compared field but a
+    /// deterministic link, since the retailer itself issued it to one person.
+    pub loyalty: Option<String>,
 }
 
 /// The compared fields, in the order of a comparison vector.
@@ -101,6 +104,24 @@ pub type Gamma = [u8; 8];
 /// little data to estimate a model. Pairs it leaves out are still weighed.
 pub fn deterministic(g: &Gamma) -> bool {
     (g[EMAIL] == 1 || g[PHONE] == 1) && g[NAME] != 5 && g[BIRTH] != 4
+}
+
+/// Pairs of records with the same loyalty id whose names do not differ (a card lent within a
+/// family stays two people), in groups of at most `cap` records (a till's test card).
+fn loyalty_links(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
+    let rule = Blocking {
+        keys: |r, out| out.extend(r.loyalty.clone()),
+        uses: &[],
+    };
+    rule_pairs(records, &rule, cap)
+        .into_iter()
+        .filter(|&(i, j)| same_loyalty(&records[i as usize], &records[j as usize]))
+        .collect()
+}
+
+/// The loyalty-id rule for one pair: the same id and names that do not differ.
+fn same_loyalty(a: &MatchRecord, b: &MatchRecord) -> bool {
+    a.loyalty.is_some() && a.loyalty == b.loyalty && compare_names(&a.names, &b.names) != 5
 }
 
 /// Fields that identify a person; names and places only describe one.
@@ -1176,12 +1197,13 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
             (i, j, w, evidence)
         })
         .collect();
-    let must_link: Vec<(u32, u32)> = pairs
+    let mut must_link: Vec<(u32, u32)> = pairs
         .iter()
         .zip(&gammas)
         .filter(|(_, g)| deterministic(g))
         .map(|(p, _)| *p)
         .collect();
+    must_link.extend(loyalty_links(records, settings.block_cap));
     let decided: std::collections::HashSet<(u32, u32)> = decisions
         .same
         .iter()
@@ -1283,7 +1305,7 @@ pub fn place(
             let (mut sum, mut scored, mut weak_best) = (0.0, 0usize, f64::NEG_INFINITY);
             for m in members {
                 let g = compare(record, m);
-                deterministic |= self::deterministic(&g);
+                deterministic |= self::deterministic(&g) || same_loyalty(record, m);
                 let (w, evidence) = model.link_weight_compared(&g, record, m);
                 best = best.max(w);
                 if evidence == Evidence::None {
@@ -1617,6 +1639,25 @@ mod tests {
         );
         assert_eq!(all.matches.len(), 3);
         assert!(all.matches[0].deterministic && all.matches[0].probability > 0.5);
+    }
+
+    #[test]
+    fn a_shared_loyalty_id_links_unless_the_names_differ() {
+        let card = |name: &str, id: &str| MatchRecord {
+            loyalty: Some(id.to_owned()),
+            ..rec(name, "", "", "")
+        };
+        let records = vec![
+            card("ann lee", "k1"),
+            card("lee ann", "k1"),
+            card("bob lee", "k1"),
+            card("cy fox", "k2"),
+        ];
+        let found = resolve(&records, &Settings::default(), &Decisions::default());
+        let g = &found.clustering.cluster_of;
+        assert_eq!(g[0], g[1]);
+        assert_ne!(g[0], g[2], "a card lent to a family member");
+        assert_ne!(g[0], g[3]);
     }
 
     #[test]

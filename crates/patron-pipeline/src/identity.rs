@@ -77,6 +77,13 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             }
         }
     }
+    // Tracking's alias calls are deterministic links, like a person's decision.
+    let aliases = store.alias_links().await?;
+    for (a, b) in &aliases {
+        if let (Some(&i), Some(&j)) = (index.get(a), index.get(b)) {
+            decisions.same.push((i, j));
+        }
+    }
     let matching::Resolution {
         clustering,
         model,
@@ -134,7 +141,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             ("profiles merged into others", merges),
             ("pairs for review", uncertain.len().min(REVIEW_LIMIT) as u64),
             (
-                "decisions obeyed",
+                "decisions and alias links obeyed",
                 (decisions.same.len() + decisions.different.len()) as u64,
             ),
         ],
@@ -273,6 +280,9 @@ fn profiles(
         }
         if let Some(h) = &r.phone_hash {
             u.identities.push((id, "phone", h.clone()));
+        }
+        if let Some(h) = &r.loyalty_hash {
+            u.identities.push((id, "loyalty", h.clone()));
         }
         let external = format!("{}:{}", r.source, r.source_id);
         u.identities
@@ -648,7 +658,7 @@ impl Probe {
     /// The probe of a stored record.
     fn of_stored(vault: &Vault, r: &UnifyRecord) -> Probe {
         let features = match_record(vault, r);
-        let identities = [&r.email_hash, &r.phone_hash]
+        let identities = [&r.email_hash, &r.phone_hash, &r.loyalty_hash]
             .into_iter()
             .flatten()
             .cloned()
@@ -668,8 +678,15 @@ impl Probe {
             postal: lower(&r.address.postal_code),
             city: lower(&r.address.city),
             gender: r.gender.map(|g| g.code().to_owned()),
+            loyalty: r
+                .loyalty_id
+                .as_ref()
+                .map(|id| hex(&vault.blind("loyalty", id))),
         };
         let mut identities = Vec::new();
+        if let Some(id) = &r.loyalty_id {
+            identities.push(vault.blind("loyalty", id));
+        }
         if let Some(e) = &r.email {
             identities.push(vault.blind("email", &e.match_key()));
         }
@@ -866,7 +883,13 @@ fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
         postal: part("postal_code"),
         city: open(6).map(|c| c.to_lowercase()),
         gender: open(5),
+        loyalty: r.loyalty_hash.as_deref().map(hex),
     }
+}
+
+/// A blind index as text, the form matching keys take.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What survivorship may know of a record's golden fields: which it has, and, for fields

@@ -213,6 +213,24 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        // An anonymous visitor's events belong to whoever a message with both ids names, and
+        // an aliased id's events to the id it became (Segment's identity links).
+        sqlx::query(
+            "UPDATE events SET customer_id = (SELECT MIN(r.customer_id) FROM events e \
+             JOIN source_records r ON r.source = e.source AND r.source_id = e.user_id \
+             WHERE e.source = events.source AND e.anonymous_id = events.anonymous_id) \
+             WHERE customer_id IS NULL AND anonymous_id IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE events SET customer_id = (SELECT MIN(r.customer_id) FROM events a \
+             JOIN source_records r ON r.source = a.source AND r.source_id = a.user_id \
+             WHERE a.kind = 'alias' AND a.source = events.source AND a.name = events.user_id) \
+             WHERE customer_id IS NULL",
+        )
+        .execute(&self.pool)
+        .await?;
         sqlx::query(
             "UPDATE tickets SET customer_id = (SELECT r.customer_id FROM source_records r \
              WHERE r.source = tickets.source AND r.source_id = tickets.customer_source_id)",
@@ -220,6 +238,22 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Pairs of records that tracking says are one user: an `alias` call's previousId and
+    /// userId, each known as a record of the same source.
+    pub async fn alias_links(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT a.record_id, b.record_id FROM events e \
+             JOIN source_records a ON a.source = e.source AND a.source_id = e.user_id \
+             JOIN source_records b ON b.source = e.source AND b.source_id = e.name \
+             WHERE e.kind = 'alias'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Records the start of a long-running job; returns its id.

@@ -85,6 +85,7 @@ const CUSTOMER_COLS: &[&str] = &[
     "source_created_at",
     "received_at",
     "updated_at",
+    "loyalty_hash",
 ];
 
 /// A batch turned into statements: what [`Store::write_batch`] executes in one transaction,
@@ -389,6 +390,10 @@ impl Store {
             r.created_at.map(|t| t.timestamp_millis()).into(),
             now.into(),
             now.into(),
+            r.loyalty_id
+                .as_ref()
+                .map(|id| v.blind("loyalty", id))
+                .into(),
         ]
     }
 

@@ -42,6 +42,8 @@ pub struct UnifyRecord {
     pub phone_hash: Option<Vec<u8>>,
     /// Concatenated 16-byte blind indexes of the name's search tokens.
     pub name_tokens: Option<Vec<u8>>,
+    /// Blind index of the loyalty id.
+    pub loyalty_hash: Option<Vec<u8>>,
     /// Survivorship order: when the source created or last changed the record.
     pub recency: i64,
     /// When Patron first received it.
@@ -233,7 +235,7 @@ impl Store {
     async fn unify_records(&self, filter: &str, args: &[i64]) -> Result<Vec<UnifyRecord>> {
         let sql = format!(
             "SELECT record_id, source, source_id, customer_id, email_hash, phone_hash, name_tokens, \
-             COALESCE(source_created_at, updated_at) AS recency, received_at, {} \
+             COALESCE(source_created_at, updated_at) AS recency, received_at, {}, loyalty_hash \
              FROM source_records {filter} ORDER BY record_id",
             GOLDEN_FIELDS.join(", ")
         );
@@ -267,6 +269,7 @@ impl Store {
                 email_hash: row.try_get("email_hash")?,
                 phone_hash: row.try_get("phone_hash")?,
                 name_tokens: row.try_get("name_tokens")?,
+                loyalty_hash: row.try_get("loyalty_hash")?,
                 recency: row.try_get("recency")?,
                 received_at: row.try_get("received_at")?,
                 fields,
@@ -521,6 +524,7 @@ fn native_unify_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UnifyRecord>
         email_hash: row.get(4)?,
         phone_hash: row.get(5)?,
         name_tokens: row.get(6)?,
+        loyalty_hash: row.get(9 + GOLDEN_FIELDS.len())?,
         recency: row.get(7)?,
         received_at: row.get(8)?,
         fields,

@@ -46,6 +46,17 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("address_line2", &["address2"]),
     ("country", &["country_code", "nation"]),
     ("created_at", &["created", "signup_date", "registered_at"]),
+    (
+        "loyalty_id",
+        &[
+            "loyalty_number",
+            "loyalty_card",
+            "member_id",
+            "member_number",
+            "membership_id",
+            "membership_number",
+        ],
+    ),
     ("unit_price", &["price_each", "item_price"]),
     ("placed_at", &["order_date", "ordered_at"]),
     ("quantity", &["qty"]),

@@ -165,3 +165,92 @@ async fn an_identified_user_joins_the_profile_with_the_same_email() {
     let sql = "SELECT customer_id FROM source_records WHERE source_id = 'u-7'";
     assert_eq!(app.env.scalar(sql).await, ann);
 }
+
+#[tokio::test]
+async fn tracking_aliases_and_anonymous_ids_link_to_the_profile() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let key = app.keys[&Role::Ingest].clone();
+    let send = |path: &'static str, body: serde_json::Value| {
+        let req = app
+            .client
+            .post(app.url(path))
+            .basic_auth(&key, Some(""))
+            .json(&body);
+        async move { req.send().await.unwrap().status() }
+    };
+    // A visitor browses anonymously, then signs up as u-1; later the app renames u-1 to u-2
+    // (an alias), and u-2 is identified with other contact details.
+    let calls = [
+        (
+            "/v1/track",
+            json!({"anonymousId": "visitor-9", "event": "Product Viewed", "messageId": "a1"}),
+        ),
+        (
+            "/v1/identify",
+            json!({"userId": "u-1", "anonymousId": "visitor-9", "messageId": "a2",
+            "traits": {"name": "Gus Hale", "email": "gus@hale.example"}}),
+        ),
+        (
+            "/v1/alias",
+            json!({"userId": "u-2", "previousId": "u-1", "messageId": "a3"}),
+        ),
+        (
+            "/v1/identify",
+            json!({"userId": "u-2", "messageId": "a4",
+            "traits": {"name": "G. Hale", "phone": "+1 212 555 0190", "address": {"country": "US"}}}),
+        ),
+    ];
+    for (path, body) in calls {
+        assert_eq!(send(path, body).await, StatusCode::OK, "{path}");
+    }
+    let out = app.env.patron_ok(&["run", "unify"]);
+    assert!(out.contains("decisions and alias links obeyed 1"), "{out}");
+    let of = |id: &str| format!("SELECT customer_id FROM source_records WHERE source_id = '{id}'");
+    let gus = app.env.scalar(&of("u-1")).await;
+    assert_eq!(
+        app.env.scalar(&of("u-2")).await,
+        gus,
+        "the alias links them"
+    );
+    let anonymous = "SELECT customer_id FROM events WHERE message_id = 'a1'";
+    assert_eq!(
+        app.env.scalar(anonymous).await,
+        gus,
+        "the anonymous visit is the visitor's"
+    );
+}
+
+#[tokio::test]
+async fn a_loyalty_id_links_records_and_is_never_stored_in_clear() {
+    let env = crate::helpers::TestEnv::new(Db::Sqlite).await;
+    let file = env.write(
+        "members.csv",
+        "source,source_id,name,email,Member Number,city,country\n\
+         pos,m1,Ivy Chen,ivy@one.example,ab-123 45,Boston,US\n\
+         web,m2,Ivy Chen,ivy.c@two.example,AB12345,Denver,US\n\
+         app,m3,Max Chen,max@three.example,ab12345,Boston,US\n\
+         web,m4,Una Moss,una@four.example,,Boston,US\n\
+         web,m5,Ole Berg,ole@five.example, -- ,Oslo,NO\n",
+    );
+    let out = env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    assert!(
+        out.contains("loyalty_id 1"),
+        "the blank id is quarantined: {out}"
+    );
+    env.patron_ok(&["run", "unify"]);
+    // Read before any connection of this test opens the file (closing one removes the WAL).
+    let bytes = env.database_bytes();
+    assert!(!bytes.windows(7).any(|w| w == b"AB12345"));
+    assert!(!bytes.windows(9).any(|w| w == b"ab-123 45"));
+    let of = |id: &str| format!("SELECT customer_id FROM source_records WHERE source_id = '{id}'");
+    assert_eq!(
+        env.scalar(&of("m1")).await,
+        env.scalar(&of("m2")).await,
+        "one card, one person"
+    );
+    assert_ne!(
+        env.scalar(&of("m1")).await,
+        env.scalar(&of("m3")).await,
+        "a card lent to a family member"
+    );
+}
