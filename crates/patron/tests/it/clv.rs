@@ -1,0 +1,162 @@
+//! Customer-base models against the published CDNOW results (the 1/10 sample of 2,357
+//! customers, 39-week calibration ending 1997-09-30, weeks as the unit; `CDNOW_sample.txt`
+//! from the `lifetimes` wheel, fetched by `scripts/fetch-datasets.sh cdnow`, which
+//! `scripts/test.sh` runs).
+
+use crate::helpers::{Db, TestEnv};
+use std::path::PathBuf;
+
+/// The sample as `customer_id,date,amount` (its columns: customer id in the master file, id
+/// in the sample, date as YYYYMMDD, CDs bought, dollars).
+fn cdnow_csv(env: &TestEnv) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/external/cdnow/CDNOW_sample.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; fetch it with scripts/fetch-datasets.sh cdnow",
+            path.display()
+        )
+    });
+    let mut csv = String::from("customer_id,date,amount\n");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{}\n", f[0], f[2], f[4]));
+    }
+    env.write("cdnow.csv", &csv)
+}
+
+/// `v` to three significant figures.
+fn sig3(v: f64) -> f64 {
+    let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+#[tokio::test]
+async fn bgnbd_pareto_and_gamma_gamma_match_the_papers_on_cdnow() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let csv = cdnow_csv(&env);
+    let out = env.patron_ok(&[
+        "eval",
+        "clv",
+        "--orders",
+        csv.to_str().unwrap(),
+        "--calibration-end",
+        "1997-09-30",
+        "--unit",
+        "week",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["customers"], 2357);
+    assert_eq!(report["repeat_customers"], 946);
+    let params = |model: &str| -> Vec<f64> {
+        report[model]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| sig3(v.as_f64().unwrap()))
+            .collect()
+    };
+    // Fader, Hardie & Lee (2005): BG/NBD and Pareto/NBD; Fader & Hardie: Gamma-Gamma.
+    assert_eq!(params("bgnbd"), [0.243, 4.41, 0.793, 2.43]);
+    assert_eq!(
+        sig3(report["bgnbd"]["log_likelihood"].as_f64().unwrap()),
+        -9580.0
+    );
+    assert_eq!(params("pareto_nbd"), [0.553, 10.6, 0.606, 11.7]);
+    assert_eq!(params("gamma_gamma"), [6.25, 3.74, 15.4]);
+    assert_eq!(report["gamma_gamma"]["customers"], 946);
+    for model in ["bgnbd", "pareto_nbd", "gamma_gamma"] {
+        for se in report[model]["std_errors"].as_array().unwrap() {
+            assert!(se.as_f64().is_some_and(|s| s > 0.0), "{model}: {se}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_holdout_comparison_and_bad_input() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let csv = cdnow_csv(&env);
+    let csv = csv.to_str().unwrap();
+    let out = env.patron_ok(&[
+        "eval",
+        "clv",
+        "--orders",
+        csv,
+        "--calibration-end",
+        "1997-09-30",
+        "--holdout-end",
+        "1998-06-30",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let buckets = report["holdout"].as_array().unwrap();
+    assert_eq!(buckets.len(), 8);
+    let total: u64 = buckets
+        .iter()
+        .map(|b| b["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2357);
+    // More calibration purchases, more predicted and more actual holdout purchases.
+    for pair in buckets.windows(2) {
+        assert!(pair[1]["predicted"].as_f64() > pair[0]["predicted"].as_f64());
+    }
+
+    let fails = |args: &[&str], message: &str| {
+        let out = env.patron(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(message),
+            "{args:?}: {err}"
+        );
+    };
+    fails(
+        &[
+            "eval",
+            "clv",
+            "--orders",
+            csv,
+            "--calibration-end",
+            "1997-09-30",
+            "--holdout-end",
+            "1997-01-01",
+        ],
+        "--holdout-end must be after --calibration-end",
+    );
+    fails(
+        &[
+            "eval",
+            "clv",
+            "--orders",
+            csv,
+            "--calibration-end",
+            "someday",
+        ],
+        "--calibration-end",
+    );
+    let no_amount = env.write("bad.csv", "customer_id,date\n1,1997-01-01\n");
+    fails(
+        &[
+            "eval",
+            "clv",
+            "--orders",
+            no_amount.to_str().unwrap(),
+            "--calibration-end",
+            "1997-09-30",
+        ],
+        "no column \"amount\"",
+    );
+    let bad_row = env.write(
+        "bad2.csv",
+        "customer_id,date,amount\n1,1997-01-01,12\n2,1997-13-45,3\n",
+    );
+    fails(
+        &[
+            "eval",
+            "clv",
+            "--orders",
+            bad_row.to_str().unwrap(),
+            "--calibration-end",
+            "1997-09-30",
+        ],
+        "line 3",
+    );
+}
