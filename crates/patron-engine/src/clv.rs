@@ -166,9 +166,21 @@ pub fn fit_bgnbd(customers: &[Summary]) -> Fit {
     fit(
         &["r", "alpha", "a", "b"],
         &[1.0, 1.0, 1.0, 1.0],
-        customers,
+        &without_monetary(customers),
         bgnbd_ll,
     )
+}
+
+/// The summaries without their spend, which the purchase models do not use (so that
+/// customers differing only in spend share one likelihood term).
+fn without_monetary(customers: &[Summary]) -> Vec<Summary> {
+    customers
+        .iter()
+        .map(|c| Summary {
+            monetary: 0.0,
+            ..*c
+        })
+        .collect()
 }
 
 /// Fits Pareto/NBD to every customer.
@@ -176,7 +188,7 @@ pub fn fit_pareto(customers: &[Summary]) -> Fit {
     fit(
         &["r", "alpha", "s", "beta"],
         &[1.0, 1.0, 1.0, 1.0],
-        customers,
+        &without_monetary(customers),
         pareto_ll,
     )
 }
@@ -202,7 +214,23 @@ fn fit(
     customers: &[Summary],
     ll: fn(&[f64], &Summary) -> f64,
 ) -> Fit {
-    let total = |p: &[f64]| customers.iter().map(|c| ll(p, c)).sum::<f64>();
+    // Customers with the same summary contribute the same likelihood: each distinct one is
+    // evaluated once, weighted by how many share it (whole-day data repeats a lot).
+    let mut distinct: std::collections::HashMap<[u64; 4], (Summary, f64)> = Default::default();
+    for c in customers {
+        let key = [c.x, c.t_x, c.t, c.monetary].map(f64::to_bits);
+        distinct.entry(key).or_insert((*c, 0.0)).1 += 1.0;
+    }
+    let mut weighted: Vec<(Summary, f64)> = distinct.into_values().collect();
+    weighted.sort_by(|a, b| {
+        [a.0.x, a.0.t_x, a.0.t, a.0.monetary]
+            .partial_cmp(&[b.0.x, b.0.t_x, b.0.t, b.0.monetary])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let total = |p: &[f64]| {
+        use rayon::prelude::*;
+        weighted.par_iter().map(|(c, w)| w * ll(p, c)).sum::<f64>()
+    };
     // Minimize the negative log-likelihood over log parameters, which keeps them positive;
     // a restart from the optimum guards against a simplex that collapsed early.
     let objective = |logp: &[f64]| {
@@ -260,6 +288,48 @@ pub fn gamma_gamma_spend(params: &[f64], s: &Summary) -> f64 {
     let weight = p * s.x / (p * s.x + q - 1.0);
     let population = p * g / (q - 1.0);
     (1.0 - weight) * population + weight * s.monetary
+}
+
+/// A customer's forecast from fitted BG/NBD and Gamma-Gamma models.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Forecast {
+    /// Expected purchase occasions within the horizon.
+    pub expected_purchases: f64,
+    /// Probability the customer is still active.
+    pub p_alive: f64,
+    /// Expected value of the purchases over the value periods, discounted.
+    pub value: f64,
+}
+
+/// How far forecasts look, in the models' time unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Horizon {
+    /// The window of `expected_purchases`.
+    pub purchases: f64,
+    /// Length of one value period (a month, say).
+    pub period: f64,
+    /// Number of value periods (twelve months for a 12-month CLV).
+    pub periods: u32,
+    /// Discount rate per value period.
+    pub discount: f64,
+}
+
+/// Forecasts one customer: BG/NBD purchases (expected and P(alive)) and, per value period,
+/// the purchases expected in it times Gamma-Gamma's expected spend, discounted to today.
+pub fn forecast(bgnbd: &[f64], gamma_gamma: &[f64], s: &Summary, h: Horizon) -> Forecast {
+    let spend = gamma_gamma_spend(gamma_gamma, s);
+    let mut value = 0.0;
+    let mut before = 0.0;
+    for k in 1..=h.periods {
+        let by_then = bgnbd_expected(bgnbd, s, h.period * f64::from(k));
+        value += (by_then - before) * spend / (1.0 + h.discount).powi(k as i32);
+        before = by_then;
+    }
+    Forecast {
+        expected_purchases: bgnbd_expected(bgnbd, s, h.purchases),
+        p_alive: bgnbd_alive(bgnbd, s),
+        value,
+    }
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, accurate to about 1e-15).
@@ -511,6 +581,35 @@ mod tests {
         };
         assert_eq!(got, vec![Some(want), None]);
         assert_eq!(occasions_between(&purchases, 2, 7, 30), vec![1, 1]);
+    }
+
+    #[test]
+    fn forecasts_grow_with_frequency_and_shrink_with_absence() {
+        // The published CDNOW fits.
+        let bg = [0.243, 4.414, 0.793, 2.426];
+        let gg = [6.25, 3.74, 15.44];
+        let h = Horizon {
+            purchases: 52.0,
+            period: 52.0 / 12.0,
+            periods: 12,
+            discount: 0.01,
+        };
+        let s = |x: f64, t_x: f64| Summary {
+            x,
+            t_x,
+            t: 39.0,
+            monetary: 20.0,
+        };
+        let active = forecast(&bg, &gg, &s(5.0, 38.0), h);
+        let lapsed = forecast(&bg, &gg, &s(5.0, 5.0), h);
+        let once = forecast(&bg, &gg, &s(0.0, 0.0), h);
+        assert!(active.expected_purchases > once.expected_purchases);
+        assert!(
+            active.p_alive > 0.8 && lapsed.p_alive < 0.1,
+            "{active:?} {lapsed:?}"
+        );
+        assert!(active.value > lapsed.value && lapsed.value > 0.0);
+        assert_eq!(once.p_alive, 1.0);
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct PredictionRow {
     pub clv_12m_minor: i64,
     /// Reporting currency.
     pub currency: String,
+    /// Probability the customer is still active (models that estimate it).
+    pub p_alive: Option<f64>,
+    /// `high`, `medium` or `low` churn risk, from `p_alive`.
+    pub churn_risk: Option<&'static str>,
 }
 
 /// One stored recommendation.
@@ -267,6 +271,8 @@ impl Store {
                     p.clv_12m_minor.into(),
                     p.currency.into(),
                     now.into(),
+                    p.p_alive.into(),
+                    p.churn_risk.map(str::to_owned).into(),
                 ]
             })
             .collect();
@@ -277,6 +283,8 @@ impl Store {
             "clv_12m_minor",
             "currency",
             "computed_at",
+            "p_alive",
+            "churn_risk",
         ];
         self.replace_all("customer_predictions", &columns, rows)
             .await

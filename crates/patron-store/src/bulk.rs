@@ -12,7 +12,7 @@ pub(crate) enum Val {
     Int(Option<i64>),
     Text(Option<String>),
     Blob(Option<Vec<u8>>),
-    Real(f64),
+    Real(Option<f64>),
 }
 
 impl From<i64> for Val {
@@ -52,6 +52,11 @@ impl From<Option<Vec<u8>>> for Val {
 }
 impl From<f64> for Val {
     fn from(v: f64) -> Self {
+        Val::Real(Some(v))
+    }
+}
+impl From<Option<f64>> for Val {
+    fn from(v: Option<f64>) -> Self {
         Val::Real(v)
     }
 }

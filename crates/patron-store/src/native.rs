@@ -165,8 +165,8 @@ impl rusqlite::ToSql for Val {
             Val::Int(Some(v)) => ValueRef::Integer(*v),
             Val::Text(Some(s)) => ValueRef::Text(s.as_bytes()),
             Val::Blob(Some(b)) => ValueRef::Blob(b),
-            Val::Real(v) => ValueRef::Real(*v),
-            Val::Int(None) | Val::Text(None) | Val::Blob(None) => ValueRef::Null,
+            Val::Real(Some(v)) => ValueRef::Real(*v),
+            Val::Int(None) | Val::Text(None) | Val::Blob(None) | Val::Real(None) => ValueRef::Null,
         }))
     }
 }

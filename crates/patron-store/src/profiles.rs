@@ -314,7 +314,7 @@ impl Store {
         })
         .transpose()?;
         let predictions = sqlx::query(
-            "SELECT model, expected_purchases_90d, clv_12m_minor, currency \
+            "SELECT model, expected_purchases_90d, clv_12m_minor, currency, p_alive, churn_risk \
              FROM customer_predictions WHERE customer_id = $1",
         )
         .bind(id)
@@ -326,6 +326,8 @@ impl Store {
                 "expected_purchases_90d": r.try_get::<f64, _>(1)?,
                 "clv_12m_minor": r.try_get::<i64, _>(2)?,
                 "currency": r.try_get::<String, _>(3)?,
+                "p_alive": r.try_get::<Option<f64>, _>(4)?,
+                "churn_risk": r.try_get::<Option<String>, _>(5)?,
             }))
         })
         .transpose()?;

@@ -160,3 +160,54 @@ async fn the_holdout_comparison_and_bad_input() {
         "line 3",
     );
 }
+
+#[tokio::test]
+async fn run_predict_forecasts_with_the_fitted_models() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    env.patron_ok(&["demo", "--customers", "600", "--no-serve"]);
+    let out = env.patron_ok(&["run", "predict"]);
+    assert!(out.contains("with BG/NBD and Gamma-Gamma"), "{out}");
+    let count = |sql: &'static str| env.scalar(sql);
+    let total = count("SELECT COUNT(*) FROM customer_predictions").await;
+    assert!(total > 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM customer_predictions WHERE model = 'bg-nbd+gamma-gamma'").await,
+        total
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM customer_predictions WHERE p_alive BETWEEN 0 AND 1 \
+             AND churn_risk IN ('low', 'medium', 'high') AND clv_12m_minor >= 0 \
+             AND expected_purchases_90d >= 0"
+        )
+        .await,
+        total
+    );
+    // The bands follow P(alive).
+    assert_eq!(
+        count("SELECT COUNT(*) FROM customer_predictions WHERE churn_risk = 'high' AND p_alive >= 0.3")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn too_few_repeat_buyers_fall_back_to_the_run_rate() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    for (kind, name, body) in [
+        ("customers", "c.csv", crate::helpers::CUSTOMERS),
+        ("orders", "o.csv", crate::helpers::ORDERS),
+    ] {
+        let path = env.write(name, body);
+        env.patron_ok(&["import", kind, path.to_str().unwrap()]);
+    }
+    let out = env.patron_ok(&["run", "unify", "predict"]);
+    assert!(out.contains("with BG/NBD and Gamma-Gamma 0"), "{out}");
+    let sql =
+        "SELECT COUNT(*) FROM customer_predictions WHERE model = 'run-rate' AND p_alive IS NULL";
+    assert_eq!(
+        env.scalar(sql).await,
+        env.scalar("SELECT COUNT(*) FROM customer_predictions")
+            .await
+    );
+}
