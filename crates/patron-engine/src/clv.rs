@@ -112,6 +112,8 @@ pub struct Fit {
     pub customers: usize,
     /// Nelder–Mead iterations used.
     pub iterations: usize,
+    /// Likelihood evaluations used.
+    pub evaluations: usize,
 }
 
 /// BG/NBD log-likelihood of one customer; parameters `[r, alpha, a, b]`.
@@ -168,6 +170,7 @@ pub fn fit_bgnbd(customers: &[Summary]) -> Fit {
         &[1.0, 1.0, 1.0, 1.0],
         &without_monetary(customers),
         bgnbd_ll,
+        Some(bgnbd_total),
     )
 }
 
@@ -190,6 +193,7 @@ pub fn fit_pareto(customers: &[Summary]) -> Fit {
         &[1.0, 1.0, 1.0, 1.0],
         &without_monetary(customers),
         pareto_ll,
+        None,
     )
 }
 
@@ -205,14 +209,22 @@ pub fn fit_gamma_gamma(customers: &[Summary]) -> Fit {
         &[1.0, 1.0, 1.0],
         &repeat,
         gamma_gamma_ll,
+        Some(gamma_gamma_total),
     )
 }
+
+/// A function's value and gradient.
+type ValueAndGradient = (f64, Vec<f64>);
+
+/// The total log-likelihood of weighted summaries and its gradient in the parameters.
+type Gradient = fn(&[f64], &[(Summary, f64)]) -> ValueAndGradient;
 
 fn fit(
     names: &[&'static str],
     start: &[f64],
     customers: &[Summary],
     ll: fn(&[f64], &Summary) -> f64,
+    gradient: Option<Gradient>,
 ) -> Fit {
     // Customers with the same summary contribute the same likelihood: each distinct one is
     // evaluated once, weighted by how many share it (whole-day data repeats a lot).
@@ -231,26 +243,48 @@ fn fit(
         use rayon::prelude::*;
         weighted.par_iter().map(|(c, w)| w * ll(p, c)).sum::<f64>()
     };
-    // Minimize the negative log-likelihood over log parameters, which keeps them positive;
-    // a restart from the optimum guards against a simplex that collapsed early.
-    let objective = |logp: &[f64]| {
-        let p: Vec<f64> = logp.iter().map(|v| v.exp()).collect();
-        let v = -total(&p);
-        if v.is_finite() {
-            v
-        } else {
-            f64::MAX
+    let evaluations = std::sync::atomic::AtomicUsize::new(0);
+    let count = || evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+    // Quasi-Newton with the analytic gradient where there is one (a few dozen evaluations);
+    // otherwise, or if it fails, Nelder–Mead, restarted from its own optimum in case the
+    // simplex collapsed early. Both work on log parameters, which keeps them positive.
+    let quasi_newton = gradient.and_then(|grad| {
+        let objective = |logp: &[f64]| {
+            count();
+            let p: Vec<f64> = logp.iter().map(|v| v.exp()).collect();
+            let (v, g) = grad(&p, &weighted);
+            (-v, g.iter().zip(&p).map(|(g, p)| -g * p).collect())
+        };
+        bfgs(&objective, &start, 500)
+    });
+    let (x, iterations) = match quasi_newton {
+        Some(found) => found,
+        None => {
+            let objective = |logp: &[f64]| {
+                count();
+                let p: Vec<f64> = logp.iter().map(|v| v.exp()).collect();
+                let v = -total(&p);
+                if v.is_finite() {
+                    v
+                } else {
+                    f64::MAX
+                }
+            };
+            let (mut x, mut iterations) = (start, 0);
+            for _ in 0..3 {
+                let (best, n) = nelder_mead(&objective, &x, 1e-10, 5_000);
+                x = best;
+                iterations += n;
+            }
+            (x, iterations)
         }
     };
-    let mut x: Vec<f64> = start.iter().map(|v| v.ln()).collect();
-    let mut iterations = 0;
-    for _ in 0..3 {
-        let (best, n) = nelder_mead(&objective, &x, 1e-10, 5_000);
-        x = best;
-        iterations += n;
-    }
     let params: Vec<f64> = x.iter().map(|v| v.exp()).collect();
-    let std_errors = standard_errors(&|p: &[f64]| -total(p), &params);
+    let std_errors = match gradient {
+        Some(grad) => standard_errors_from_gradient(&|p: &[f64]| grad(p, &weighted).1, &params),
+        None => standard_errors(&|p: &[f64]| -total(p), &params),
+    };
     Fit {
         names: names.to_vec(),
         log_likelihood: total(&params),
@@ -258,7 +292,209 @@ fn fit(
         std_errors,
         customers: customers.len(),
         iterations,
+        evaluations: evaluations.into_inner(),
     }
+}
+
+/// BG/NBD's total log-likelihood and gradient over weighted summaries. The gamma-function
+/// terms depend on the repeat count only, so they are computed once per count.
+fn bgnbd_total(p: &[f64], weighted: &[(Summary, f64)]) -> (f64, Vec<f64>) {
+    use rayon::prelude::*;
+    let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+    let max_x = weighted
+        .iter()
+        .map(|(s, _)| s.x as usize)
+        .max()
+        .unwrap_or(0);
+    // Per repeat count x: [lnΓ(r+x) − lnΓ(r) + lnΓ(b+x) − lnΓ(a+b+x), ψ(r+x), ψ(b+x),
+    // ψ(a+b+x), ln(b+x−1)].
+    let per_x: Vec<[f64; 5]> = (0..=max_x)
+        .map(|x| {
+            let x = x as f64;
+            [
+                ln_gamma(r + x) - ln_gamma(r) + ln_gamma(b + x) - ln_gamma(a + b + x),
+                digamma(r + x),
+                digamma(b + x),
+                digamma(a + b + x),
+                if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 },
+            ]
+        })
+        .collect();
+    let constant = r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b);
+    let (psi_r, psi_ab, psi_b, ln_a) = (digamma(r), digamma(a + b), digamma(b), a.ln());
+    let (ll, g) = weighted
+        .par_iter()
+        .map(|(s, w)| {
+            let c = &per_x[s.x as usize];
+            let (lat, latx) = ((alpha + s.t).ln(), (alpha + s.t_x).ln());
+            let a3 = -(r + s.x) * lat;
+            let (mix, w3) = if s.x > 0.0 {
+                let a4 = ln_a - c[4] - (r + s.x) * latx;
+                let m = log_add(a3, a4);
+                (m, (a3 - m).exp())
+            } else {
+                (a3, 1.0)
+            };
+            let w4 = 1.0 - w3;
+            let ll = constant + c[0] + mix;
+            let dr = c[1] - psi_r + alpha.ln() - w3 * lat - w4 * latx;
+            let dalpha =
+                r / alpha - w3 * (r + s.x) / (alpha + s.t) - w4 * (r + s.x) / (alpha + s.t_x);
+            let da = psi_ab - c[3] + if s.x > 0.0 { w4 / a } else { 0.0 };
+            let db =
+                psi_ab + c[2] - psi_b - c[3] - if s.x > 0.0 { w4 / (b + s.x - 1.0) } else { 0.0 };
+            (w * ll, [w * dr, w * dalpha, w * da, w * db])
+        })
+        .reduce(
+            || (0.0, [0.0; 4]),
+            |(l1, g1), (l2, g2)| (l1 + l2, std::array::from_fn(|i| g1[i] + g2[i])),
+        );
+    (ll, g.to_vec())
+}
+
+/// Gamma-Gamma's total log-likelihood and gradient over weighted repeat customers.
+fn gamma_gamma_total(params: &[f64], weighted: &[(Summary, f64)]) -> (f64, Vec<f64>) {
+    use rayon::prelude::*;
+    let (p, q, g) = (params[0], params[1], params[2]);
+    let max_x = weighted
+        .iter()
+        .map(|(s, _)| s.x as usize)
+        .max()
+        .unwrap_or(0);
+    // Per repeat count x: [lnΓ(px+q) − lnΓ(px), ψ(px+q), ψ(px), ln x].
+    let per_x: Vec<[f64; 4]> = (0..=max_x)
+        .map(|x| {
+            let px = p * x as f64;
+            if x == 0 {
+                return [0.0; 4];
+            }
+            [
+                ln_gamma(px + q) - ln_gamma(px),
+                digamma(px + q),
+                digamma(px),
+                (x as f64).ln(),
+            ]
+        })
+        .collect();
+    let (lg_q, psi_q, ln_g) = (ln_gamma(q), digamma(q), g.ln());
+    let (ll, grad) = weighted
+        .par_iter()
+        .map(|(s, w)| {
+            let c = &per_x[s.x as usize];
+            let (x, m) = (s.x, s.monetary);
+            let px = p * x;
+            let (ln_m, ln_gxm) = (m.ln(), (g + x * m).ln());
+            let ll = c[0] - lg_q + q * ln_g + (px - 1.0) * ln_m + px * c[3] - (px + q) * ln_gxm;
+            let dp = x * (c[1] - c[2] + ln_m + c[3] - ln_gxm);
+            let dq = c[1] - psi_q + ln_g - ln_gxm;
+            let dg = q / g - (px + q) / (g + x * m);
+            (w * ll, [w * dp, w * dq, w * dg])
+        })
+        .reduce(
+            || (0.0, [0.0; 3]),
+            |(l1, g1), (l2, g2)| (l1 + l2, std::array::from_fn(|i| g1[i] + g2[i])),
+        );
+    (ll, grad.to_vec())
+}
+
+/// Minimizes `f` (value and gradient) by BFGS with a backtracking line search; returns the
+/// point and the iterations, or `None` if it did not converge to a finite point.
+fn bfgs(
+    f: &dyn Fn(&[f64]) -> ValueAndGradient,
+    start: &[f64],
+    max_iter: usize,
+) -> Option<(Vec<f64>, usize)> {
+    let n = start.len();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut h: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    let mut x = start.to_vec();
+    let (mut fx, mut g) = f(&x);
+    if !fx.is_finite() {
+        return None;
+    }
+    // Gradients scale with the number of customers; so does the tolerance.
+    let small = |g: &[f64], fx: f64, k: f64| g.iter().all(|v| v.abs() < k * fx.abs().max(1.0));
+    for iter in 0..max_iter {
+        if small(&g, fx, 1e-9) {
+            return Some((x, iter));
+        }
+        let mut d: Vec<f64> = (0..n).map(|i| -dot(&h[i], &g)).collect();
+        if dot(&g, &d) >= 0.0 {
+            // Not a descent direction: restart from steepest descent.
+            h = (0..n)
+                .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+                .collect();
+            d = g.iter().map(|v| -v).collect();
+        }
+        // At most a factor of e per parameter per iteration: far from the optimum the
+        // likelihood of extreme parameters loses all precision, and a long first step
+        // would land there.
+        let longest = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if longest > 1.0 {
+            d.iter_mut().for_each(|v| *v /= longest);
+        }
+        let slope = dot(&g, &d);
+        let mut step = 1.0;
+        let (xn, fxn, gn) = loop {
+            let xn: Vec<f64> = x.iter().zip(&d).map(|(x, d)| x + step * d).collect();
+            let (fxn, gn) = f(&xn);
+            if fxn.is_finite() && fxn <= fx + 1e-4 * step * slope {
+                break (xn, fxn, gn);
+            }
+            step *= 0.5;
+            if step < 1e-14 {
+                // No further decrease along any step: converged as far as numbers allow.
+                return small(&g, fx, 1e-6).then_some((x, iter));
+            }
+        };
+        let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-12 {
+            let hy: Vec<f64> = (0..n).map(|i| dot(&h[i], &y)).collect();
+            let yhy = dot(&y, &hy);
+            for i in 0..n {
+                for j in 0..n {
+                    h[i][j] +=
+                        (sy + yhy) * s[i] * s[j] / (sy * sy) - (hy[i] * s[j] + s[i] * hy[j]) / sy;
+                }
+            }
+        }
+        let converged = (fx - fxn).abs() <= 1e-13 * fx.abs().max(1.0);
+        x = xn;
+        fx = fxn;
+        g = gn;
+        if converged && small(&g, fx, 1e-7) {
+            return Some((x, iter + 1));
+        }
+    }
+    None
+}
+
+/// Standard errors from the inverse of the Hessian of −LL, by central differences of the
+/// analytic gradient of LL at `p`.
+fn standard_errors_from_gradient(grad: &dyn Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Vec<Option<f64>> {
+    let n = p.len();
+    let mut hess = vec![vec![0.0; n]; n];
+    for j in 0..n {
+        let h = 1e-5 * p[j].abs().max(1e-3);
+        let at = |sign: f64| {
+            let mut q = p.to_vec();
+            q[j] += sign * h;
+            grad(&q)
+        };
+        let (up, down) = (at(1.0), at(-1.0));
+        for i in 0..n {
+            hess[i][j] = -(up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    // Symmetric by construction in exact arithmetic; average the two estimates.
+    let symmetric = (0..n)
+        .map(|i| (0..n).map(|j| 0.5 * (hess[i][j] + hess[j][i])).collect())
+        .collect();
+    inverse_diagonal_roots(symmetric)
 }
 
 /// BG/NBD: expected purchases in the next `t` units of a customer with summary `s`.
@@ -330,6 +566,20 @@ pub fn forecast(bgnbd: &[f64], gamma_gamma: &[f64], s: &Summary, h: Horizon) -> 
         p_alive: bgnbd_alive(bgnbd, s),
         value,
     }
+}
+
+/// The digamma function ψ(x) = d ln Γ(x) / dx for x > 0 (recurrence up to 10, then the
+/// asymptotic series).
+pub fn digamma(mut x: f64) -> f64 {
+    let mut result = 0.0;
+    while x < 10.0 {
+        result -= 1.0 / x;
+        x += 1.0;
+    }
+    let f = 1.0 / (x * x);
+    result + x.ln()
+        - 0.5 / x
+        - f * (1.0 / 12.0 - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f / 132.0))))
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, accurate to about 1e-15).
@@ -488,7 +738,14 @@ fn standard_errors(neg_ll: &dyn Fn(&[f64]) -> f64, p: &[f64]) -> Vec<Option<f64>
             hess[j][i] = v;
         }
     }
-    match invert(hess) {
+    inverse_diagonal_roots(hess)
+}
+
+/// Square roots of the diagonal of a matrix's inverse (standard errors from an information
+/// matrix); `None` where not positive or the matrix is singular.
+fn inverse_diagonal_roots(m: Vec<Vec<f64>>) -> Vec<Option<f64>> {
+    let n = m.len();
+    match invert(m) {
         Some(inv) => (0..n)
             .map(|i| (inv[i][i] > 0.0).then(|| inv[i][i].sqrt()))
             .collect(),
@@ -545,6 +802,65 @@ mod tests {
         check(f, 0.5, round(std::f64::consts::PI.sqrt().ln(), 10));
         // Γ(10.5) = 1133278.3889487855…
         check(f, 10.5, round(13.940_625_219_403_763, 10));
+    }
+
+    #[test]
+    fn digamma_matches_known_values_and_the_gradients_match_differences() {
+        // ψ(1) = −γ (Euler–Mascheroni); ψ(x + 1) = ψ(x) + 1/x.
+        assert!((digamma(1.0) + 0.577_215_664_901_532_9).abs() < 1e-12);
+        assert!((digamma(3.5) - digamma(2.5) - 1.0 / 2.5).abs() < 1e-12);
+        let customers = [
+            (
+                Summary {
+                    x: 0.0,
+                    t_x: 0.0,
+                    t: 30.0,
+                    monetary: 0.0,
+                },
+                3.0,
+            ),
+            (
+                Summary {
+                    x: 2.0,
+                    t_x: 20.0,
+                    t: 38.0,
+                    monetary: 14.0,
+                },
+                1.0,
+            ),
+            (
+                Summary {
+                    x: 5.0,
+                    t_x: 9.0,
+                    t: 35.0,
+                    monetary: 40.0,
+                },
+                2.0,
+            ),
+        ];
+        let check_gradient = |total: Gradient, ll: fn(&[f64], &Summary) -> f64, p: &[f64]| {
+            let (value, grad) = total(p, &customers);
+            let direct: f64 = customers.iter().map(|(s, w)| w * ll(p, s)).sum();
+            assert!((value - direct).abs() < 1e-9, "{value} {direct}");
+            for i in 0..p.len() {
+                let h = 1e-6;
+                let mut up = p.to_vec();
+                up[i] += h;
+                let mut down = p.to_vec();
+                down[i] -= h;
+                let numeric = (total(&up, &customers).0 - total(&down, &customers).0) / (2.0 * h);
+                assert!(
+                    (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
+                    "{i}: {numeric} {}",
+                    grad[i]
+                );
+            }
+        };
+        check_gradient(bgnbd_total, bgnbd_ll, &[0.3, 4.0, 0.8, 2.5]);
+        let repeat = |s: &Summary| s.x > 0.0;
+        assert!(customers.iter().any(|(s, _)| repeat(s)));
+        let (value, grad) = gamma_gamma_total(&[6.0, 3.7, 15.0], &customers[1..]);
+        assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()));
     }
 
     #[test]

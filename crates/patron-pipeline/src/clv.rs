@@ -58,6 +58,8 @@ pub struct ClvReport {
     pub pareto_nbd: clv::Fit,
     /// Gamma-Gamma (p, q, gamma), on repeat customers' mean repeat spend.
     pub gamma_gamma: clv::Fit,
+    /// Wall seconds of each fit (standard errors included), for benchmarks.
+    pub seconds: HashMap<&'static str, f64>,
     /// Predicted against actual purchases per calibration frequency, with a holdout end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout: Option<Vec<HoldoutBucket>>,
@@ -132,9 +134,14 @@ pub fn eval_clv(
         bail!("no purchases on or before the calibration end");
     }
     let summaries: Vec<Summary> = customers.iter().map(|(_, s)| *s).collect();
-    let bgnbd = clv::fit_bgnbd(&summaries);
-    let pareto_nbd = clv::fit_pareto(&summaries);
-    let gamma_gamma = clv::fit_gamma_gamma(&summaries);
+    let timed = |f: fn(&[Summary]) -> clv::Fit| {
+        let start = std::time::Instant::now();
+        let fit = f(&summaries);
+        (fit, start.elapsed().as_secs_f64())
+    };
+    let (bgnbd, bgnbd_seconds) = timed(clv::fit_bgnbd);
+    let (pareto_nbd, pareto_seconds) = timed(clv::fit_pareto);
+    let (gamma_gamma, gamma_gamma_seconds) = timed(clv::fit_gamma_gamma);
     let holdout = holdout.map(|h| {
         let actual = clv::occasions_between(&purchases, ids.len(), end, h);
         let t = f64::from(h - end) / unit.days();
@@ -164,6 +171,11 @@ pub fn eval_clv(
         bgnbd,
         pareto_nbd,
         gamma_gamma,
+        seconds: HashMap::from([
+            ("bgnbd", bgnbd_seconds),
+            ("pareto_nbd", pareto_seconds),
+            ("gamma_gamma", gamma_gamma_seconds),
+        ]),
         holdout,
     })
 }
