@@ -11,6 +11,7 @@ pub mod matching;
 pub mod predict;
 pub mod recommend;
 pub mod rfm;
+pub mod rules;
 pub mod unify;
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod clv;
 pub mod collect;
 pub mod export;
 pub mod identity;
+pub mod segments;
 pub mod stages;
 
 pub use collect::{

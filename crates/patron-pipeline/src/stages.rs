@@ -86,6 +86,20 @@ pub async fn run_stages(
         out.push(result.with_context(|| format!("stage {} failed", stage.name()))?);
         progress.inc(1);
     }
+    // Rule segments test metrics and forecasts: re-evaluate them once both are fresh.
+    if stages.contains(&Stage::Segment) || stages.contains(&Stage::Predict) {
+        let (segments, entered, left) = crate::segments::refresh(store).await?;
+        if segments > 0 {
+            out.push(StageSummary {
+                stage: "rule segments",
+                counts: vec![
+                    ("segments re-evaluated", segments),
+                    ("customers entered", entered),
+                    ("customers left", left),
+                ],
+            });
+        }
+    }
     Ok(out)
 }
 

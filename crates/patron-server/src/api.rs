@@ -15,6 +15,8 @@ use serde::Deserialize;
 const READ_CUSTOMERS: &[Role] = &[Role::Admin, Role::Agent, Role::Analyst];
 /// Roles that may see how records match (field levels and weights, no personal values).
 const EXPLAIN_MATCHES: &[Role] = &[Role::Admin, Role::Analyst];
+/// Roles that may define and read segments (pseudonymous: ids and metrics).
+const SEGMENTS: &[Role] = &[Role::Admin, Role::Analyst];
 /// Roles that may change which records make a profile.
 const CORRECT_MATCHES: &[Role] = &[Role::Admin];
 
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/merges", post(merge))
         .route("/api/v1/unmerges", post(unmerge))
         .route("/api/v1/never-merges", post(never_merge))
+        .route("/api/v1/segments", get(segment_list).post(segment_create))
+        .route("/api/v1/segments/{id}/members", get(segment_members))
 }
 
 #[derive(Deserialize)]
@@ -291,4 +295,57 @@ async fn never_merge(
     require(&caller, CORRECT_MATCHES)?;
     identity::never_merge(&state.store, body.a, body.b, &caller.actor).await?;
     Ok(Json(serde_json::json!({ "kept_apart": [body.a, body.b] })))
+}
+
+async fn segment_list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, SEGMENTS)?;
+    Ok(Json(
+        serde_json::json!({ "segments": state.store.segments().await? }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewSegment {
+    name: String,
+    rule: String,
+}
+
+/// Creates a rule segment; a rule that does not parse is a 400 naming the column of the
+/// mistake, a taken name a 409.
+async fn segment_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewSegment>,
+) -> Result<(axum::http::StatusCode, Json<patron_store::SegmentInfo>), ApiError> {
+    require(&caller, SEGMENTS)?;
+    let s = patron_pipeline::segments::create(&state.store, &body.name, &body.rule, &caller.actor)
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(s)))
+}
+
+async fn segment_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, SEGMENTS)?;
+    if !state
+        .store
+        .segments()
+        .await?
+        .iter()
+        .any(|s| s.segment_id == id)
+    {
+        return Err(ApiError::NotFound);
+    }
+    let limit = page.limit.unwrap_or(100).clamp(1, 10_000);
+    let members = state
+        .store
+        .segment_members(id, limit, page.offset.unwrap_or(0).max(0))
+        .await?;
+    Ok(Json(serde_json::json!({ "customer_ids": members })))
 }

@@ -46,6 +46,18 @@ impl From<patron_pipeline::identity::IdentityError> for ApiError {
     }
 }
 
+impl From<patron_pipeline::segments::SegmentError> for ApiError {
+    fn from(e: patron_pipeline::segments::SegmentError) -> Self {
+        use patron_pipeline::segments::SegmentError as E;
+        match e {
+            E::Rule { error, .. } => ApiError::BadRequest(format!("rule: {error}")),
+            E::Name(m) => ApiError::Conflict(m),
+            E::NotFound(_) => ApiError::NotFound,
+            E::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {

@@ -17,6 +17,7 @@ mod ops;
 mod profiles;
 mod quarantine;
 mod records;
+mod segments;
 mod unify;
 mod vault;
 
@@ -29,6 +30,7 @@ pub use profiles::{
 };
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
+pub use segments::{SegmentFacts, SegmentInfo};
 pub use unify::{
     field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
     Unification, UnifyRecord, GOLDEN_FIELDS,
@@ -71,6 +73,9 @@ pub enum StoreError {
     /// A bulk write through the native SQLite connection failed.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// The request conflicts with what is stored (a name already taken).
+    #[error("{0}")]
+    Conflict(String),
     /// A file system operation on the data directory failed.
     #[error("{0}")]
     Io(String),

@@ -205,11 +205,27 @@ impl Store {
         Ok(n)
     }
 
-    /// Resolves events and tickets to profiles through their source ids (run after unify).
+    /// Resolves events, tickets and orders not yet attributed to profiles through their source
+    /// ids (run after unify, online placement and order imports).
     pub async fn attribute_activity(&self) -> Result<()> {
         sqlx::query(
             "UPDATE events SET customer_id = (SELECT r.customer_id FROM source_records r \
              WHERE r.source = events.source AND r.source_id = events.user_id)",
+        )
+        .execute(&self.pool)
+        .await?;
+        // Orders imported since the last unify run belong to their customer record's profile.
+        sqlx::query(
+            "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
+             WHERE r.source = orders.source AND r.source_id = orders.customer_source_id) \
+             WHERE customer_id IS NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
+             WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id) \
+             WHERE customer_id IS NULL",
         )
         .execute(&self.pool)
         .await?;

@@ -144,6 +144,11 @@ pub enum Command {
         /// The other.
         b: i64,
     },
+    /// Rule segments: create, list, show, preview and export.
+    Segments {
+        #[command(subcommand)]
+        command: SegmentsCommand,
+    },
     /// How golden profiles choose each field's value among their records.
     Survivorship {
         #[command(subcommand)]
@@ -163,6 +168,39 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// Create a segment from a rule, e.g. --rule "total_spent > 500 and country = 'CN'".
+    Create {
+        /// A unique name.
+        name: String,
+        /// The rule (see docs/SEGMENTS.md).
+        #[arg(long)]
+        rule: String,
+    },
+    /// Every segment (RFM and rule) with its size, as CSV.
+    List,
+    /// One segment as JSON.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// How many profiles a rule selects, and the first ten, without storing anything.
+    Preview {
+        /// The rule.
+        #[arg(long)]
+        rule: String,
+    },
+    /// The segment's members as CSV (customer_id, name, email, phone, city, country).
+    Export {
+        /// Its name.
+        name: String,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -582,6 +620,63 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Segments { command } => {
+            let store = cfg.open_store().await?;
+            match command {
+                SegmentsCommand::Create { name, rule } => {
+                    let s = patron_pipeline::segments::create(&store, &name, &rule, "cli").await?;
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                }
+                SegmentsCommand::List => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                    w.write_record(["segment_id", "name", "kind", "members", "rule"])?;
+                    for s in store.segments().await? {
+                        w.serialize((s.segment_id, s.name, s.kind, s.members, s.definition))?;
+                    }
+                    w.flush()?;
+                }
+                SegmentsCommand::Show { name } => {
+                    let s = patron_pipeline::segments::find(&store, &name).await?;
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                }
+                SegmentsCommand::Preview { rule } => {
+                    let p = patron_pipeline::segments::preview(&store, &rule).await?;
+                    println!("{}", serde_json::to_string_pretty(&p)?);
+                }
+                SegmentsCommand::Export { name, out } => {
+                    let s = patron_pipeline::segments::find(&store, &name).await?;
+                    let members = store.segment_members(s.segment_id, i64::MAX, 0).await?;
+                    let write = |w: &mut dyn std::io::Write| -> anyhow::Result<()> {
+                        let mut w = csv::Writer::from_writer(w);
+                        w.write_record(["customer_id"])?;
+                        for id in &members {
+                            w.serialize((id,))?;
+                        }
+                        w.flush()?;
+                        Ok(())
+                    };
+                    match &out {
+                        Some(path) => {
+                            let file = std::fs::File::create(path)
+                                .with_context(|| format!("cannot create {}", path.display()))?;
+                            write(&mut std::io::BufWriter::new(file))?;
+                            eprintln!("wrote {} members to {}", members.len(), path.display());
+                        }
+                        None => write(&mut std::io::stdout().lock())?,
+                    }
+                    store
+                        .audit(
+                            "cli",
+                            "segment.export",
+                            Some(&s.segment_id.to_string()),
+                            Some(&format!("{} rows", members.len())),
+                        )
+                        .await?;
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
         Command::Survivorship { command } => {
             let store = cfg.open_store().await?;
             let rules = match command {
@@ -844,6 +939,10 @@ pub async fn import(
                 placed.waiting
             );
         }
+    }
+    if kind == ImportKind::Orders {
+        // New orders of known customers count for their profile at once.
+        store.attribute_activity().await?;
     }
     Ok(s)
 }

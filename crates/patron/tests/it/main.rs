@@ -11,4 +11,5 @@ mod dashboard;
 mod helpers;
 mod online;
 mod segment;
+mod segments;
 mod unify;

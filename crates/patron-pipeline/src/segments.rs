@@ -1,0 +1,152 @@
+//! Rule segments: created from a rule in the engine's expression language, previewed,
+//! listed and re-evaluated after every segment or predict run, with membership history.
+
+use patron_engine::rules::{self, Column, RuleError};
+use patron_store::{SegmentFacts, SegmentInfo, Store, StoreError};
+use std::collections::HashMap;
+
+/// Why a segment could not be made or found.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The rule does not parse or type-check; `column` points into `rule`.
+    #[error("rule: {error}\n  {rule}\n  {caret}^", caret = " ".repeat(error.column.saturating_sub(1)))]
+    Rule {
+        /// The rule as given.
+        rule: String,
+        /// What is wrong, and where.
+        error: RuleError,
+    },
+    /// A segment of that name exists, or none does.
+    #[error("{0}")]
+    Name(String),
+    /// No such segment.
+    #[error("no segment named '{0}'")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for SegmentError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => SegmentError::Name(m),
+            e => SegmentError::Store(e.into()),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, SegmentError>;
+
+/// The columns rules can use, by name, over `facts`.
+pub fn columns(facts: &[SegmentFacts]) -> HashMap<String, Column> {
+    let num = |f: fn(&SegmentFacts) -> Option<f64>| Column::Number(facts.iter().map(f).collect());
+    let text = |f: fn(&SegmentFacts) -> Option<String>| Column::Text(facts.iter().map(f).collect());
+    HashMap::from([
+        ("country".into(), text(|f| f.country.clone())),
+        ("city".into(), text(|f| f.city.clone())),
+        ("gender".into(), text(|f| f.gender.clone())),
+        ("records".into(), num(|f| Some(f.records))),
+        (
+            "sources".into(),
+            Column::List(facts.iter().map(|f| f.sources.clone()).collect()),
+        ),
+        (
+            "days_since_last_order".into(),
+            num(|f| f.days_since_last_order),
+        ),
+        ("orders".into(), num(|f| f.orders)),
+        ("total_spent".into(), num(|f| f.total_spent)),
+        ("r".into(), num(|f| f.rfm[0])),
+        ("f".into(), num(|f| f.rfm[1])),
+        ("m".into(), num(|f| f.rfm[2])),
+        ("rfm_segment".into(), text(|f| f.rfm_segment.clone())),
+        (
+            "expected_purchases_90d".into(),
+            num(|f| f.expected_purchases_90d),
+        ),
+        ("clv_12m".into(), num(|f| f.clv_12m)),
+        ("p_alive".into(), num(|f| f.p_alive)),
+        ("churn_risk".into(), text(|f| f.churn_risk.clone())),
+    ])
+}
+
+/// The profiles `rule` selects now.
+async fn evaluate(store: &Store, rule: &str) -> Result<Vec<i64>> {
+    let facts = store.segment_facts().await?;
+    let table = columns(&facts);
+    let parsed =
+        rules::parse(rule, &rules::schema(&table)).map_err(|error| SegmentError::Rule {
+            rule: rule.to_owned(),
+            error,
+        })?;
+    let selected = rules::evaluate(&parsed, &table, facts.len());
+    Ok(facts
+        .iter()
+        .zip(selected)
+        .filter(|(_, s)| *s)
+        .map(|(f, _)| f.customer_id)
+        .collect())
+}
+
+/// What a rule would select, without storing anything.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    /// Profiles it selects.
+    pub members: usize,
+    /// The first of them, by id.
+    pub sample: Vec<i64>,
+}
+
+/// Counts and samples the profiles `rule` selects.
+pub async fn preview(store: &Store, rule: &str) -> Result<Preview> {
+    let members = evaluate(store, rule).await?;
+    Ok(Preview {
+        members: members.len(),
+        sample: members.iter().take(10).copied().collect(),
+    })
+}
+
+/// Creates a rule segment and fills it; the rule is checked before anything is stored.
+pub async fn create(store: &Store, name: &str, rule: &str, actor: &str) -> Result<SegmentInfo> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(SegmentError::Name("a segment needs a name".into()));
+    }
+    let members = evaluate(store, rule).await?;
+    let id = store.create_rule_segment(name, rule.trim()).await?;
+    store.set_segment_members(id, &members).await?;
+    store
+        .audit(actor, "segment.create", Some(&id.to_string()), Some(name))
+        .await?;
+    find(store, name).await
+}
+
+/// The segment called `name`.
+pub async fn find(store: &Store, name: &str) -> Result<SegmentInfo> {
+    store
+        .segments()
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| SegmentError::NotFound(name.to_owned()))
+}
+
+/// Re-evaluates every rule segment on the current data. Returns (segments, entered, left).
+pub async fn refresh(store: &Store) -> Result<(u64, u64, u64)> {
+    let (mut n, mut entered, mut left) = (0, 0, 0);
+    for s in store
+        .segments()
+        .await?
+        .into_iter()
+        .filter(|s| s.kind == "rule")
+    {
+        let rule = s.definition.unwrap_or_default();
+        let members = evaluate(store, &rule).await?;
+        let (e, l) = store.set_segment_members(s.segment_id, &members).await?;
+        n += 1;
+        entered += e;
+        left += l;
+    }
+    Ok((n, entered, left))
+}

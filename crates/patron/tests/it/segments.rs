@@ -1,0 +1,138 @@
+//! Rule segments through the real CLI and API: preview, create, list, export, re-evaluation
+//! with membership history, and rule errors that point at the mistake.
+
+use crate::helpers::{csv_rows, spawn_app_with_fixtures, Db};
+use patron_domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn rule_segments_are_created_refreshed_and_exported() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    let ann = env
+        .scalar("SELECT customer_id FROM source_records WHERE source_id = 'w1'")
+        .await;
+    let bob = env
+        .scalar("SELECT customer_id FROM source_records WHERE source_id = 'w2'")
+        .await;
+    // Ann spent 84.00 USD, Bob 9.50.
+    let rule = "total_spent > 50 and 'web' in sources";
+    let preview: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["segments", "preview", "--rule", rule])).unwrap();
+    assert_eq!(preview["members"], 1);
+    assert_eq!(preview["sample"][0], ann);
+    let created: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["segments", "create", "big", "--rule", rule]))
+            .unwrap();
+    assert_eq!(created["members"], 1);
+
+    let out = env.patron(&["segments", "create", "big", "--rule", "orders > 0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a segment named 'big' exists"));
+    let out = env.patron(&["segments", "create", "typo", "--rule", "total_spnt > 50"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rule: column 1: unknown column 'total_spnt'"),
+        "{err}"
+    );
+    assert!(err.contains("  total_spnt > 50\n  ^"), "{err}");
+
+    // Bob buys more; the next segment run lets him in, and the history says when.
+    let more = env.write(
+        "more.csv",
+        "source,order_id,customer_source_id,placed_at,status,currency,product_id,quantity,unit_price\n\
+         web,o9,w2,2024-07-01T10:00:00Z,completed,USD,p2,2,40.00\n",
+    );
+    env.patron_ok(&["import", "orders", more.to_str().unwrap()]);
+    let out = env.patron_ok(&["run", "segment"]);
+    assert!(
+        out.contains(
+            "rule segments: segments re-evaluated 1, customers entered 1, customers left 0"
+        ),
+        "{out}"
+    );
+    let exported = csv_rows(&env.patron_ok(&["segments", "export", "big"]));
+    let ids: Vec<i64> = exported
+        .iter()
+        .map(|r| r["customer_id"].parse().unwrap())
+        .collect();
+    assert_eq!(ids, {
+        let mut v = vec![ann, bob];
+        v.sort();
+        v
+    });
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM segment_history WHERE change = 'entered'")
+            .await,
+        2
+    );
+    let list = csv_rows(&env.patron_ok(&["segments", "list"]));
+    let big = list.iter().find(|r| r["name"] == "big").unwrap();
+    assert_eq!(big["members"], "2");
+    assert_eq!(big["kind"], "rule");
+
+    // The API: analysts and admins; rule errors are 400 with the column, names unique.
+    let post = |role: Role, body: serde_json::Value| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/segments"))
+            .bearer_auth(&app.keys[&role])
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    let resp = post(
+        Role::Analyst,
+        json!({"name": "gb", "rule": "country = 'GB'"}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let gb: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(gb["members"], 1);
+    let resp = post(
+        Role::Analyst,
+        json!({"name": "bad", "rule": "country > 'GB'"}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("column 9"));
+    assert_eq!(
+        post(Role::Admin, json!({"name": "gb", "rule": "orders > 0"}))
+            .await
+            .status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        post(Role::Agent, json!({"name": "x", "rule": "orders > 0"}))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let members: serde_json::Value = app
+        .get_as(
+            Role::Analyst,
+            &format!("/api/v1/segments/{}/members", gb["segment_id"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(members["customer_ids"], json!([bob]));
+    assert_eq!(
+        app.get_as(Role::Analyst, "/api/v1/segments/999999/members")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let all: serde_json::Value = app
+        .get_as(Role::Admin, "/api/v1/segments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(all["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "big"));
+}
