@@ -215,20 +215,14 @@ impl Store {
         .execute(&self.pool)
         .await?;
         // Orders imported since the last unify run belong to their customer record's profile.
-        sqlx::query(
-            "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
-             WHERE r.source = orders.source AND r.source_id = orders.customer_source_id) \
-             WHERE customer_id IS NULL",
-        )
-        .execute(&self.pool)
-        .await?;
-        sqlx::query(
-            "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
-             WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id) \
-             WHERE customer_id IS NULL",
-        )
-        .execute(&self.pool)
-        .await?;
+        for update in [
+            crate::unify::ATTRIBUTE_ORDERS,
+            crate::unify::ATTRIBUTE_ORDER_LINES,
+        ] {
+            sqlx::query(&format!("{update} WHERE customer_id IS NULL"))
+                .execute(&self.pool)
+                .await?;
+        }
         // An anonymous visitor's events belong to whoever a message with both ids names, and
         // an aliased id's events to the id it became (Segment's identity links).
         sqlx::query(

@@ -540,6 +540,16 @@ fn record_ref(r: &sqlx::any::AnyRow, prefix: &str) -> Result<RecordRef> {
     })
 }
 
+/// Gives orders the profile of their customer's record (a filter is appended by callers).
+pub(crate) const ATTRIBUTE_ORDERS: &str =
+    "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
+     WHERE r.source = orders.source AND r.source_id = orders.customer_source_id)";
+
+/// Gives order lines the profile of their order.
+pub(crate) const ATTRIBUTE_ORDER_LINES: &str =
+    "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
+     WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id)";
+
 /// Columns of a golden profile row: the id, [`GOLDEN_FIELDS`], then bookkeeping.
 const GOLDEN_ROW: [&str; 13] = [
     "customer_id",
@@ -761,12 +771,8 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "DELETE FROM customer_aliases WHERE alias_id IN (SELECT customer_id FROM customers)",
     ));
 
-    let orders = "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
-         WHERE r.source = orders.source AND r.source_id = orders.customer_source_id)";
-    steps.push(Step::sql(scoped(orders)));
-    let lines = "UPDATE order_lines SET customer_id = (SELECT o.customer_id FROM orders o \
-         WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id)";
-    steps.push(Step::sql(scoped(lines)));
+    steps.push(Step::sql(scoped(ATTRIBUTE_ORDERS)));
+    steps.push(Step::sql(scoped(ATTRIBUTE_ORDER_LINES)));
     steps.push(Step::sql("DROP TABLE unify_assign"));
     steps.push(Step::sql("DROP TABLE unify_scope"));
     steps
