@@ -6,6 +6,7 @@
 //! snapshots from storage, call in here, and write results back in bulk. Keeping it pure is
 //! what lets the same code run in tests, benchmarks and production unchanged.
 
+pub mod clusters;
 pub mod clv;
 pub mod matching;
 pub mod predict;

@@ -14,6 +14,8 @@ pub enum ExportKind {
     Segments,
     /// Stored recommendations.
     Recommendations,
+    /// Per-customer metrics and forecasts (pseudonymous: ids, no personal fields).
+    Metrics,
 }
 
 /// Writes one export as CSV with a header row; returns the number of data rows.
@@ -64,6 +66,44 @@ pub async fn export(store: &Store, kind: ExportKind, out: impl Write) -> anyhow:
             store
                 .export_segments(|s, k, c| w.serialize((s, k, c)).map_err(io))
                 .await?
+        }
+        ExportKind::Metrics => {
+            w.write_record([
+                "customer_id",
+                "recency_days",
+                "frequency",
+                "monetary",
+                "r",
+                "f",
+                "m",
+                "rfm_segment",
+                "cluster",
+                "expected_purchases_90d",
+                "p_alive",
+                "churn_risk",
+                "clv_12m",
+            ])?;
+            let facts = store.segment_facts().await?;
+            for f in &facts {
+                let int = |v: Option<f64>| v.map(|x| x as i64);
+                w.serialize((
+                    f.customer_id,
+                    int(f.days_since_last_order),
+                    int(f.orders),
+                    f.total_spent,
+                    int(f.rfm[0]),
+                    int(f.rfm[1]),
+                    int(f.rfm[2]),
+                    &f.rfm_segment,
+                    &f.cluster,
+                    f.expected_purchases_90d
+                        .map(|v| (v * 1000.0).round() / 1000.0),
+                    f.p_alive.map(|v| (v * 1000.0).round() / 1000.0),
+                    &f.churn_risk,
+                    f.clv_12m.map(|v| (v * 100.0).round() / 100.0),
+                ))?;
+            }
+            facts.len() as u64
         }
         ExportKind::Recommendations => {
             w.write_record(["customer_id", "rank", "product_id", "score", "reason"])?;

@@ -68,6 +68,7 @@ pub fn columns(facts: &[SegmentFacts]) -> HashMap<String, Column> {
         ("clv_12m".into(), num(|f| f.clv_12m)),
         ("p_alive".into(), num(|f| f.p_alive)),
         ("churn_risk".into(), text(|f| f.churn_risk.clone())),
+        ("cluster".into(), text(|f| f.cluster.clone())),
     ])
 }
 

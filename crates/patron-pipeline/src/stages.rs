@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use patron_domain::Currency;
-use patron_engine::{clv, predict, recommend, rfm};
+use patron_engine::{clusters, clv, predict, recommend, rfm};
 use patron_store::{MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store};
 
 /// A stage that `patron run` can name.
@@ -163,11 +163,44 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         })
         .collect();
     let scored = metrics.len() as u64;
+    let behaviour: Vec<clusters::Behaviour> = metrics
+        .iter()
+        .map(|m| clusters::Behaviour {
+            recency_days: m.recency_days as f64,
+            orders: m.frequency as f64,
+            spent: m.monetary_minor as f64,
+        })
+        .collect();
+    let found = clusters::cluster(&behaviour, None, 0x5eed);
+    // Clusters are numbered by size, largest first, and named by what sets them apart.
+    let mut sizes = vec![0usize; found.descriptions.len()];
+    for &c in &found.assignment {
+        sizes[c] += 1;
+    }
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&c| (std::cmp::Reverse(sizes[c]), c));
+    let mut names = vec![String::new(); sizes.len()];
+    for (rank, &c) in order.iter().enumerate() {
+        names[c] = format!("Cluster {}: {}", rank + 1, found.descriptions[c]);
+    }
+    // Too few buyers to cluster (one cluster of everyone) is no segmentation at all.
+    let members: Vec<(i64, String)> = if names.len() < 2 {
+        names.clear();
+        Vec::new()
+    } else {
+        metrics
+            .iter()
+            .zip(&found.assignment)
+            .map(|(m, &c)| (m.customer_id, names[c].clone()))
+            .collect()
+    };
     store.write_metrics(metrics).await?;
+    store.write_clusters(members).await?;
     Ok(StageSummary {
         stage: "segment",
         counts: vec![
             ("customers scored", scored),
+            ("behaviour clusters", names.len() as u64),
             ("orders used", u.orders.len() as u64),
             ("cancelled or refunded orders left out", u.reversed),
             ("orders in other currencies left out", u.other_currency),

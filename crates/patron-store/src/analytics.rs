@@ -171,9 +171,6 @@ impl Store {
         sqlx::query("DELETE FROM customer_metrics")
             .execute(&mut *tx)
             .await?;
-        let mut segment_names: Vec<String> = metrics.iter().map(|m| m.segment.clone()).collect();
-        segment_names.sort();
-        segment_names.dedup();
         let members: Vec<(i64, String)> = metrics
             .iter()
             .map(|m| (m.customer_id, m.segment.clone()))
@@ -215,45 +212,30 @@ impl Store {
             rows,
         )
         .await?;
-        let rows = segment_names
-            .iter()
-            .map(|n| vec![n.as_str().into(), "rfm".into(), now.into(), now.into()])
-            .collect();
-        insert(
-            &mut tx,
-            self.backend,
-            "segments",
-            &["name", "kind", "created_at", "updated_at"],
-            "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
-            rows,
-        )
-        .await?;
-        let mut ids = HashMap::new();
-        for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = 'rfm'")
+        replace_memberships(&mut tx, self.backend, "rfm", members).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the behaviour clusters: `(customer, cluster name)` for every clustered
+    /// customer. Clusters of earlier runs that are gone are removed.
+    pub async fn write_clusters(&self, members: Vec<(i64, String)>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        replace_memberships(&mut tx, self.backend, "cluster", members.clone()).await?;
+        let mut names: Vec<String> = members.into_iter().map(|(_, n)| n).collect();
+        names.sort();
+        names.dedup();
+        for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = 'cluster'")
             .fetch_all(&mut *tx)
             .await?
         {
-            ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+            if !names.contains(&row.try_get::<String, _>(1)?) {
+                sqlx::query("DELETE FROM segments WHERE segment_id = $1")
+                    .bind(row.try_get::<i64, _>(0)?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
-        sqlx::query(
-            "DELETE FROM segment_members WHERE segment_id IN \
-             (SELECT segment_id FROM segments WHERE kind = 'rfm')",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let rows = members
-            .into_iter()
-            .map(|(c, s)| vec![c.into(), ids[&s].into(), now.into()])
-            .collect();
-        insert(
-            &mut tx,
-            self.backend,
-            "segment_members",
-            &["customer_id", "segment_id", "since"],
-            "",
-            rows,
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -328,4 +310,61 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Replaces the memberships of the segments of one `kind` (computed, not rule, segments):
+/// the segments named in `members` are created if new, and every member of the kind's
+/// segments is replaced. A name already taken by a segment of another kind is left alone.
+async fn replace_memberships(
+    tx: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
+    kind: &str,
+    members: Vec<(i64, String)>,
+) -> Result<()> {
+    let now = now_ms();
+    let mut names: Vec<&String> = members.iter().map(|(_, n)| n).collect();
+    names.sort();
+    names.dedup();
+    let rows = names
+        .iter()
+        .map(|n| vec![n.as_str().into(), kind.into(), now.into(), now.into()])
+        .collect();
+    insert(
+        &mut *tx,
+        backend,
+        "segments",
+        &["name", "kind", "created_at", "updated_at"],
+        "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+        rows,
+    )
+    .await?;
+    let mut ids = HashMap::new();
+    for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = $1")
+        .bind(kind)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+    }
+    sqlx::query(
+        "DELETE FROM segment_members WHERE segment_id IN \
+         (SELECT segment_id FROM segments WHERE kind = $1)",
+    )
+    .bind(kind)
+    .execute(&mut *tx)
+    .await?;
+    let rows = members
+        .into_iter()
+        .filter_map(|(c, s)| Some(vec![c.into(), (*ids.get(&s)?).into(), now.into()]))
+        .collect();
+    insert(
+        &mut *tx,
+        backend,
+        "segment_members",
+        &["customer_id", "segment_id", "since"],
+        "",
+        rows,
+    )
+    .await?;
+    Ok(())
 }

@@ -39,6 +39,8 @@ pub struct SegmentFacts {
     pub p_alive: Option<f64>,
     /// Churn-risk band.
     pub churn_risk: Option<String>,
+    /// Behaviour cluster.
+    pub cluster: Option<String>,
 }
 
 /// A segment with its size.
@@ -70,7 +72,10 @@ impl Store {
             "SELECT c.customer_id, c.country, c.city, c.gender, c.records, m.recency_days, \
              m.frequency, m.monetary_minor, m.currency AS m_currency, m.r, m.f, m.m, m.rfm_segment, \
              p.expected_purchases_90d, p.clv_12m_minor, p.currency AS p_currency, p.p_alive, \
-             p.churn_risk FROM customers c \
+             p.churn_risk, (SELECT s.name FROM segment_members sm \
+             JOIN segments s ON s.segment_id = sm.segment_id \
+             WHERE sm.customer_id = c.customer_id AND s.kind = 'cluster') AS cluster \
+             FROM customers c \
              LEFT JOIN customer_metrics m ON m.customer_id = c.customer_id \
              LEFT JOIN customer_predictions p ON p.customer_id = c.customer_id \
              ORDER BY c.customer_id",
@@ -111,6 +116,7 @@ impl Store {
                     clv_12m: major(r.try_get("clv_12m_minor")?, r.try_get("p_currency")?),
                     p_alive: r.try_get("p_alive")?,
                     churn_risk: r.try_get("churn_risk")?,
+                    cluster: r.try_get("cluster")?,
                 })
             })
             .collect()

@@ -355,6 +355,7 @@ pub enum ExportKindArg {
     Links,
     Segments,
     Recommendations,
+    Metrics,
 }
 
 impl Args {
@@ -484,6 +485,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ExportKindArg::Links => ExportKind::Links,
                 ExportKindArg::Segments => ExportKind::Segments,
                 ExportKindArg::Recommendations => ExportKind::Recommendations,
+                ExportKindArg::Metrics => ExportKind::Metrics,
             };
             let n = match &out {
                 Some(path) => {

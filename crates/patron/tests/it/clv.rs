@@ -189,6 +189,31 @@ async fn run_predict_forecasts_with_the_fitted_models() {
             .await,
         0
     );
+
+    // The metrics export: one row per profile, forecasts where computed, nothing personal.
+    env.patron_ok(&["run", "segment"]);
+    let rows = crate::helpers::csv_rows(&env.patron_ok(&["export", "metrics"]));
+    assert_eq!(
+        rows.len() as i64,
+        count("SELECT COUNT(*) FROM customers").await
+    );
+    let forecast = rows.iter().filter(|r| !r["p_alive"].is_empty()).count() as i64;
+    assert_eq!(forecast, total);
+    let buyer = rows.iter().find(|r| !r["rfm_segment"].is_empty()).unwrap();
+    assert!(buyer["frequency"].parse::<i64>().unwrap() >= 1);
+    assert!(["low", "medium", "high"].contains(&buyer["churn_risk"].as_str()));
+    assert!(!rows[0].contains_key("email") && !rows[0].contains_key("name"));
+    // Every buyer is in one behaviour cluster, and clusters are segments rules can use.
+    assert!(buyer["cluster"].starts_with("Cluster "), "{buyer:?}");
+    let clustered = rows.iter().filter(|r| !r["cluster"].is_empty()).count();
+    let scored = rows.iter().filter(|r| !r["rfm_segment"].is_empty()).count();
+    assert_eq!(clustered, scored);
+    let clusters = count("SELECT COUNT(*) FROM segments WHERE kind = 'cluster'").await;
+    assert!((2..=8).contains(&clusters), "{clusters}");
+    let rule = format!("cluster = '{}'", buyer["cluster"]);
+    let preview: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["segments", "preview", "--rule", &rule])).unwrap();
+    assert!(preview["members"].as_u64().unwrap() >= 1);
 }
 
 #[tokio::test]
