@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod clv;
+pub mod cohorts;
 pub mod matching;
 pub mod predict;
 pub mod recommend;

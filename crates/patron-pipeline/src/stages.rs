@@ -212,6 +212,16 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
     })
 }
 
+/// Monthly acquisition cohorts over completed orders in the reporting currency.
+pub async fn cohort_report(
+    store: &Store,
+    cfg: &RunConfig,
+) -> anyhow::Result<Vec<patron_engine::cohorts::CohortCell>> {
+    let snap = store.order_snapshot().await?;
+    let u = usable_orders(&snap, cfg.currency.as_str());
+    Ok(patron_engine::cohorts::cohorts(&u.orders))
+}
+
 /// Below this many repeat buyers the customer-base models have too little to learn from, and
 /// forecasts fall back to each customer's own run rate.
 const MIN_REPEAT_BUYERS: usize = 30;

@@ -144,6 +144,11 @@ pub enum Command {
         /// The other.
         b: i64,
     },
+    /// Reports over the stored data, as CSV.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Rule segments: create, list, show, preview and export.
     Segments {
         #[command(subcommand)]
@@ -168,6 +173,17 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Monthly acquisition cohorts: for each month of first orders and each month since, the
+    /// cohort's size, customers who ordered, retention and revenue (reporting currency).
+    Cohorts {
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -619,6 +635,53 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let store = cfg.open_store().await?;
             identity::never_merge(&store, a, b, "cli").await?;
             eprintln!("profiles {a} and {b} will not be merged");
+            store.close().await;
+            Ok(())
+        }
+        Command::Report {
+            command: ReportCommand::Cohorts { out },
+        } => {
+            let store = cfg.open_store().await?;
+            let cells = patron_pipeline::stages::cohort_report(&store, &cfg.run).await?;
+            let exponent = cfg.run.currency.exponent();
+            let write = |w: &mut dyn std::io::Write| -> anyhow::Result<()> {
+                let mut w = csv::Writer::from_writer(w);
+                w.write_record([
+                    "cohort",
+                    "month",
+                    "size",
+                    "active",
+                    "retention",
+                    "revenue",
+                    "currency",
+                ])?;
+                for c in &cells {
+                    w.serialize((
+                        &c.cohort,
+                        c.month,
+                        c.size,
+                        c.active,
+                        format!("{:.4}", c.retention),
+                        format!(
+                            "{:.*}",
+                            usize::from(exponent),
+                            c.revenue as f64 / 10f64.powi(i32::from(exponent))
+                        ),
+                        cfg.run.currency.as_str(),
+                    ))?;
+                }
+                w.flush()?;
+                Ok(())
+            };
+            match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    write(&mut std::io::BufWriter::new(file))?;
+                    eprintln!("wrote {} rows to {}", cells.len(), path.display());
+                }
+                None => write(&mut std::io::stdout().lock())?,
+            }
             store.close().await;
             Ok(())
         }

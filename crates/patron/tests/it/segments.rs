@@ -136,3 +136,32 @@ async fn rule_segments_are_created_refreshed_and_exported() {
         .iter()
         .any(|s| s["name"] == "big"));
 }
+
+#[tokio::test]
+async fn cohorts_report_retention_and_revenue_by_first_order_month() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let rows = csv_rows(&app.env.patron_ok(&["report", "cohorts"]));
+    let cell = |cohort: &str, month: &str| {
+        rows.iter()
+            .find(|r| r["cohort"] == cohort && r["month"] == month)
+            .unwrap_or_else(|| panic!("{cohort} {month}: {rows:?}"))
+            .clone()
+    };
+    // Ann first ordered in May (59.00) and again in June (25.00); Bob first in June.
+    let may = cell("2024-05", "0");
+    assert_eq!(
+        (
+            may["size"].as_str(),
+            may["active"].as_str(),
+            may["revenue"].as_str()
+        ),
+        ("1", "1", "59.00")
+    );
+    let june = cell("2024-05", "1");
+    assert_eq!(
+        (june["retention"].as_str(), june["revenue"].as_str()),
+        ("1.0000", "25.00")
+    );
+    assert_eq!(cell("2024-06", "0")["size"], "1");
+    assert_eq!(may["currency"], "USD");
+}
