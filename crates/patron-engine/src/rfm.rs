@@ -30,12 +30,90 @@ pub struct Rfm {
     /// Monetary score, 5 = highest spend.
     pub m: u8,
     /// Named segment from the R and F scores.
-    pub segment: &'static str,
+    pub segment: String,
+}
+
+/// One entry of a score map: R and F score ranges (inclusive) and the segment they name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentRule {
+    /// Recency scores, lowest and highest.
+    pub r: (u8, u8),
+    /// Frequency scores, lowest and highest.
+    pub f: (u8, u8),
+    /// The segment's name.
+    pub name: String,
+}
+
+/// How customers are scored and named: the number of bins per score (5: quintiles) and the
+/// score map, checked in order (the first entry that covers an R and F pair names it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RfmConfig {
+    /// Bins per score, 2 to 10.
+    pub bins: u8,
+    /// The score map.
+    pub segments: Vec<SegmentRule>,
+}
+
+impl Default for RfmConfig {
+    fn default() -> Self {
+        RfmConfig {
+            bins: 5,
+            segments: SEGMENTS
+                .iter()
+                .map(|&(r0, r1, f0, f1, name)| SegmentRule {
+                    r: (r0, r1),
+                    f: (f0, f1),
+                    name: name.to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RfmConfig {
+    /// Checks the bin count and that the map names every score pair, with scores in range.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(2..=10).contains(&self.bins) {
+            return Err(format!("bins must be 2 to 10, not {}", self.bins));
+        }
+        for rule in &self.segments {
+            let ok = |(lo, hi): (u8, u8)| 1 <= lo && lo <= hi && hi <= self.bins;
+            if !ok(rule.r) || !ok(rule.f) || rule.name.trim().is_empty() {
+                return Err(format!(
+                    "segment '{}': scores must be ranges within 1..={} and the name non-empty",
+                    rule.name, self.bins
+                ));
+            }
+        }
+        let missing: Vec<String> = (1..=self.bins)
+            .flat_map(|r| (1..=self.bins).map(move |f| (r, f)))
+            .filter(|&(r, f)| self.segment(r, f).is_none())
+            .map(|(r, f)| format!("r={r} f={f}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("no segment for {}", missing.join(", ")));
+        }
+        Ok(())
+    }
+
+    /// The segment that names an R and F score pair.
+    pub fn segment(&self, r: u8, f: u8) -> Option<&str> {
+        self.segments
+            .iter()
+            .find(|s| (s.r.0..=s.r.1).contains(&r) && (s.f.0..=s.f.1).contains(&f))
+            .map(|s| s.name.as_str())
+    }
 }
 
 /// Computes RFM for every customer with at least one order; `None` for the others.
-/// `as_of_day` is the reference day recency is measured from.
-pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm>> {
+/// `as_of_day` is the reference day recency is measured from; `cfg` must be valid
+/// ([`RfmConfig::validate`]).
+pub fn rfm(
+    orders: &[Order],
+    customers: usize,
+    as_of_day: i32,
+    cfg: &RfmConfig,
+) -> Vec<Option<Rfm>> {
     let mut last = vec![i32::MIN; customers];
     let mut freq = vec![0u32; customers];
     let mut money = vec![0i64; customers];
@@ -54,9 +132,10 @@ pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm
     let neg_recency: Vec<i64> = recency.iter().map(|r| -r).collect();
     let freq_b: Vec<i64> = buyers.iter().map(|&c| i64::from(freq[c])).collect();
     let money_b: Vec<i64> = buyers.iter().map(|&c| money[c]).collect();
+    let bins = cfg.bins;
     let (r, (f, m)) = rayon::join(
-        || quintiles(&neg_recency),
-        || rayon::join(|| quintiles(&freq_b), || quintiles(&money_b)),
+        || scores(&neg_recency, bins),
+        || rayon::join(|| scores(&freq_b, bins), || scores(&money_b, bins)),
     );
     let mut out = vec![None; customers];
     for (i, &c) in buyers.iter().enumerate() {
@@ -67,16 +146,21 @@ pub fn rfm(orders: &[Order], customers: usize, as_of_day: i32) -> Vec<Option<Rfm
             r: r[i],
             f: f[i],
             m: m[i],
-            segment: segment(r[i], f[i]),
+            segment: cfg.segment(r[i], f[i]).unwrap_or("Other").to_owned(),
         });
     }
     out
 }
 
-/// Scores values 1–5 by quintile of rank, larger value = higher score. Equal values always get
-/// the same score (the score of the first rank they occupy), so the result never depends on
-/// input order.
+/// Scores values 1–5 by quintile of rank (see [`scores`]).
 pub fn quintiles(values: &[i64]) -> Vec<u8> {
+    scores(values, 5)
+}
+
+/// Scores values 1–`bins` by rank, larger value = higher score. Equal values always get the
+/// same score (the score of the first rank they occupy), so the result never depends on
+/// input order.
+pub fn scores(values: &[i64], bins: u8) -> Vec<u8> {
     let n = values.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.par_sort_unstable_by_key(|&i| values[i]);
@@ -86,7 +170,7 @@ pub fn quintiles(values: &[i64]) -> Vec<u8> {
         if rank > 0 && values[i] != values[order[rank - 1]] {
             first_rank = rank;
         }
-        scores[i] = (first_rank * 5 / n) as u8 + 1;
+        scores[i] = (first_rank * usize::from(bins) / n) as u8 + 1;
     }
     scores
 }
@@ -106,12 +190,12 @@ const SEGMENTS: &[(u8, u8, u8, u8, &str)] = &[
     (1, 2, 1, 2, "Hibernating"),
 ];
 
-/// The named segment of an R and F score pair.
-pub fn segment(r: u8, f: u8) -> &'static str {
-    SEGMENTS
-        .iter()
-        .find(|(r0, r1, f0, f1, _)| (*r0..=*r1).contains(&r) && (*f0..=*f1).contains(&f))
-        .map_or("Hibernating", |s| s.4)
+/// The named segment of an R and F score pair under the default map.
+pub fn segment(r: u8, f: u8) -> String {
+    RfmConfig::default()
+        .segment(r, f)
+        .unwrap_or("Hibernating")
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -145,14 +229,51 @@ mod tests {
                 assert!(covered, "r={r} f={f}");
             }
         }
-        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 5), "Champions");
-        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (1, 1), "Lost");
+        let f = |rf: &(u8, u8)| segment(rf.0, rf.1);
+        check(f, (5, 5), "Champions".to_owned());
+        check(f, (1, 1), "Lost".to_owned());
+        check(f, (1, 5), "Can't Lose Them".to_owned());
+        check(f, (5, 1), "New".to_owned());
+        assert_eq!(RfmConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_custom_bin_count_needs_a_map_that_covers_it() {
+        let three = RfmConfig {
+            bins: 3,
+            segments: vec![
+                SegmentRule {
+                    r: (3, 3),
+                    f: (1, 3),
+                    name: "Active".into(),
+                },
+                SegmentRule {
+                    r: (1, 2),
+                    f: (1, 3),
+                    name: "Lapsing".into(),
+                },
+            ],
+        };
+        assert_eq!(three.validate(), Ok(()));
         check(
-            |rf: &(u8, u8)| segment(rf.0, rf.1),
-            (1, 5),
-            "Can't Lose Them",
+            |v: &Vec<i64>| scores(v, 3),
+            vec![1, 2, 3, 4, 5, 6],
+            vec![1, 1, 2, 2, 3, 3],
         );
-        check(|rf: &(u8, u8)| segment(rf.0, rf.1), (5, 1), "New");
+        let gap = RfmConfig {
+            segments: three.segments[..1].to_vec(),
+            ..three.clone()
+        };
+        assert!(gap.validate().unwrap_err().contains("r=1 f=1"));
+        let default_map = RfmConfig {
+            bins: 3,
+            ..RfmConfig::default()
+        };
+        assert!(
+            default_map.validate().is_err(),
+            "5-score ranges do not fit 3 bins"
+        );
+        assert!(RfmConfig { bins: 11, ..three }.validate().is_err());
     }
 
     #[test]
@@ -174,7 +295,7 @@ mod tests {
                 amount: 100,
             },
         ];
-        let got = rfm(&orders, 3, 100);
+        let got = rfm(&orders, 3, 100, &RfmConfig::default());
         let a = got[0].as_ref().unwrap();
         assert_eq!((a.recency_days, a.frequency, a.monetary), (0, 2, 800));
         assert_eq!((a.r, a.f, a.m), (3, 3, 3));

@@ -143,7 +143,8 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
     let snap = store.order_snapshot().await?;
     let currency = cfg.currency.as_str();
     let u = usable_orders(&snap, currency);
-    let scores = rfm::rfm(&u.orders, snap.customers.len(), u.as_of_day);
+    let rfm_cfg = rfm_config(store).await?;
+    let scores = rfm::rfm(&u.orders, snap.customers.len(), u.as_of_day, &rfm_cfg);
     let metrics: Vec<MetricRow> = scores
         .into_iter()
         .enumerate()
@@ -158,7 +159,7 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
                 r: i64::from(s.r),
                 f: i64::from(s.f),
                 m: i64::from(s.m),
-                segment: s.segment.to_owned(),
+                segment: s.segment,
             })
         })
         .collect();
@@ -210,6 +211,66 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
             ),
         ],
     })
+}
+
+/// Where the RFM bins and score map are kept.
+pub const RFM_SETTING: &str = "rfm";
+
+/// The stored RFM configuration (the default when none was set).
+pub async fn rfm_config(store: &Store) -> anyhow::Result<rfm::RfmConfig> {
+    match store.setting(RFM_SETTING).await? {
+        Some(bytes) => Ok(serde_json::from_slice(&bytes)?),
+        None => Ok(rfm::RfmConfig::default()),
+    }
+}
+
+/// Validates and stores an RFM configuration; it applies from the next segment run.
+pub async fn set_rfm_config(
+    store: &Store,
+    cfg: &rfm::RfmConfig,
+    actor: &str,
+) -> anyhow::Result<()> {
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("RFM configuration: {e}"))?;
+    let json = serde_json::to_vec(cfg)?;
+    store.put_setting(RFM_SETTING, &json).await?;
+    store
+        .audit(
+            actor,
+            "rfm.set",
+            None,
+            Some(&String::from_utf8_lossy(&json)),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Reads a score map: a CSV with `r_from,r_to,f_from,f_to,segment`, checked in order.
+pub fn read_score_map(path: &std::path::Path) -> anyhow::Result<Vec<rfm::SegmentRule>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        let score = |k: usize| -> anyhow::Result<u8> {
+            row.get(k).and_then(|v| v.parse().ok()).with_context(|| {
+                format!(
+                    "{}: line {}: column {} is not a score",
+                    path.display(),
+                    i + 2,
+                    k + 1
+                )
+            })
+        };
+        out.push(rfm::SegmentRule {
+            r: (score(0)?, score(1)?),
+            f: (score(2)?, score(3)?),
+            name: row.get(4).unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 /// Monthly acquisition cohorts over completed orders in the reporting currency.

@@ -221,21 +221,7 @@ impl Store {
     /// customer. Clusters of earlier runs that are gone are removed.
     pub async fn write_clusters(&self, members: Vec<(i64, String)>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        replace_memberships(&mut tx, self.backend, "cluster", members.clone()).await?;
-        let mut names: Vec<String> = members.into_iter().map(|(_, n)| n).collect();
-        names.sort();
-        names.dedup();
-        for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = 'cluster'")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            if !names.contains(&row.try_get::<String, _>(1)?) {
-                sqlx::query("DELETE FROM segments WHERE segment_id = $1")
-                    .bind(row.try_get::<i64, _>(0)?)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        replace_memberships(&mut tx, self.backend, "cluster", members).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -313,8 +299,9 @@ impl Store {
 }
 
 /// Replaces the memberships of the segments of one `kind` (computed, not rule, segments):
-/// the segments named in `members` are created if new, and every member of the kind's
-/// segments is replaced. A name already taken by a segment of another kind is left alone.
+/// the segments named in `members` are created if new, the kind's segments no longer named
+/// are removed, and every member is replaced. A name already taken by a segment of another
+/// kind is left alone.
 async fn replace_memberships(
     tx: &mut sqlx::AnyConnection,
     backend: crate::Backend,
@@ -338,14 +325,6 @@ async fn replace_memberships(
         rows,
     )
     .await?;
-    let mut ids = HashMap::new();
-    for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = $1")
-        .bind(kind)
-        .fetch_all(&mut *tx)
-        .await?
-    {
-        ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
-    }
     sqlx::query(
         "DELETE FROM segment_members WHERE segment_id IN \
          (SELECT segment_id FROM segments WHERE kind = $1)",
@@ -353,6 +332,22 @@ async fn replace_memberships(
     .bind(kind)
     .execute(&mut *tx)
     .await?;
+    let mut ids = HashMap::new();
+    for row in sqlx::query("SELECT segment_id, name FROM segments WHERE kind = $1")
+        .bind(kind)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let (id, name): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+        if names.contains(&&name) {
+            ids.insert(name, id);
+        } else {
+            sqlx::query("DELETE FROM segments WHERE segment_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let rows = members
         .into_iter()
         .filter_map(|(c, s)| Some(vec![c.into(), (*ids.get(&s)?).into(), now.into()]))

@@ -144,6 +144,11 @@ pub enum Command {
         /// The other.
         b: i64,
     },
+    /// RFM scoring: bins per score and the score map that names segments.
+    Rfm {
+        #[command(subcommand)]
+        command: RfmCommand,
+    },
     /// Reports over the stored data, as CSV.
     Report {
         #[command(subcommand)]
@@ -173,6 +178,25 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RfmCommand {
+    /// Print the bins and score map as JSON.
+    Show,
+    /// Change them; they apply from the next `patron run segment`.
+    Set {
+        /// Bins per score (5: quintiles), 2 to 10; another count than 5 needs --map.
+        #[arg(long)]
+        bins: Option<u8>,
+        /// A CSV score map, `r_from,r_to,f_from,f_to,segment` per line, first match wins;
+        /// it must name every R and F pair.
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// Start from the defaults (quintiles and the customary segments).
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -635,6 +659,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let store = cfg.open_store().await?;
             identity::never_merge(&store, a, b, "cli").await?;
             eprintln!("profiles {a} and {b} will not be merged");
+            store.close().await;
+            Ok(())
+        }
+        Command::Rfm { command } => {
+            let store = cfg.open_store().await?;
+            let current = match command {
+                RfmCommand::Show => patron_pipeline::stages::rfm_config(&store).await?,
+                RfmCommand::Set { bins, map, reset } => {
+                    let mut c = if reset {
+                        patron_engine::rfm::RfmConfig::default()
+                    } else {
+                        patron_pipeline::stages::rfm_config(&store).await?
+                    };
+                    if let Some(b) = bins {
+                        c.bins = b;
+                    }
+                    if let Some(path) = &map {
+                        c.segments = patron_pipeline::stages::read_score_map(path)?;
+                    }
+                    if let (Some(b), None, Err(_)) = (bins, &map, c.validate()) {
+                        bail!("--bins {b}: the score map does not fit {b} bins; give one with --map FILE");
+                    }
+                    patron_pipeline::stages::set_rfm_config(&store, &c, "cli").await?;
+                    eprintln!("saved; applies from the next `patron run segment`");
+                    c
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&current)?);
             store.close().await;
             Ok(())
         }

@@ -165,3 +165,53 @@ async fn cohorts_report_retention_and_revenue_by_first_order_month() {
     assert_eq!(cell("2024-06", "0")["size"], "1");
     assert_eq!(may["currency"], "USD");
 }
+
+#[tokio::test]
+async fn rfm_bins_and_score_map_are_configurable() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    let map = env.write(
+        "map.csv",
+        "r_from,r_to,f_from,f_to,segment\n2,2,1,2,Recent\n1,1,1,2,Earlier\n",
+    );
+    let out = env.patron(&["rfm", "set", "--bins", "2"]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--bins 2: the score map does not fit 2 bins"));
+    let gap = env.write(
+        "gap.csv",
+        "r_from,r_to,f_from,f_to,segment\n2,2,1,2,Recent\n",
+    );
+    let out = env.patron(&["rfm", "set", "--bins", "2", "--map", gap.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no segment for r=1 f=1, r=1 f=2"));
+    let bad = env.write(
+        "bad.csv",
+        "r_from,r_to,f_from,f_to,segment\nx,2,1,2,Recent\n",
+    );
+    let out = env.patron(&["rfm", "set", "--bins", "2", "--map", bad.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: column 1 is not a score"));
+
+    env.patron_ok(&["rfm", "set", "--bins", "2", "--map", map.to_str().unwrap()]);
+    env.patron_ok(&["run", "segment"]);
+    // Bob ordered last (June 15–21) and Ann earlier (June 1): two bins of recency.
+    let names = csv_rows(&env.patron_ok(&["segments", "list"]))
+        .into_iter()
+        .filter(|r| r["kind"] == "rfm")
+        .map(|r| (r["name"].clone(), r["members"].clone()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        names,
+        vec![
+            ("Earlier".to_owned(), "1".to_owned()),
+            ("Recent".to_owned(), "1".to_owned())
+        ]
+    );
+    let scores = env.scalar("SELECT MAX(r) FROM customer_metrics").await;
+    assert_eq!(scores, 2);
+    env.patron_ok(&["rfm", "set", "--reset"]);
+    env.patron_ok(&["run", "segment"]);
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM segments WHERE name = 'Recent'")
+            .await,
+        0
+    );
+}
