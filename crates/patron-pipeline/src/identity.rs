@@ -805,18 +805,21 @@ pub struct Placed {
 /// that profile's golden record is rewritten. Left for the next full run when there is no
 /// model yet or more than [`ONLINE_LIMIT`] records wait.
 pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar) -> Result<Placed> {
-    let waiting = store.unplaced_records().await?;
+    // Counted first: a large import waiting for a run must not be read on every API call.
+    let count = store.unplaced_count().await? as usize;
     let model = match stored_model(store).await? {
-        Some(model) if waiting.len() <= ONLINE_LIMIT => model,
+        Some(model) if count > 0 && count <= ONLINE_LIMIT => model,
         _ => {
             return Ok(Placed {
-                waiting: waiting.len(),
+                waiting: count,
                 ..Placed::default()
             })
         }
     };
+    let waiting = store.unplaced_records().await?;
     let rules = survivorship(store).await?;
     let mut placed = Placed::default();
+    let mut next_id = store.max_customer_id().await? + 1;
     progress.set_length(waiting.len() as u64);
     progress.set_message("placing new records");
     for record in waiting {
@@ -834,7 +837,8 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
             }
             None => {
                 placed.new_profiles += 1;
-                (store.max_customer_id().await? + 1, Vec::new())
+                next_id += 1;
+                (next_id - 1, Vec::new())
             }
         };
         members.push(record);

@@ -182,6 +182,14 @@ impl Store {
             .await
     }
 
+    /// How many records no profile holds yet.
+    pub async fn unplaced_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM source_records WHERE customer_id IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Records no profile holds yet (imported since the last unify run), oldest first.
     pub async fn unplaced_records(&self) -> Result<Vec<UnifyRecord>> {
         self.unify_records("WHERE customer_id IS NULL", &[]).await
