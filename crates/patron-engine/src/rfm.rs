@@ -29,8 +29,8 @@ pub struct Rfm {
     pub f: u8,
     /// Monetary score, 5 = highest spend.
     pub m: u8,
-    /// Named segment from the R and F scores.
-    pub segment: String,
+    /// Named segment from the R and F scores (shared among the customers it names).
+    pub segment: std::sync::Arc<str>,
 }
 
 /// One entry of a score map: R and F score ranges (inclusive) and the segment they name.
@@ -132,11 +132,20 @@ pub fn rfm(
     let neg_recency: Vec<i64> = recency.iter().map(|r| -r).collect();
     let freq_b: Vec<i64> = buyers.iter().map(|&c| i64::from(freq[c])).collect();
     let money_b: Vec<i64> = buyers.iter().map(|&c| money[c]).collect();
-    let bins = cfg.bins;
     let (r, (f, m)) = rayon::join(
-        || scores(&neg_recency, bins),
-        || rayon::join(|| scores(&freq_b, bins), || scores(&money_b, bins)),
+        || scores(&neg_recency, cfg.bins),
+        || rayon::join(|| scores(&freq_b, cfg.bins), || scores(&money_b, cfg.bins)),
     );
+    let bins = usize::from(cfg.bins);
+    let other: std::sync::Arc<str> = "Other".into();
+    // One shared name per score pair, looked up once.
+    let names: Vec<std::sync::Arc<str>> = (0..bins * bins)
+        .map(|k| {
+            let (r, f) = ((k / bins) as u8 + 1, (k % bins) as u8 + 1);
+            cfg.segment(r, f)
+                .map_or(other.clone(), std::sync::Arc::from)
+        })
+        .collect();
     let mut out = vec![None; customers];
     for (i, &c) in buyers.iter().enumerate() {
         out[c] = Some(Rfm {
@@ -146,7 +155,7 @@ pub fn rfm(
             r: r[i],
             f: f[i],
             m: m[i],
-            segment: cfg.segment(r[i], f[i]).unwrap_or("Other").to_owned(),
+            segment: names[usize::from(r[i] - 1) * bins + usize::from(f[i] - 1)].clone(),
         });
     }
     out

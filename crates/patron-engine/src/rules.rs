@@ -16,6 +16,7 @@
 //! A comparison with a missing value is false (so `not` of it is true).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +34,8 @@ pub enum Type {
 pub enum Column {
     /// Numbers (`None`: missing).
     Number(Vec<Option<f64>>),
-    /// Texts (`None`: missing).
-    Text(Vec<Option<String>>),
+    /// Texts (`None`: missing); shared, since few distinct values repeat over many rows.
+    Text(Vec<Option<Arc<str>>>),
     /// Lists of texts.
     List(Vec<Vec<String>>),
 }
@@ -405,36 +406,77 @@ pub fn schema(columns: &HashMap<String, Column>) -> HashMap<String, Type> {
 }
 
 /// Which of `rows` customers satisfy `rule` (parsed against the schema of `columns`).
+/// Evaluated column by column: each node of the rule looks its column up once and runs one
+/// tight loop over the rows.
 pub fn evaluate(rule: &Rule, columns: &HashMap<String, Column>, rows: usize) -> Vec<bool> {
-    (0..rows).map(|i| holds(&rule.0, columns, i)).collect()
+    eval(&rule.0, columns, rows)
 }
 
-fn holds(rule: &Node, columns: &HashMap<String, Column>, i: usize) -> bool {
-    match rule {
-        Node::And(a, b) => holds(a, columns, i) && holds(b, columns, i),
-        Node::Or(a, b) => holds(a, columns, i) || holds(b, columns, i),
-        Node::Not(a) => !holds(a, columns, i),
+fn eval(node: &Node, columns: &HashMap<String, Column>, rows: usize) -> Vec<bool> {
+    let combine = |a: &Node, b: &Node, f: fn(bool, bool) -> bool| {
+        let mut x = eval(a, columns, rows);
+        for (p, q) in x.iter_mut().zip(eval(b, columns, rows)) {
+            *p = f(*p, q);
+        }
+        x
+    };
+    match node {
+        Node::And(a, b) => combine(a, b, |p, q| p && q),
+        Node::Or(a, b) => combine(a, b, |p, q| p || q),
+        Node::Not(a) => eval(a, columns, rows).into_iter().map(|v| !v).collect(),
         Node::Compare(name, op, lit) => match (&columns[name], lit) {
-            (Column::Number(v), Literal::Number(n)) => v[i].is_some_and(|x| match op {
-                Op::Eq => x == *n,
-                Op::Ne => x != *n,
-                Op::Lt => x < *n,
-                Op::Le => x <= *n,
-                Op::Gt => x > *n,
-                Op::Ge => x >= *n,
-            }),
-            (Column::Text(v), Literal::Text(t)) => v[i].as_ref().is_some_and(|x| match op {
-                Op::Ne => !x.eq_ignore_ascii_case(t),
-                _ => x.eq_ignore_ascii_case(t),
-            }),
-            _ => false,
+            (Column::Number(v), Literal::Number(n)) => {
+                let n = *n;
+                let test: fn(f64, f64) -> bool = match op {
+                    Op::Eq => |x, n| x == n,
+                    Op::Ne => |x, n| x != n,
+                    Op::Lt => |x, n| x < n,
+                    Op::Le => |x, n| x <= n,
+                    Op::Gt => |x, n| x > n,
+                    Op::Ge => |x, n| x >= n,
+                };
+                v.iter().map(|x| x.is_some_and(|x| test(x, n))).collect()
+            }
+            (Column::Text(v), Literal::Text(t)) => {
+                let equal = *op != Op::Ne;
+                // Rows share a few distinct values: compare each distinct one once.
+                let mut last: Option<(&Arc<str>, bool)> = None;
+                v.iter()
+                    .map(|x| match x {
+                        None => false,
+                        Some(x) => match last {
+                            Some((prev, same)) if Arc::ptr_eq(prev, x) => same == equal,
+                            _ => {
+                                let same = x.eq_ignore_ascii_case(t);
+                                last = Some((x, same));
+                                same == equal
+                            }
+                        },
+                    })
+                    .collect()
+            }
+            _ => vec![false; rows],
         },
-        Node::In(name, values) => values
-            .iter()
-            .any(|v| holds(&Node::Compare(name.clone(), Op::Eq, v.clone()), columns, i)),
+        Node::In(name, values) => {
+            let mut out = vec![false; rows];
+            for v in values {
+                let one = eval(
+                    &Node::Compare(name.clone(), Op::Eq, v.clone()),
+                    columns,
+                    rows,
+                );
+                for (o, x) in out.iter_mut().zip(one) {
+                    *o |= x;
+                }
+            }
+            out
+        }
         Node::Contains(name, t) => match &columns[name] {
-            Column::List(v) => v[i].iter().any(|x| x.eq_ignore_ascii_case(t)),
-            _ => false,
+            Column::List(v) => v
+                .iter()
+                .map(|xs| xs.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                .collect(),
+            _ => vec![false; rows],
         },
     }
 }

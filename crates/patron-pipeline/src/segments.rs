@@ -41,7 +41,24 @@ type Result<T> = std::result::Result<T, SegmentError>;
 /// The columns rules can use, by name, over `facts`.
 pub fn columns(facts: &[SegmentFacts]) -> HashMap<String, Column> {
     let num = |f: fn(&SegmentFacts) -> Option<f64>| Column::Number(facts.iter().map(f).collect());
-    let text = |f: fn(&SegmentFacts) -> Option<String>| Column::Text(facts.iter().map(f).collect());
+    let text = |f: fn(&SegmentFacts) -> Option<String>| {
+        // Equal values share one allocation, which evaluation also uses to compare each
+        // distinct value once.
+        let mut shared: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+        Column::Text(
+            facts
+                .iter()
+                .map(|x| {
+                    f(x).map(|v| {
+                        shared
+                            .entry(v)
+                            .or_insert_with_key(|k| std::sync::Arc::from(k.as_str()))
+                            .clone()
+                    })
+                })
+                .collect(),
+        )
+    };
     HashMap::from([
         ("country".into(), text(|f| f.country.clone())),
         ("city".into(), text(|f| f.city.clone())),

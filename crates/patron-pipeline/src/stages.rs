@@ -159,7 +159,7 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
                 r: i64::from(s.r),
                 f: i64::from(s.f),
                 m: i64::from(s.m),
-                segment: s.segment,
+                segment: s.segment.to_string(),
             })
         })
         .collect();
