@@ -109,28 +109,54 @@ impl Store {
             snap.customers.push(id);
         }
         drop(rows);
-        let mut rows = sqlx::query(
-            "SELECT o.customer_id, o.placed_at, o.status, o.currency, \
+        let orders_sql = "SELECT o.customer_id, o.placed_at, o.status, o.currency, \
              CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) AS amount \
              FROM orders o JOIN order_lines l ON l.source = o.source AND l.order_id = o.order_id \
              WHERE o.customer_id IS NOT NULL \
-             GROUP BY o.source, o.order_id, o.customer_id, o.placed_at, o.status, o.currency",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
-            let Some(&customer) = customer_index.get(&id) else {
-                continue;
-            };
-            snap.orders.push(OrderFact {
-                customer,
-                placed_at: row.try_get(1)?,
-                status: row.try_get(2)?,
-                currency: row.try_get(3)?,
-                amount: row.try_get(4)?,
-            });
+             GROUP BY o.source, o.order_id, o.customer_id, o.placed_at, o.status, o.currency";
+        // (profile id, fact with the id not yet made dense)
+        let orders: Vec<(i64, OrderFact)> = match &self.native {
+            // Millions of rows: the pool's per-value copies would dominate the load.
+            Some(native) => {
+                native
+                    .query(orders_sql.to_owned(), |r| {
+                        Ok((
+                            r.get(0)?,
+                            OrderFact {
+                                customer: 0,
+                                placed_at: r.get(1)?,
+                                status: r.get(2)?,
+                                currency: r.get(3)?,
+                                amount: r.get(4)?,
+                            },
+                        ))
+                    })
+                    .await?
+            }
+            None => {
+                let mut out = Vec::new();
+                let mut rows = sqlx::query(orders_sql).fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    out.push((
+                        row.try_get(0)?,
+                        OrderFact {
+                            customer: 0,
+                            placed_at: row.try_get(1)?,
+                            status: row.try_get(2)?,
+                            currency: row.try_get(3)?,
+                            amount: row.try_get(4)?,
+                        },
+                    ));
+                }
+                out
+            }
+        };
+        for (id, mut fact) in orders {
+            if let Some(&customer) = customer_index.get(&id) {
+                fact.customer = customer;
+                snap.orders.push(fact);
+            }
         }
-        drop(rows);
         snap.unattributed_orders =
             sqlx::query("SELECT COUNT(*) FROM orders WHERE customer_id IS NULL")
                 .fetch_one(&self.pool)
@@ -147,15 +173,25 @@ impl Store {
             snap.active.push(active != 0);
         }
         drop(rows);
-        let mut rows = sqlx::query(
-            "SELECT DISTINCT l.customer_id, l.product_id FROM order_lines l \
+        let purchases_sql = "SELECT DISTINCT l.customer_id, l.product_id FROM order_lines l \
              JOIN orders o ON o.source = l.source AND o.order_id = l.order_id \
-             WHERE l.customer_id IS NOT NULL AND o.status = 'completed'",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let c: i64 = row.try_get(0)?;
-            let p: String = row.try_get(1)?;
+             WHERE l.customer_id IS NOT NULL AND o.status = 'completed'";
+        let purchases: Vec<(i64, String)> = match &self.native {
+            Some(native) => {
+                native
+                    .query(purchases_sql.to_owned(), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .await?
+            }
+            None => {
+                let mut out = Vec::new();
+                let mut rows = sqlx::query(purchases_sql).fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    out.push((row.try_get(0)?, row.try_get(1)?));
+                }
+                out
+            }
+        };
+        for (c, p) in purchases {
             // Lines naming products missing from the catalog cannot be recommended; skip them.
             if let (Some(&c), Some(&p)) = (customer_index.get(&c), item_index.get(&p)) {
                 snap.purchases.push((c, p));
