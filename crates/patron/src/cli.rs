@@ -527,14 +527,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ExportKindArg::Recommendations => ExportKind::Recommendations,
                 ExportKindArg::Metrics => ExportKind::Metrics,
             };
-            let n = match &out {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    export(&store, kind, std::io::BufWriter::new(file)).await?
-                }
-                None => export(&store, kind, std::io::stdout().lock()).await?,
-            };
+            let n = export(&store, kind, output(&out)?).await?;
             store
                 .audit(
                     "cli",
@@ -600,14 +593,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 QuarantineCommand::Export { kind, out } => {
                     let kind = ImportKind::from(kind).name();
                     let rows = store.quarantine_raw_rows(kind).await?;
-                    let n = match &out {
-                        Some(path) => {
-                            let file = std::fs::File::create(path)
-                                .with_context(|| format!("cannot create {}", path.display()))?;
-                            write_raw_rows(&rows, std::io::BufWriter::new(file))?
-                        }
-                        None => write_raw_rows(&rows, std::io::stdout().lock())?,
-                    };
+                    let n = write_raw_rows(&rows, output(&out)?)?;
                     store
                         .audit(
                             "cli",
@@ -725,14 +711,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 w.flush()?;
                 Ok(())
             };
-            match &out {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    write(&mut std::io::BufWriter::new(file))?;
-                    eprintln!("wrote {} rows to {}", cells.len(), path.display());
-                }
-                None => write(&mut std::io::stdout().lock())?,
+            write(&mut output(&out)?)?;
+            if let Some(path) = &out {
+                eprintln!("wrote {} rows to {}", cells.len(), path.display());
             }
             store.close().await;
             Ok(())
@@ -772,14 +753,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         w.flush()?;
                         Ok(())
                     };
-                    match &out {
-                        Some(path) => {
-                            let file = std::fs::File::create(path)
-                                .with_context(|| format!("cannot create {}", path.display()))?;
-                            write(&mut std::io::BufWriter::new(file))?;
-                            eprintln!("wrote {} members to {}", members.len(), path.display());
-                        }
-                        None => write(&mut std::io::stdout().lock())?,
+                    write(&mut output(&out)?)?;
+                    if let Some(path) = &out {
+                        eprintln!("wrote {} members to {}", members.len(), path.display());
                     }
                     store
                         .audit(
@@ -970,6 +946,17 @@ fn write_raw_rows(rows: &[String], out: impl std::io::Write) -> anyhow::Result<u
     }
     w.flush()?;
     Ok(parsed.len())
+}
+
+/// Where a command's CSV goes: the `--out` file (created or truncated), else standard output.
+fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn std::io::Write>> {
+    Ok(match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    })
 }
 
 pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
