@@ -559,21 +559,12 @@ pub(crate) const ATTRIBUTE_ORDER_LINES: &str =
      WHERE o.source = order_lines.source AND o.order_id = order_lines.order_id)";
 
 /// Columns of a golden profile row: the id, [`GOLDEN_FIELDS`], then bookkeeping.
-const GOLDEN_ROW: [&str; 13] = [
-    "customer_id",
-    "name_enc",
-    "email_enc",
-    "phone_enc",
-    "birth_date_enc",
-    "address_enc",
-    "gender",
-    "city",
-    "country",
-    "records",
-    "created_at",
-    "updated_at",
-    "field_sources",
-];
+static GOLDEN_ROW: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut cols = vec!["customer_id"];
+    cols.extend(GOLDEN_FIELDS);
+    cols.extend(["records", "created_at", "updated_at", "field_sources"]);
+    cols
+});
 
 /// The statements that write `u`, in order.
 fn unification_steps(u: Unification) -> Vec<Step> {
@@ -662,7 +653,7 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         })
         .collect();
     let upsert = format!("ON CONFLICT (customer_id) DO UPDATE SET {set}");
-    steps.push(insert("customers", &GOLDEN_ROW, &upsert, rows));
+    steps.push(insert("customers", &GOLDEN_ROW[..], &upsert, rows));
     let orphans = "DELETE FROM customers WHERE customer_id NOT IN \
          (SELECT customer_id FROM source_records WHERE customer_id IS NOT NULL)";
     steps.push(Step::sql(match &u.scope {

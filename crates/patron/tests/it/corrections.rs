@@ -6,14 +6,6 @@ use crate::helpers::{spawn_app_with_fixtures, Db, TestApp, TestEnv};
 use patron_domain::Role;
 use reqwest::StatusCode;
 
-/// The profile of record `source:id`.
-async fn profile(env: &TestEnv, source: &str, id: &str) -> i64 {
-    env.scalar(&format!(
-        "SELECT customer_id FROM source_records WHERE source = '{source}' AND source_id = '{id}'"
-    ))
-    .await
-}
-
 async fn order_owner(env: &TestEnv, order: &str) -> i64 {
     env.scalar(&format!(
         "SELECT customer_id FROM orders WHERE order_id = '{order}'"
@@ -42,15 +34,15 @@ async fn post_as(app: &TestApp, role: Role, path: &str, body: serde_json::Value)
 async fn merge_unmerge_and_split(db: Db) {
     let app = spawn_app_with_fixtures(db).await;
     let env = &app.env;
-    let ann = profile(env, "web", "w1").await;
-    let bob = profile(env, "web", "w2").await;
+    let ann = env.profile_of("web", "w1").await;
+    let bob = env.profile_of("web", "w2").await;
     assert_ne!(ann, bob);
     assert_eq!(order_owner(env, "o3").await, bob);
 
     // Merge Bob into Ann: his record and his orders move, his id leads to Ann.
     let out = env.patron_ok(&["merge", &ann.to_string(), &bob.to_string()]);
     assert!(out.contains("\"records_moved\": 1"), "{out}");
-    assert_eq!(profile(env, "web", "w2").await, ann);
+    assert_eq!(env.profile_of("web", "w2").await, ann);
     assert_eq!(order_owner(env, "o3").await, ann);
     let resp = app
         .get_as(Role::Agent, &format!("/api/v1/customers/{bob}"))
@@ -70,12 +62,12 @@ async fn merge_unmerge_and_split(db: Db) {
 
     // A full re-run keeps the merge and Ann's id.
     env.patron_ok(&["run", "unify"]);
-    assert_eq!(profile(env, "web", "w2").await, ann);
-    assert_eq!(profile(env, "web", "w1").await, ann);
+    assert_eq!(env.profile_of("web", "w2").await, ann);
+    assert_eq!(env.profile_of("web", "w1").await, ann);
 
     // Unmerge restores Bob's profile, id and orders; later runs keep them apart.
     env.patron_ok(&["unmerge", &bob.to_string()]);
-    assert_eq!(profile(env, "web", "w2").await, bob);
+    assert_eq!(env.profile_of("web", "w2").await, bob);
     assert_eq!(order_owner(env, "o3").await, bob);
     assert_eq!(order_owner(env, "o1").await, ann);
     let resp = app
@@ -83,16 +75,16 @@ async fn merge_unmerge_and_split(db: Db) {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     env.patron_ok(&["run", "unify"]);
-    assert_eq!(profile(env, "web", "w2").await, bob);
+    assert_eq!(env.profile_of("web", "w2").await, bob);
 
     // Split Ann's app record (same phone as her web record) into its own profile: the
     // deterministic phone link no longer joins them.
     env.patron_ok(&["unmerge", "--record", "app:a1"]);
-    let alone = profile(env, "app", "a1").await;
+    let alone = env.profile_of("app", "a1").await;
     assert_ne!(alone, ann);
     env.patron_ok(&["run", "unify"]);
-    assert_eq!(profile(env, "app", "a1").await, alone);
-    assert_eq!(profile(env, "pos", "p1").await, ann);
+    assert_eq!(env.profile_of("app", "a1").await, alone);
+    assert_eq!(env.profile_of("pos", "p1").await, ann);
 
     // Never-merge is stored for every record pair of the two profiles.
     env.patron_ok(&["never-merge", &ann.to_string(), &bob.to_string()]);
@@ -132,7 +124,7 @@ async fn merge_unmerge_and_split(db: Db) {
         "name a record as SOURCE:ID",
     );
     fails_with(env, &["review", "accept", "424242"], "no pair 424242");
-    assert_eq!(profile(env, "web", "w2").await, bob);
+    assert_eq!(env.profile_of("web", "w2").await, bob);
 
     // The same over the API: admins only, with statuses that say what went wrong.
     let body = serde_json::json!({ "survivor": ann, "merged": bob });
@@ -161,13 +153,13 @@ async fn merge_unmerge_and_split(db: Db) {
         post_as(&app, Role::Admin, "/api/v1/merges", body).await,
         StatusCode::OK
     );
-    assert_eq!(profile(env, "web", "w2").await, ann);
+    assert_eq!(env.profile_of("web", "w2").await, ann);
     let undo = serde_json::json!({ "profile": bob });
     assert_eq!(
         post_as(&app, Role::Admin, "/api/v1/unmerges", undo).await,
         StatusCode::OK
     );
-    assert_eq!(profile(env, "web", "w2").await, bob);
+    assert_eq!(env.profile_of("web", "w2").await, bob);
 
     // Explanations are for admins and analysts, and name records as SOURCE:ID.
     let path = "/api/v1/match/explain?a=web:w1&b=pos:p1";
@@ -217,8 +209,8 @@ async fn a_merge_made_by_a_unify_run_can_be_undone() {
     env.patron_ok(&["import", "customers", path.to_str().unwrap()]);
     env.patron_ok(&["run", "unify"]);
     let (x, y) = (
-        profile(&env, "web", "x1").await,
-        profile(&env, "app", "x2").await,
+        env.profile_of("web", "x1").await,
+        env.profile_of("app", "x2").await,
     );
     assert_ne!(x, y);
 
@@ -232,7 +224,7 @@ async fn a_merge_made_by_a_unify_run_can_be_undone() {
     assert!(out.contains("profiles merged into others 1"), "{out}");
     let (kept, gone) = (x.min(y), x.max(y));
     for (source, id) in [("web", "x1"), ("app", "x2"), ("pos", "x3")] {
-        assert_eq!(profile(&env, source, id).await, kept, "{source}:{id}");
+        assert_eq!(env.profile_of(source, id).await, kept, "{source}:{id}");
     }
     let sql = format!("SELECT customer_id FROM customer_aliases WHERE alias_id = {gone}");
     assert_eq!(env.scalar(&sql).await, kept);
@@ -245,10 +237,10 @@ async fn a_merge_made_by_a_unify_run_can_be_undone() {
     } else {
         ("web", "x1")
     };
-    assert_eq!(profile(&env, moved_back.0, moved_back.1).await, gone);
+    assert_eq!(env.profile_of(moved_back.0, moved_back.1).await, gone);
     env.patron_ok(&["run", "unify"]);
-    assert_eq!(profile(&env, moved_back.0, moved_back.1).await, gone);
-    assert_eq!(profile(&env, "pos", "x3").await, kept);
+    assert_eq!(env.profile_of(moved_back.0, moved_back.1).await, gone);
+    assert_eq!(env.profile_of("pos", "x3").await, kept);
     let sql = format!("SELECT COUNT(*) FROM customer_aliases WHERE alias_id = {gone}");
     assert_eq!(env.scalar(&sql).await, 0);
     fails_with(&env, &["unmerge", &gone.to_string()], "was not merged away");
@@ -319,7 +311,7 @@ async fn review_decisions_merge_or_keep_apart_and_later_runs_obey() {
 async fn survivorship_rules_choose_each_golden_value_and_record_its_source() {
     let app = spawn_app_with_fixtures(Db::Sqlite).await;
     let env = &app.env;
-    let ann = profile(env, "web", "w1").await;
+    let ann = env.profile_of("web", "w1").await;
     let golden = || async {
         let c: serde_json::Value = app
             .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))

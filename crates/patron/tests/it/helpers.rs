@@ -100,6 +100,14 @@ impl TestEnv {
         row.try_get(0).expect("an integer")
     }
 
+    /// The profile record `source:id` belongs to.
+    pub async fn profile_of(&self, source: &str, id: &str) -> i64 {
+        self.scalar(&format!(
+            "SELECT customer_id FROM source_records WHERE source = '{source}' AND source_id = '{id}'"
+        ))
+        .await
+    }
+
     /// Writes a fixture file into the data directory's parent-free area and returns its path.
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.path().join(name);

@@ -7,18 +7,10 @@ use patron_domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-async fn profile(app: &TestApp, source: &str, id: &str) -> i64 {
-    app.env
-        .scalar(&format!(
-            "SELECT customer_id FROM source_records WHERE source = '{source}' AND source_id = '{id}'"
-        ))
-        .await
-}
-
 async fn new_records_join_their_profiles_without_a_run(db: Db) {
     let app = spawn_app_with_fixtures(db).await;
     let env = &app.env;
-    let ann = profile(&app, "web", "w1").await;
+    let ann = app.env.profile_of("web", "w1").await;
     // Ann from a new shop (her email in capitals, her phone in another format), a stranger,
     // and two records of one new person.
     let file = env.write(
@@ -33,10 +25,10 @@ async fn new_records_join_their_profiles_without_a_run(db: Db) {
         out.contains("placed 3 new records online: 2 joined existing profiles, 1 started new ones"),
         "{out}"
     );
-    assert_eq!(profile(&app, "shop", "s1").await, ann);
-    let zed = profile(&app, "shop", "s2").await;
+    assert_eq!(app.env.profile_of("shop", "s1").await, ann);
+    let zed = app.env.profile_of("shop", "s2").await;
     assert_ne!(zed, ann);
-    assert_eq!(profile(&app, "shop", "s3").await, zed);
+    assert_eq!(app.env.profile_of("shop", "s3").await, zed);
     let c: serde_json::Value = app
         .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))
         .await
@@ -54,8 +46,8 @@ async fn new_records_join_their_profiles_without_a_run(db: Db) {
 
     // A full run re-estimates and reconciles; it agrees here, and keeps the ids.
     env.patron_ok(&["run", "unify"]);
-    assert_eq!(profile(&app, "shop", "s1").await, ann);
-    assert_eq!(profile(&app, "shop", "s3").await, zed);
+    assert_eq!(app.env.profile_of("shop", "s1").await, ann);
+    assert_eq!(app.env.profile_of("shop", "s3").await, zed);
 }
 
 #[tokio::test]
@@ -81,7 +73,7 @@ async fn lookup(app: &TestApp, role: Role, body: serde_json::Value) -> reqwest::
 #[tokio::test]
 async fn a_lookup_finds_the_profile_without_storing_the_record() {
     let app = spawn_app_with_fixtures(Db::Sqlite).await;
-    let ann = profile(&app, "web", "w1").await;
+    let ann = app.env.profile_of("web", "w1").await;
     let records = app.env.scalar("SELECT COUNT(*) FROM source_records").await;
 
     let resp = lookup(&app, Role::Agent, json!({"email": "ANN.LEE@example.com"})).await;
@@ -148,7 +140,7 @@ async fn a_lookup_finds_the_profile_without_storing_the_record() {
 #[tokio::test]
 async fn an_identified_user_joins_the_profile_with_the_same_email() {
     let app = spawn_app_with_fixtures(Db::Sqlite).await;
-    let ann = profile(&app, "web", "w1").await;
+    let ann = app.env.profile_of("web", "w1").await;
     let identify = json!({
         "userId": "u-7", "messageId": "m-7", "timestamp": "2024-07-01T10:00:00Z",
         "traits": { "email": "ann.lee@example.com", "name": "Ann Lee" }
