@@ -426,6 +426,10 @@ fn write_customers(rng: &mut ChaCha8Rng, people: &[Person], dir: &Path) -> io::R
         "country",
         "created_at",
         "loyalty_tier",
+        "tags",
+        "accepts_marketing",
+        "sms_opt_in",
+        "wechat_opt_in",
     ])?;
     let mut rows = 0;
     for (pi, p) in people.iter().enumerate() {
@@ -509,6 +513,23 @@ fn write_customers(rng: &mut ChaCha8Rng, people: &[Person], dir: &Path) -> io::R
                 sid.clone()
             };
             let tier = ["", "silver", "gold"].choose(rng).expect("non-empty");
+            let tags = match (*tier, rng.gen_range(0..10)) {
+                ("gold", 0..=5) => "VIP",
+                ("gold", 6) => "vip; Newsletter",
+                (_, 0) => "newsletter",
+                (_, 1) if *source == "pos" => "Wholesale",
+                _ => "",
+            };
+            // Each channel's consent is stated by the sources that collect it, and not always.
+            let mut flag = |asks: bool, yes: f64| match (asks, rng.gen_range(0.0..1.0)) {
+                (false, _) => "",
+                (true, x) if x < yes => ["yes", "true", "1"][(x * 1e6) as usize % 3],
+                (true, x) if x < 0.9 => ["no", "false", "0"][(x * 1e6) as usize % 3],
+                _ => "",
+            };
+            let email_consent = flag(matches!(*source, "web" | "app"), 0.55);
+            let sms_consent = flag(*source == "pos", 0.4);
+            let wechat_consent = flag(*source == "wechat", 0.5);
             w.write_record([
                 *source,
                 &sid,
@@ -525,6 +546,10 @@ fn write_customers(rng: &mut ChaCha8Rng, people: &[Person], dir: &Path) -> io::R
                 if rng.gen_bool(0.03) { "" } else { country },
                 &created.format("%Y-%m-%d %H:%M:%S").to_string(),
                 tier,
+                tags,
+                email_consent,
+                sms_consent,
+                wechat_consent,
             ])?;
             rows += 1;
         }

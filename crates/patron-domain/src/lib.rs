@@ -6,6 +6,7 @@
 //! with a one-line table entry. Values are made only by parsing (`Email::parse`,
 //! `Phone::parse`, ...): once a value exists it is standardized.
 
+mod consent;
 mod country;
 mod date;
 mod email;
@@ -15,6 +16,7 @@ mod name;
 mod phone;
 mod record;
 
+pub use consent::{parse_flag, parse_tags, Channel, Consent, Standing};
 pub use country::Country;
 pub use date::{parse_date, parse_timestamp};
 pub use email::Email;

@@ -3,8 +3,8 @@
 //! the row. Either way the caller gets every problem back, so nothing disappears silently.
 
 use crate::{
-    check_len, non_empty, parse_date, parse_timestamp, Country, Currency, Email, Gender, Invalid,
-    Money, PersonName, Phone,
+    check_len, non_empty, parse_date, parse_flag, parse_tags, parse_timestamp, Consent, Country,
+    Currency, Email, Gender, Invalid, Money, PersonName, Phone,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::borrow::Cow;
@@ -132,6 +132,10 @@ pub struct CustomerRecord {
     /// A membership or loyalty card number the retailer gave the person, upper-case letters
     /// and digits only: the same id in two sources is the same person.
     pub loyalty_id: Option<String>,
+    /// The retailer's labels (`vip`, `wholesale`), lower-case, without duplicates.
+    pub tags: Vec<String>,
+    /// What the record says about marketing consent per channel.
+    pub consent: Consent,
 }
 
 /// The columns a customer file may have.
@@ -153,6 +157,11 @@ pub const CUSTOMER_COLUMNS: &[&str] = &[
     "country",
     "created_at",
     "loyalty_id",
+    "tags",
+    "email_consent",
+    "sms_consent",
+    "wechat_consent",
+    "consent_at",
 ];
 
 /// Cleans and standardizes one customer row.
@@ -203,6 +212,13 @@ pub fn clean_customer(
         }),
         created_at: field(row, "created_at", &mut issues, parse_timestamp),
         loyalty_id: field(row, "loyalty_id", &mut issues, loyalty_id),
+        tags: field(row, "tags", &mut issues, parse_tags).unwrap_or_default(),
+        consent: Consent {
+            email: field(row, "email_consent", &mut issues, parse_flag),
+            sms: field(row, "sms_consent", &mut issues, parse_flag),
+            wechat: field(row, "wechat_consent", &mut issues, parse_flag),
+            at: field(row, "consent_at", &mut issues, parse_timestamp),
+        },
         address: Address {
             line1: field(row, "address_line1", &mut issues, text),
             line2: field(row, "address_line2", &mut issues, text),
@@ -283,6 +299,16 @@ impl Standard for NaiveDate {
 impl Standard for DateTime<Utc> {
     fn text(&self) -> Cow<'_, str> {
         Cow::Owned(self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+impl Standard for bool {
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(if *self { "yes" } else { "no" })
+    }
+}
+impl Standard for Vec<String> {
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.join(", "))
     }
 }
 impl Standard for Option<Gender> {

@@ -36,7 +36,7 @@ pub async fn export(store: &Store, kind: ExportKind, out: impl Write) -> anyhow:
                 "records",
             ])?;
             store
-                .export_profiles(|p| {
+                .export_profiles(None, |p| {
                     w.serialize((
                         p.customer_id,
                         p.name,

@@ -1,6 +1,7 @@
 //! Rule segments: created from a rule in the engine's expression language, previewed,
 //! listed and re-evaluated after every segment or predict run, with membership history.
 
+use patron_domain::Channel;
 use patron_engine::rules::{self, Column, RuleError};
 use patron_store::{SegmentFacts, SegmentInfo, Store, StoreError};
 use std::collections::HashMap;
@@ -67,6 +68,14 @@ pub fn columns(facts: &[SegmentFacts]) -> HashMap<String, Column> {
         (
             "sources".into(),
             Column::List(facts.iter().map(|f| f.sources.clone()).collect()),
+        ),
+        (
+            "tags".into(),
+            Column::List(facts.iter().map(|f| f.tags.clone()).collect()),
+        ),
+        (
+            "consents".into(),
+            Column::List(facts.iter().map(|f| f.consents.clone()).collect()),
         ),
         (
             "days_since_last_order".into(),
@@ -148,6 +157,97 @@ pub async fn find(store: &Store, name: &str) -> Result<SegmentInfo> {
         .into_iter()
         .find(|s| s.name == name)
         .ok_or_else(|| SegmentError::NotFound(name.to_owned()))
+}
+
+/// What a campaign export wrote and left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignExport {
+    /// Members written: consent granted on the channel, and a contact for it.
+    pub written: u64,
+    /// Members left out because no record grants consent on the channel, or the latest
+    /// statement withdraws it.
+    pub without_consent: u64,
+    /// Members with consent but no email (email) or phone (SMS) to reach them by.
+    pub without_contact: u64,
+}
+
+/// Writes the members of segment `name` who may be contacted on `channel` as CSV
+/// (customer_id, name, email, phone, city, country, consent_source, consent_at).
+/// Consent is the latest statement among each profile's records; none stated is no consent.
+pub async fn export_for_campaign(
+    store: &Store,
+    name: &str,
+    channel: Channel,
+    out: impl std::io::Write,
+) -> Result<CampaignExport> {
+    let segment = find(store, name).await?;
+    let members = store
+        .segment_members(segment.segment_id, i64::MAX, 0)
+        .await?;
+    let consents = store.consents(None).await?;
+    let slot = Channel::ALL
+        .iter()
+        .position(|c| *c == channel)
+        .expect("every channel is in ALL");
+    let mut report = CampaignExport {
+        written: 0,
+        without_consent: 0,
+        without_contact: 0,
+    };
+    let mut granted = HashMap::new();
+    for id in members {
+        match consents.get(&id).and_then(|c| c[slot].clone()) {
+            Some(s) if s.granted => {
+                granted.insert(id, s);
+            }
+            _ => report.without_consent += 1,
+        }
+    }
+    let only = granted.keys().copied().collect();
+    let mut w = csv::Writer::from_writer(out);
+    let io = std::io::Error::other;
+    w.write_record([
+        "customer_id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "country",
+        "consent_source",
+        "consent_at",
+    ])
+    .map_err(|e| anyhow::anyhow!(e))?;
+    store
+        .export_profiles(Some(&only), |p| {
+            let reachable = match channel {
+                Channel::Email => p.email.is_some(),
+                Channel::Sms => p.phone.is_some(),
+                // WeChat is reached through the profile's WeChat record, not a field here.
+                Channel::Wechat => true,
+            };
+            if !reachable {
+                report.without_contact += 1;
+                return Ok(());
+            }
+            let s = &granted[&p.customer_id];
+            let at = chrono::DateTime::from_timestamp_millis(s.at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            report.written += 1;
+            w.serialize((
+                p.customer_id,
+                p.name,
+                p.email,
+                p.phone,
+                p.city,
+                p.country,
+                &s.source,
+                at,
+            ))
+            .map_err(io)
+        })
+        .await?;
+    w.flush().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(report)
 }
 
 /// Re-evaluates every rule segment on the current data. Returns (segments, entered, left).

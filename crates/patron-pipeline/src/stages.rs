@@ -47,6 +47,8 @@ pub struct RunConfig {
     pub currency: Currency,
     /// Recommendations stored per customer.
     pub recommendations: usize,
+    /// Behaviour clusters to make; `None` chooses k by silhouette.
+    pub clusters: Option<usize>,
 }
 
 /// What one stage did, for the CLI and the jobs log.
@@ -108,6 +110,8 @@ const DAY_MS: i64 = 86_400_000;
 /// The orders RFM and forecasts are computed from: completed, in the reporting currency.
 struct UsableOrders {
     orders: Vec<rfm::Order>,
+    /// Each order's channel, an index into [`OrderSnapshot::channels`].
+    channels: Vec<u16>,
     /// Recency and tenure are measured to the day after the latest order, so a historical
     /// export scores the same whenever it is loaded.
     as_of_day: i32,
@@ -118,6 +122,7 @@ struct UsableOrders {
 fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
     let mut u = UsableOrders {
         orders: Vec::with_capacity(snap.orders.len()),
+        channels: Vec::with_capacity(snap.orders.len()),
         as_of_day: 0,
         reversed: 0,
         other_currency: 0,
@@ -133,10 +138,82 @@ fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
                 day: o.placed_at.div_euclid(DAY_MS) as i32,
                 amount: o.amount,
             });
+            u.channels.push(o.channel);
         }
     }
     u.as_of_day = u.orders.iter().map(|o| o.day).max().unwrap_or(0) + 1;
     u
+}
+
+/// Most categories and channels the cluster features name; smaller ones are left out.
+const MIX_CATEGORIES: usize = 8;
+const MIX_CHANNELS: usize = 6;
+
+/// Category and channel mix per customer: the biggest categories by spend and channels by
+/// orders, and per dense customer index its shares of spend per category and of usable
+/// orders per channel (`customers × categories` and `customers × channels`, row by row).
+fn mix_shares(snap: &OrderSnapshot, u: &UsableOrders) -> (clusters::Mix, Vec<f64>, Vec<f64>) {
+    let top = |totals: Vec<f64>, n: usize| -> Vec<Option<usize>> {
+        let mut by: Vec<usize> = (0..totals.len()).filter(|&i| totals[i] > 0.0).collect();
+        by.sort_by(|&a, &b| totals[b].total_cmp(&totals[a]).then(a.cmp(&b)));
+        by.truncate(n);
+        // From each category or channel to its column, if it has one.
+        let mut column = vec![None; totals.len()];
+        for (j, &i) in by.iter().enumerate() {
+            column[i] = Some(j);
+        }
+        column
+    };
+    let names = |column: &[Option<usize>], all: &[String]| -> Vec<String> {
+        let mut named: Vec<(usize, String)> = column
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| Some((*j)?).map(|j| (j, all[i].clone())))
+            .collect();
+        named.sort();
+        named.into_iter().map(|(_, n)| n).collect()
+    };
+    let n = snap.customers.len();
+    let mut category_total = vec![0.0; snap.categories.len()];
+    for &(_, k, amount) in &snap.category_spend {
+        category_total[usize::from(k)] += amount as f64;
+    }
+    let category_column = top(category_total, MIX_CATEGORIES);
+    let mut channel_total = vec![0.0; snap.channels.len()];
+    for &h in &u.channels {
+        channel_total[usize::from(h)] += 1.0;
+    }
+    let channel_column = top(channel_total, MIX_CHANNELS);
+    let mix = clusters::Mix {
+        categories: names(&category_column, &snap.categories),
+        channels: names(&channel_column, &snap.channels),
+    };
+    let (nc, nh) = (mix.categories.len(), mix.channels.len());
+    let mut categories = vec![0.0; n * nc];
+    let mut spent = vec![0.0; n];
+    for &(c, k, amount) in &snap.category_spend {
+        spent[c as usize] += amount as f64;
+        if let Some(j) = category_column[usize::from(k)] {
+            categories[c as usize * nc + j] += amount as f64;
+        }
+    }
+    let mut channels = vec![0.0; n * nh];
+    let mut orders = vec![0.0; n];
+    for (o, &h) in u.orders.iter().zip(&u.channels) {
+        orders[o.customer as usize] += 1.0;
+        if let Some(j) = channel_column[usize::from(h)] {
+            channels[o.customer as usize * nh + j] += 1.0;
+        }
+    }
+    // Counts to shares of each customer's own total (a customer without any stays at 0).
+    for (shares, totals, width) in [(&mut categories, &spent, nc), (&mut channels, &orders, nh)] {
+        for (row, &total) in shares.chunks_mut(width.max(1)).zip(totals) {
+            if total > 0.0 {
+                row.iter_mut().for_each(|v| *v /= total);
+            }
+        }
+    }
+    (mix, categories, channels)
 }
 
 async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
@@ -145,6 +222,8 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
     let u = usable_orders(&snap, currency);
     let rfm_cfg = rfm_config(store).await?;
     let scores = rfm::rfm(&u.orders, snap.customers.len(), u.as_of_day, &rfm_cfg);
+    // The dense customer index of each scored customer.
+    let scored_index: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].is_some()).collect();
     let metrics: Vec<MetricRow> = scores
         .into_iter()
         .enumerate()
@@ -164,15 +243,24 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         })
         .collect();
     let scored = metrics.len() as u64;
+    let (mix, category_shares, channel_shares) = mix_shares(&snap, &u);
+    let (nc, nh) = (mix.categories.len(), mix.channels.len());
     let behaviour: Vec<clusters::Behaviour> = metrics
         .iter()
-        .map(|m| clusters::Behaviour {
-            recency_days: m.recency_days as f64,
-            orders: m.frequency as f64,
-            spent: m.monetary_minor as f64,
+        .zip(&scored_index)
+        .map(|(m, &i)| {
+            let categories = category_shares[i * nc..(i + 1) * nc].to_vec();
+            let channels = channel_shares[i * nh..(i + 1) * nh].to_vec();
+            clusters::Behaviour {
+                recency_days: m.recency_days as f64,
+                orders: m.frequency as f64,
+                spent: m.monetary_minor as f64,
+                categories,
+                channels,
+            }
         })
         .collect();
-    let found = clusters::cluster(&behaviour, None, 0x5eed);
+    let found = clusters::cluster(&behaviour, &mix, cfg.clusters, 0x5eed);
     // Clusters are numbered by size, largest first, and named by what sets them apart.
     let mut sizes = vec![0usize; found.descriptions.len()];
     for &c in &found.assignment {

@@ -20,6 +20,8 @@ pub struct OrderFact {
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,
+    /// Index into [`OrderSnapshot::channels`]: the source the order came from.
+    pub channel: u16,
 }
 
 /// Everything the RFM and recommendation stages read, with dense indexes.
@@ -35,6 +37,13 @@ pub struct OrderSnapshot {
     pub active: Vec<bool>,
     /// Distinct (customer index, item index) purchase pairs.
     pub purchases: Vec<(u32, u32)>,
+    /// The sources orders came from (web, app, pos, ...), indexed by [`OrderFact::channel`].
+    pub channels: Vec<String>,
+    /// Product categories, indexed by `category_spend`.
+    pub categories: Vec<String>,
+    /// (customer index, category index, spend in minor units) of completed orders, for
+    /// each customer and category of a catalogued product it bought.
+    pub category_spend: Vec<(u32, u16, i64)>,
     /// Orders whose buyer matches no imported customer record.
     pub unattributed_orders: i64,
 }
@@ -96,6 +105,23 @@ pub struct RecommendationRow {
     pub reason: String,
 }
 
+/// Dense indexes for a few distinct names (sources, categories).
+#[derive(Default)]
+struct Interner(HashMap<String, u16>);
+
+impl Interner {
+    /// The index of `name` in `names`, adding it when new; `None` past 65,535 names.
+    fn index(&mut self, names: &mut Vec<String>, name: String) -> Option<u16> {
+        if let Some(&i) = self.0.get(&name) {
+            return Some(i);
+        }
+        let i = u16::try_from(names.len()).ok()?;
+        names.push(name.clone());
+        self.0.insert(name, i);
+        Some(i)
+    }
+}
+
 impl Store {
     /// Reads orders, products and purchases for the analyze stages.
     pub async fn order_snapshot(&self) -> Result<OrderSnapshot> {
@@ -110,24 +136,26 @@ impl Store {
         }
         drop(rows);
         let orders_sql = "SELECT o.customer_id, o.placed_at, o.status, o.currency, \
-             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) AS amount \
+             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) AS amount, o.source \
              FROM orders o JOIN order_lines l ON l.source = o.source AND l.order_id = o.order_id \
              WHERE o.customer_id IS NOT NULL \
              GROUP BY o.source, o.order_id, o.customer_id, o.placed_at, o.status, o.currency";
-        // (profile id, fact with the id not yet made dense)
-        let orders: Vec<(i64, OrderFact)> = match &self.native {
+        // (profile id, source, fact with the id and channel not yet made dense)
+        let orders: Vec<(i64, String, OrderFact)> = match &self.native {
             // Millions of rows: the pool's per-value copies would dominate the load.
             Some(native) => {
                 native
                     .query(orders_sql.to_owned(), |r| {
                         Ok((
                             r.get(0)?,
+                            r.get(5)?,
                             OrderFact {
                                 customer: 0,
                                 placed_at: r.get(1)?,
                                 status: r.get(2)?,
                                 currency: r.get(3)?,
                                 amount: r.get(4)?,
+                                channel: 0,
                             },
                         ))
                     })
@@ -139,21 +167,28 @@ impl Store {
                 while let Some(row) = rows.try_next().await? {
                     out.push((
                         row.try_get(0)?,
+                        row.try_get(5)?,
                         OrderFact {
                             customer: 0,
                             placed_at: row.try_get(1)?,
                             status: row.try_get(2)?,
                             currency: row.try_get(3)?,
                             amount: row.try_get(4)?,
+                            channel: 0,
                         },
                     ));
                 }
                 out
             }
         };
-        for (id, mut fact) in orders {
+        let mut channels = Interner::default();
+        for (id, source, mut fact) in orders {
             if let Some(&customer) = customer_index.get(&id) {
                 fact.customer = customer;
+                // Beyond 65,535 sources the rest share the last index; no retailer has that many.
+                fact.channel = channels
+                    .index(&mut snap.channels, source)
+                    .unwrap_or(u16::MAX);
                 snap.orders.push(fact);
             }
         }
@@ -163,40 +198,56 @@ impl Store {
                 .await?
                 .try_get(0)?;
         let mut item_index: HashMap<String, u32> = HashMap::new();
-        let mut rows = sqlx::query("SELECT product_id, active FROM products ORDER BY product_id")
-            .fetch(&self.pool);
+        // Per product, its category's index.
+        let mut item_category: Vec<Option<u16>> = Vec::new();
+        let mut categories = Interner::default();
+        let mut rows =
+            sqlx::query("SELECT product_id, active, category FROM products ORDER BY product_id")
+                .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let id: String = row.try_get(0)?;
             let active: i64 = row.try_get(1)?;
+            let category: Option<String> = row.try_get(2)?;
             item_index.insert(id.clone(), snap.products.len() as u32);
             snap.products.push(id);
             snap.active.push(active != 0);
+            item_category.push(category.and_then(|c| categories.index(&mut snap.categories, c)));
         }
         drop(rows);
-        let purchases_sql = "SELECT DISTINCT l.customer_id, l.product_id FROM order_lines l \
+        let purchases_sql = "SELECT l.customer_id, l.product_id, \
+             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) FROM order_lines l \
              JOIN orders o ON o.source = l.source AND o.order_id = l.order_id \
-             WHERE l.customer_id IS NOT NULL AND o.status = 'completed'";
-        let purchases: Vec<(i64, String)> = match &self.native {
+             WHERE l.customer_id IS NOT NULL AND o.status = 'completed' \
+             GROUP BY l.customer_id, l.product_id";
+        let purchases: Vec<(i64, String, i64)> = match &self.native {
             Some(native) => {
                 native
-                    .query(purchases_sql.to_owned(), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query(purchases_sql.to_owned(), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
                     .await?
             }
             None => {
                 let mut out = Vec::new();
                 let mut rows = sqlx::query(purchases_sql).fetch(&self.pool);
                 while let Some(row) = rows.try_next().await? {
-                    out.push((row.try_get(0)?, row.try_get(1)?));
+                    out.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
                 }
                 out
             }
         };
-        for (c, p) in purchases {
+        let mut spend: HashMap<(u32, u16), i64> = HashMap::new();
+        for (c, p, amount) in purchases {
             // Lines naming products missing from the catalog cannot be recommended; skip them.
             if let (Some(&c), Some(&p)) = (customer_index.get(&c), item_index.get(&p)) {
                 snap.purchases.push((c, p));
+                if let Some(cat) = item_category[p as usize] {
+                    *spend.entry((c, cat)).or_default() += amount;
+                }
             }
         }
+        snap.category_spend = spend.into_iter().map(|((c, k), a)| (c, k, a)).collect();
+        snap.category_spend.sort_unstable();
         Ok(snap)
     }
 

@@ -30,7 +30,7 @@ pub use profiles::{
 };
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
-pub use segments::{SegmentFacts, SegmentInfo};
+pub use segments::{Consents, SegmentFacts, SegmentInfo};
 pub use unify::{
     field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
     Unification, UnifyRecord, GOLDEN_FIELDS,
@@ -318,6 +318,15 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Adds a record's stored tags (comma-separated) to a profile's, each once, in order.
+pub(crate) fn add_tags(into: &mut Vec<String>, stored: &str) {
+    for t in stored.split(',') {
+        if !into.iter().any(|have| have == t) {
+            into.push(t.to_owned());
+        }
     }
 }
 

@@ -91,6 +91,11 @@ pub struct CustomerDetail {
     pub field_sources: Option<serde_json::Value>,
     /// The source records unified into this profile.
     pub identities: Vec<RecordView>,
+    /// Its records' tags, each once.
+    pub tags: Vec<String>,
+    /// Standing marketing consent per channel stated by any record (channel → latest
+    /// statement); a channel absent here has none.
+    pub consent: std::collections::BTreeMap<&'static str, patron_domain::Standing>,
     /// Order totals.
     pub order_summary: OrderSummary,
     /// RFM metrics, when computed.
@@ -253,14 +258,18 @@ impl Store {
             .open_opt(&row, "address_enc")?
             .and_then(|a| serde_json::from_str(&a).ok());
         let mut identities = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
         for r in sqlx::query(
-            "SELECT source, source_id, name_enc, email_enc, phone_enc, received_at \
+            "SELECT source, source_id, name_enc, email_enc, phone_enc, received_at, tags \
              FROM source_records WHERE customer_id = $1 ORDER BY received_at, record_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?
         {
+            if let Some(t) = r.try_get::<Option<String>, _>("tags")? {
+                crate::add_tags(&mut tags, &t);
+            }
             identities.push(RecordView {
                 source: r.try_get("source")?,
                 source_id: r.try_get("source_id")?,
@@ -374,6 +383,20 @@ impl Store {
                 .and_then(|s| serde_json::from_str(&s).ok()),
             summary,
             identities,
+            tags,
+            consent: self
+                .consents(Some(id))
+                .await?
+                .remove(&id)
+                .into_iter()
+                .flat_map(|c| {
+                    patron_domain::Channel::ALL
+                        .iter()
+                        .map(|ch| ch.as_str())
+                        .zip(c)
+                })
+                .filter_map(|(ch, s)| Some((ch, s?)))
+                .collect(),
             order_summary,
             rfm,
             predictions,
@@ -429,9 +452,11 @@ impl Store {
         Ok(o)
     }
 
-    /// Streams every golden profile, decrypted, in id order.
+    /// Streams golden profiles, decrypted, in id order: all of them, or those `only` holds
+    /// (only those are decrypted).
     pub async fn export_profiles(
         &self,
+        only: Option<&std::collections::HashSet<i64>>,
         mut each: impl FnMut(ProfileRow) -> std::io::Result<()>,
     ) -> Result<u64> {
         let mut rows = sqlx::query(
@@ -441,8 +466,12 @@ impl Store {
         .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await? {
+            let customer_id: i64 = r.try_get("customer_id")?;
+            if only.is_some_and(|o| !o.contains(&customer_id)) {
+                continue;
+            }
             each(ProfileRow {
-                customer_id: r.try_get("customer_id")?,
+                customer_id,
                 name: self.open_opt(&r, "name_enc")?,
                 email: self.open_opt(&r, "email_enc")?,
                 phone: self.open_opt(&r, "phone_enc")?,

@@ -3,7 +3,7 @@
 
 use crate::bulk::{insert, placeholder, Insert, Val};
 use crate::{now_ms, Result, Store};
-use patron_domain::{CustomerRecord, OrderLine, Product};
+use patron_domain::{Channel, CustomerRecord, OrderLine, Product};
 use std::collections::HashMap;
 
 /// One rejected value or row, with everything needed to find and fix it.
@@ -86,6 +86,11 @@ const CUSTOMER_COLS: &[&str] = &[
     "received_at",
     "updated_at",
     "loyalty_hash",
+    "tags",
+    "consent_email",
+    "consent_sms",
+    "consent_wechat",
+    "consent_at",
 ];
 
 /// A batch turned into statements: what [`Store::write_batch`] executes in one transaction,
@@ -194,10 +199,21 @@ impl Store {
                 .into_iter()
                 .map(|p| p.row)
                 .collect();
+            // A re-import restating the same consent keeps when it was first stated, so a
+            // stale export cannot outdate a withdrawal made since in another source.
             let set = CUSTOMER_COLS[2..]
                 .iter()
                 .filter(|c| **c != "received_at")
-                .map(|c| format!("{c} = excluded.{c}"))
+                .map(|c| match *c {
+                    "consent_at" => "consent_at = CASE WHEN \
+                        source_records.consent_email IS NOT DISTINCT FROM excluded.consent_email \
+                        AND source_records.consent_sms IS NOT DISTINCT FROM excluded.consent_sms \
+                        AND source_records.consent_wechat IS NOT DISTINCT FROM excluded.consent_wechat \
+                        THEN COALESCE(source_records.consent_at, excluded.consent_at) \
+                        ELSE excluded.consent_at END"
+                        .to_owned(),
+                    c => format!("{c} = excluded.{c}"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             plan.inserts.push(Insert {
@@ -393,6 +409,16 @@ impl Store {
             r.loyalty_id
                 .as_ref()
                 .map(|id| v.blind("loyalty", id))
+                .into(),
+            (!r.tags.is_empty()).then(|| r.tags.join(",")).into(),
+            r.consent.email.map(i64::from).into(),
+            r.consent.sms.map(i64::from).into(),
+            r.consent.wechat.map(i64::from).into(),
+            // A statement without a time of its own counts from when Patron received it.
+            Channel::ALL
+                .iter()
+                .any(|c| r.consent.get(*c).is_some())
+                .then(|| r.consent.at.map_or(now, |t| t.timestamp_millis()))
                 .into(),
         ]
     }

@@ -3,6 +3,7 @@
 
 use crate::bulk::insert;
 use crate::{now_ms, Result, Store, StoreError};
+use patron_domain::Standing;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashSet};
 
@@ -21,6 +22,10 @@ pub struct SegmentFacts {
     pub records: f64,
     /// The source systems of its records.
     pub sources: Vec<String>,
+    /// Its records' tags, each once.
+    pub tags: Vec<String>,
+    /// The channels it has standing marketing consent on.
+    pub consents: Vec<String>,
     /// RFM metrics: days since the last order, orders, total spent, scores, segment.
     pub days_since_last_order: Option<f64>,
     /// Orders.
@@ -65,7 +70,35 @@ fn major(minor: Option<i64>, currency: Option<String>) -> Option<f64> {
     minor.map(|m| m as f64 / 10f64.powi(i32::from(exponent)))
 }
 
+/// A profile's standing consent per channel, in [`Channel::ALL`] order.
+///
+/// [`Channel::ALL`]: patron_domain::Channel::ALL
+pub type Consents = [Option<Standing>; 3];
+
 impl Store {
+    /// Standing marketing consent per profile (of one profile, or of all), folded from its
+    /// records' statements. Profiles no record states consent for are absent.
+    pub async fn consents(&self, customer: Option<i64>) -> Result<BTreeMap<i64, Consents>> {
+        let mut q = sqlx::query(
+            "SELECT customer_id, source, consent_email, consent_sms, consent_wechat, consent_at \
+             FROM source_records WHERE consent_at IS NOT NULL AND customer_id IS NOT NULL \
+             AND ($1 IS NULL OR customer_id = $1)",
+        );
+        q = q.bind(customer);
+        let mut out: BTreeMap<i64, Consents> = BTreeMap::new();
+        for r in q.fetch_all(&self.pool).await? {
+            let standing = out.entry(r.try_get(0)?).or_default();
+            let source: String = r.try_get(1)?;
+            let at: i64 = r.try_get(5)?;
+            for (i, slot) in standing.iter_mut().enumerate() {
+                if let Some(flag) = r.try_get::<Option<i64>, _>(2 + i)? {
+                    Standing::fold(slot, flag != 0, &source, at);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every profile's segment facts, by profile id.
     pub async fn segment_facts(&self) -> Result<Vec<SegmentFacts>> {
         let rows = sqlx::query(
@@ -83,16 +116,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut sources: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for r in sqlx::query(
-            "SELECT DISTINCT customer_id, source FROM source_records WHERE customer_id IS NOT NULL",
+            "SELECT customer_id, source, tags FROM source_records WHERE customer_id IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?
         {
-            sources
-                .entry(r.try_get(0)?)
-                .or_default()
-                .push(r.try_get(1)?);
+            let id: i64 = r.try_get(0)?;
+            let source: String = r.try_get(1)?;
+            let mine = sources.entry(id).or_default();
+            if !mine.contains(&source) {
+                mine.push(source);
+            }
+            if let Some(list) = r.try_get::<Option<String>, _>(2)? {
+                crate::add_tags(tags.entry(id).or_default(), &list);
+            }
+        }
+        let mut consents: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (id, standing) in self.consents(None).await? {
+            let granted = patron_domain::Channel::ALL
+                .iter()
+                .zip(standing)
+                .filter(|(_, s)| s.as_ref().is_some_and(|s| s.granted))
+                .map(|(c, _)| c.as_str().to_owned());
+            consents.insert(id, granted.collect());
         }
         let num = |r: &sqlx::any::AnyRow, c: &str| -> Result<Option<f64>> {
             Ok(r.try_get::<Option<i64>, _>(c)?.map(|v| v as f64))
@@ -107,6 +155,8 @@ impl Store {
                     gender: r.try_get("gender")?,
                     records: r.try_get::<i64, _>("records")? as f64,
                     sources: sources.remove(&id).unwrap_or_default(),
+                    tags: tags.remove(&id).unwrap_or_default(),
+                    consents: consents.remove(&id).unwrap_or_default(),
                     days_since_last_order: num(r, "recency_days")?,
                     orders: num(r, "frequency")?,
                     total_spent: major(r.try_get("monetary_minor")?, r.try_get("m_currency")?),

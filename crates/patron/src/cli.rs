@@ -47,6 +47,10 @@ pub struct Args {
     /// Reporting currency for RFM monetary values (ISO 4217).
     #[arg(long, env = "PATRON_CURRENCY", default_value = "USD", global = true)]
     pub currency: String,
+    /// Behaviour clusters `patron run segment` makes: a number from 2 to 20, or `auto` (the
+    /// k from 2 to 8 with the best silhouette).
+    #[arg(long, env = "PATRON_CLUSTERS", default_value = "auto", global = true)]
+    pub clusters: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -234,10 +238,15 @@ pub enum SegmentsCommand {
         #[arg(long)]
         rule: String,
     },
-    /// The segment's members as CSV (customer_id, name, email, phone, city, country).
+    /// The members who may be contacted on a channel, as CSV for a campaign (customer_id,
+    /// name, email, phone, city, country, consent_source, consent_at). Members without
+    /// standing marketing consent on the channel, or without a contact for it, are left out.
     Export {
         /// Its name.
         name: String,
+        /// The campaign's channel: email, sms or wechat.
+        #[arg(long, default_value = "email")]
+        channel: String,
         /// Output file (standard output when absent).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -429,6 +438,13 @@ impl Config {
             .transpose()?;
         let currency = Currency::parse(&args.currency)
             .map_err(|e| anyhow::anyhow!("--currency {:?}: {e}", args.currency))?;
+        let clusters = match args.clusters.trim() {
+            "auto" => None,
+            k => match k.parse::<usize>() {
+                Ok(k) if (2..=20).contains(&k) => Some(k),
+                _ => bail!("--clusters {k:?}: expected a number from 2 to 20, or auto"),
+            },
+        };
         Ok(Config {
             store: StoreConfig {
                 data_dir: args.data_dir.clone(),
@@ -439,6 +455,7 @@ impl Config {
             run: RunConfig {
                 currency,
                 recommendations: 10,
+                clusters,
             },
         })
     }
@@ -741,28 +758,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     let p = patron_pipeline::segments::preview(&store, &rule).await?;
                     println!("{}", serde_json::to_string_pretty(&p)?);
                 }
-                SegmentsCommand::Export { name, out } => {
-                    let s = patron_pipeline::segments::find(&store, &name).await?;
-                    let members = store.segment_members(s.segment_id, i64::MAX, 0).await?;
-                    let write = |w: &mut dyn std::io::Write| -> anyhow::Result<()> {
-                        let mut w = csv::Writer::from_writer(w);
-                        w.write_record(["customer_id"])?;
-                        for id in &members {
-                            w.serialize((id,))?;
-                        }
-                        w.flush()?;
-                        Ok(())
-                    };
-                    write(&mut output(&out)?)?;
-                    if let Some(path) = &out {
-                        eprintln!("wrote {} members to {}", members.len(), path.display());
-                    }
+                SegmentsCommand::Export { name, channel, out } => {
+                    let channel = patron_domain::Channel::parse(&channel)
+                        .map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
+                    let report = patron_pipeline::segments::export_for_campaign(
+                        &store,
+                        &name,
+                        channel,
+                        output(&out)?,
+                    )
+                    .await?;
+                    eprintln!(
+                        "wrote {} members{}; left out {} without {} consent and {} without a contact",
+                        report.written,
+                        out.as_ref()
+                            .map(|p| format!(" to {}", p.display()))
+                            .unwrap_or_default(),
+                        report.without_consent,
+                        channel.as_str(),
+                        report.without_contact,
+                    );
                     store
                         .audit(
                             "cli",
                             "segment.export",
-                            Some(&s.segment_id.to_string()),
-                            Some(&format!("{} rows", members.len())),
+                            Some(&name),
+                            Some(&format!("{} rows, {}", report.written, channel.as_str())),
                         )
                         .await?;
                 }

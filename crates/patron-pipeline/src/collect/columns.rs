@@ -57,6 +57,38 @@ const ALIASES: &[(&str, &[&str])] = &[
             "membership_number",
         ],
     ),
+    ("tags", &["customer_tags", "labels"]),
+    (
+        "email_consent",
+        &[
+            "accepts_email_marketing",
+            "accepts_marketing",
+            "email_opt_in",
+            "email_optin",
+            "email_marketing",
+            "email_subscribed",
+            "newsletter_opt_in",
+        ],
+    ),
+    (
+        "sms_consent",
+        &[
+            "accepts_sms_marketing",
+            "sms_opt_in",
+            "sms_optin",
+            "sms_marketing",
+        ],
+    ),
+    ("wechat_consent", &["wechat_opt_in", "wechat_marketing"]),
+    (
+        "consent_at",
+        &[
+            "consent_date",
+            "consented_at",
+            "opt_in_date",
+            "consent_updated_at",
+        ],
+    ),
     ("unit_price", &["price_each", "item_price"]),
     ("placed_at", &["order_date", "ordered_at"]),
     ("quantity", &["qty"]),

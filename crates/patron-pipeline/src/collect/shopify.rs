@@ -107,6 +107,12 @@ pub fn map_row(
                     get(&["Default Address Country Code", "Country Code", "Country"]),
                 ),
                 ("postal_code", get(&["Default Address Zip", "Zip"])),
+                (
+                    "email_consent",
+                    get(&["Accepts Email Marketing", "Accepts Marketing"]),
+                ),
+                ("sms_consent", get(&["Accepts SMS Marketing"])),
+                ("tags", get(&["Tags"])),
             ];
             Ok(vec![(ImportKind::Customers, record)])
         }

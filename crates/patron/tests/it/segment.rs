@@ -101,6 +101,7 @@ async fn identify_and_order_events_become_records_and_orders() {
         &patron_pipeline::RunConfig {
             currency: patron_domain::Currency::parse("USD").unwrap(),
             recommendations: 10,
+            clusters: None,
         },
         &indicatif::ProgressBar::hidden(),
     )

@@ -52,9 +52,10 @@ async fn rule_segments_are_created_refreshed_and_exported() {
         ),
         "{out}"
     );
-    let exported = csv_rows(&env.patron_ok(&["segments", "export", "big"]));
+    let exported = csv_rows(&env.patron_ok(&["export", "segments"]));
     let ids: Vec<i64> = exported
         .iter()
+        .filter(|r| r["segment"] == "big")
         .map(|r| r["customer_id"].parse().unwrap())
         .collect();
     assert_eq!(ids, {
@@ -135,6 +136,111 @@ async fn rule_segments_are_created_refreshed_and_exported() {
         .unwrap()
         .iter()
         .any(|s| s["name"] == "big"));
+}
+
+/// Tags make segments; campaign exports keep only members whose latest consent statement on
+/// the channel grants it, and say how many they left out and why.
+async fn campaign_exports_honour_consent(db: Db) {
+    let app = spawn_app_with_fixtures(db).await;
+    let env = &app.env;
+    // Ann grants email consent on the web, then withdraws it in a store a month later; Bob
+    // grants email and SMS (no time given: it counts from the import). Dee's flag is not one.
+    let consent = env.write(
+        "consent.csv",
+        "source,source_id,name,email,phone,birth_date,city,country,accepts_marketing,sms_opt_in,consent_at,tags\n\
+         web,w1,Ann Lee,ann.lee@example.com,+1 415 555 2671,1990-01-02,San Francisco,US,yes,,2024-05-01T00:00:00Z,VIP\n\
+         pos,p1,ANN LEE,Ann.Lee@Example.COM,,01/02/1990,San Francisco,US,no,,2024-06-01,\n\
+         web,w2,Bob Stone,bob@example.org,,1985-05-06,London,GB,yes,yes,,vip; Wholesale\n\
+         web,w4,Dee Ray,dee@example.org,,,Leeds,GB,maybe,,,\n",
+    );
+    let out = env.patron_ok(&["import", "customers", consent.to_str().unwrap()]);
+    assert!(out.contains("read 4, stored 4, rejected 0"), "{out}");
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM quarantine WHERE field = 'email_consent'")
+            .await,
+        1
+    );
+    let (ann, bob) = (
+        env.profile_of("web", "w1").await,
+        env.profile_of("web", "w2").await,
+    );
+    env.patron_ok(&["segments", "create", "vip", "--rule", "'vip' in tags"]);
+
+    let export = |channel: &str| {
+        let out = env.patron(&["segments", "export", "vip", "--channel", channel]);
+        assert!(out.status.success(), "{out:?}");
+        (
+            csv_rows(&String::from_utf8(out.stdout).unwrap()),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (rows, said) = export("email");
+    assert_eq!(rows.len(), 1, "{said}");
+    assert_eq!(rows[0]["customer_id"], bob.to_string());
+    assert_eq!(rows[0]["email"], "bob@example.org");
+    assert_eq!(rows[0]["consent_source"], "web");
+    assert!(
+        said.contains("wrote 1 members; left out 1 without email consent and 0 without a contact"),
+        "{said}"
+    );
+    // Bob may be texted but has no phone; Ann never said anything about SMS.
+    let (rows, said) = export("sms");
+    assert!(rows.is_empty());
+    assert!(
+        said.contains("left out 1 without sms consent and 1 without a contact"),
+        "{said}"
+    );
+    let out = env.patron(&["segments", "export", "vip", "--channel", "fax"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown channel"));
+
+    // Bob withdraws in the app; re-importing the web shop's old "yes" does not outdate that.
+    let app_file = env.write(
+        "app.csv",
+        "source,source_id,email,email_consent\napp,a9,bob@example.org,unsubscribed\n",
+    );
+    env.patron_ok(&["import", "customers", app_file.to_str().unwrap()]);
+    assert_eq!(env.profile_of("app", "a9").await, bob);
+    env.patron_ok(&["import", "customers", consent.to_str().unwrap()]);
+    let (rows, _) = export("email");
+    assert!(rows.is_empty(), "{rows:?}");
+
+    // The customer view shows tags and the standing statement per channel.
+    let view: serde_json::Value = app
+        .get_as(Role::Admin, &format!("/api/v1/customers/{bob}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["tags"], json!(["vip", "wholesale"]));
+    assert_eq!(view["consent"]["email"]["granted"], false);
+    assert_eq!(view["consent"]["email"]["source"], "app");
+    assert_eq!(view["consent"]["sms"]["granted"], true);
+    let view: serde_json::Value = app
+        .get_as(Role::Admin, &format!("/api/v1/customers/{ann}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["consent"]["email"]["source"], "pos");
+    // Rules can select on consent.
+    let p: serde_json::Value = serde_json::from_str(&env.patron_ok(&[
+        "segments",
+        "preview",
+        "--rule",
+        "'sms' in consents",
+    ]))
+    .unwrap();
+    assert_eq!(p["sample"], json!([bob]));
+}
+
+#[tokio::test]
+async fn campaign_exports_honour_consent_on_sqlite() {
+    campaign_exports_honour_consent(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn campaign_exports_honour_consent_on_postgres() {
+    campaign_exports_honour_consent(Db::Postgres).await;
 }
 
 #[tokio::test]
