@@ -518,6 +518,56 @@ pub fn bgnbd_alive(p: &[f64], s: &Summary) -> f64 {
     1.0 / (1.0 + odds)
 }
 
+/// Pareto/NBD: the probability a customer with summary `c` is still active (the no-death
+/// term of the likelihood over the whole likelihood).
+pub fn pareto_alive(p: &[f64], c: &Summary) -> f64 {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let head = ln_gamma(r + c.x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+    let survive = -(r + c.x) * (alpha + c.t).ln() - s * (beta + c.t).ln();
+    (head + survive - pareto_ll(p, c)).exp().min(1.0)
+}
+
+/// Pareto/NBD: expected purchases in the next `t` units of a customer with summary `c`
+/// (Schmittlein, Morrison & Colombo 1987; the logarithmic limit at s = 1).
+pub fn pareto_expected(p: &[f64], c: &Summary, t: f64) -> f64 {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let rate = (r + c.x) * (beta + c.t) / (alpha + c.t);
+    let ratio = (beta + c.t) / (beta + c.t + t);
+    let lifetime = if (s - 1.0).abs() < 1e-6 {
+        -ratio.ln()
+    } else {
+        (1.0 - ratio.powf(s - 1.0)) / (s - 1.0)
+    };
+    rate * lifetime * pareto_alive(p, c)
+}
+
+/// A fitted purchase model: what forecasts are made from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PurchaseModel<'a> {
+    /// BG/NBD parameters `[r, alpha, a, b]`.
+    BgNbd(&'a [f64]),
+    /// Pareto/NBD parameters `[r, alpha, s, beta]`.
+    ParetoNbd(&'a [f64]),
+}
+
+impl PurchaseModel<'_> {
+    /// Expected purchases in the next `t` units.
+    pub fn expected(self, s: &Summary, t: f64) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) => bgnbd_expected(p, s, t),
+            PurchaseModel::ParetoNbd(p) => pareto_expected(p, s, t),
+        }
+    }
+
+    /// The probability the customer is still active.
+    pub fn alive(self, s: &Summary) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) => bgnbd_alive(p, s),
+            PurchaseModel::ParetoNbd(p) => pareto_alive(p, s),
+        }
+    }
+}
+
 /// Gamma-Gamma: the expected value of a customer's future purchases.
 pub fn gamma_gamma_spend(params: &[f64], s: &Summary) -> f64 {
     let (p, q, g) = (params[0], params[1], params[2]);
@@ -550,20 +600,26 @@ pub struct Horizon {
     pub discount: f64,
 }
 
-/// Forecasts one customer: BG/NBD purchases (expected and P(alive)) and, per value period,
-/// the purchases expected in it times Gamma-Gamma's expected spend, discounted to today.
-pub fn forecast(bgnbd: &[f64], gamma_gamma: &[f64], s: &Summary, h: Horizon) -> Forecast {
+/// Forecasts one customer: the purchase model's expected purchases and P(alive) and, per
+/// value period, the purchases expected in it times Gamma-Gamma's expected spend, discounted
+/// to today.
+pub fn forecast(
+    model: PurchaseModel<'_>,
+    gamma_gamma: &[f64],
+    s: &Summary,
+    h: Horizon,
+) -> Forecast {
     let spend = gamma_gamma_spend(gamma_gamma, s);
     let mut value = 0.0;
     let mut before = 0.0;
     for k in 1..=h.periods {
-        let by_then = bgnbd_expected(bgnbd, s, h.period * f64::from(k));
+        let by_then = model.expected(s, h.period * f64::from(k));
         value += (by_then - before) * spend / (1.0 + h.discount).powi(k as i32);
         before = by_then;
     }
     Forecast {
-        expected_purchases: bgnbd_expected(bgnbd, s, h.purchases),
-        p_alive: bgnbd_alive(bgnbd, s),
+        expected_purchases: model.expected(s, h.purchases),
+        p_alive: model.alive(s),
         value,
     }
 }
@@ -916,9 +972,10 @@ mod tests {
             t: 39.0,
             monetary: 20.0,
         };
-        let active = forecast(&bg, &gg, &s(5.0, 38.0), h);
-        let lapsed = forecast(&bg, &gg, &s(5.0, 5.0), h);
-        let once = forecast(&bg, &gg, &s(0.0, 0.0), h);
+        let bg = PurchaseModel::BgNbd(&bg);
+        let active = forecast(bg, &gg, &s(5.0, 38.0), h);
+        let lapsed = forecast(bg, &gg, &s(5.0, 5.0), h);
+        let once = forecast(bg, &gg, &s(0.0, 0.0), h);
         assert!(active.expected_purchases > once.expected_purchases);
         assert!(
             active.p_alive > 0.8 && lapsed.p_alive < 0.1,
@@ -926,6 +983,35 @@ mod tests {
         );
         assert!(active.value > lapsed.value && lapsed.value > 0.0);
         assert_eq!(once.p_alive, 1.0);
+    }
+
+    #[test]
+    fn pareto_forecasts_match_lifetimes() {
+        // ParetoNBDFitter's conditional_probability_alive and
+        // conditional_expected_number_of_purchases_up_to_time(39, ...) in lifetimes 0.11, with
+        // these parameters.
+        let p = [0.5533, 10.5776, 0.6061, 11.6650];
+        for (x, t_x, t, alive, expected) in [
+            (2.0, 30.43, 38.86, 0.869133, 1.455188),
+            (0.0, 0.0, 38.86, 0.295108, 0.107071),
+            (5.0, 5.0, 38.0, 0.0098979, 0.0365868),
+            (10.0, 38.0, 39.0, 0.986617, 6.811129),
+        ] {
+            let c = Summary {
+                x,
+                t_x,
+                t,
+                monetary: 0.0,
+            };
+            let m = PurchaseModel::ParetoNbd(&p);
+            assert!(
+                (m.alive(&c) / alive - 1.0).abs() < 1e-4,
+                "{x} {t_x}: {}",
+                m.alive(&c)
+            );
+            let e = m.expected(&c, 39.0);
+            assert!((e / expected - 1.0).abs() < 1e-4, "{x} {t_x}: {e}");
+        }
     }
 
     #[test]

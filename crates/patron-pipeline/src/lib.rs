@@ -18,4 +18,4 @@ pub use collect::{
     import_file, parse_encoding, ColumnMap, FieldCounts, Format, ImportKind, ImportSummary,
     ReadOptions,
 };
-pub use stages::{run_stages, RunConfig, Stage, StageSummary};
+pub use stages::{run_stages, PurchaseModelKind, RunConfig, Stage, StageSummary};

@@ -49,6 +49,30 @@ pub struct RunConfig {
     pub recommendations: usize,
     /// Behaviour clusters to make; `None` chooses k by silhouette.
     pub clusters: Option<usize>,
+    /// The purchase model forecasts come from.
+    pub purchase_model: PurchaseModelKind,
+}
+
+/// Which customer-base model `predict` fits for purchases and P(alive); Gamma-Gamma gives
+/// the spend either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PurchaseModelKind {
+    /// BG/NBD (Fader, Hardie & Lee 2005): fast, the usual choice.
+    #[default]
+    BgNbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
+    ParetoNbd,
+}
+
+impl PurchaseModelKind {
+    /// Parses `bg-nbd` or `pareto-nbd`.
+    pub fn parse(raw: &str) -> Option<PurchaseModelKind> {
+        match raw.trim().to_lowercase().as_str() {
+            "bg-nbd" | "bgnbd" => Some(PurchaseModelKind::BgNbd),
+            "pareto-nbd" | "pareto" | "paretonbd" => Some(PurchaseModelKind::ParetoNbd),
+            _ => None,
+        }
+    }
 }
 
 /// What one stage did, for the CLI and the jobs log.
@@ -128,9 +152,9 @@ fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
         other_currency: 0,
     };
     for o in &snap.orders {
-        if o.status != "completed" {
+        if &*o.status != "completed" {
             u.reversed += 1;
-        } else if o.currency != currency {
+        } else if &*o.currency != currency {
             u.other_currency += 1;
         } else {
             u.orders.push(rfm::Order {
@@ -410,10 +434,25 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         .iter()
         .filter(|s| s.x > 0.0 && s.monetary > 0.0)
         .count();
+    let kind = cfg.purchase_model;
     let fitted = (repeat_buyers >= MIN_REPEAT_BUYERS)
-        .then(|| (clv::fit_bgnbd(&known), clv::fit_gamma_gamma(&known)))
+        .then(|| {
+            let purchases = match kind {
+                PurchaseModelKind::BgNbd => clv::fit_bgnbd(&known),
+                PurchaseModelKind::ParetoNbd => clv::fit_pareto(&known),
+            };
+            (purchases, clv::fit_gamma_gamma(&known))
+        })
         // Gamma-Gamma's mean spend exists only for q > 1; BG/NBD's expectation for a > 1.
-        .filter(|(bg, gg)| bg.params[2] > 1.0 && gg.params[1] > 1.0);
+        .filter(|(pm, gg)| {
+            gg.params[1] > 1.0 && (kind == PurchaseModelKind::ParetoNbd || pm.params[2] > 1.0)
+        });
+    let (model_name, fitted_label) = match kind {
+        PurchaseModelKind::BgNbd => ("bg-nbd+gamma-gamma", "with BG/NBD and Gamma-Gamma"),
+        PurchaseModelKind::ParetoNbd => {
+            ("pareto-nbd+gamma-gamma", "with Pareto/NBD and Gamma-Gamma")
+        }
+    };
     let horizon = clv::Horizon {
         purchases: 90.0 / 7.0,
         period: 365.25 / 12.0 / 7.0,
@@ -440,10 +479,14 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
                 churn_risk: p_alive.map(churn_risk),
             };
             Some(match &fitted {
-                Some((bg, gg)) => {
-                    let f = clv::forecast(&bg.params, &gg.params, &s, horizon);
+                Some((pm, gg)) => {
+                    let model = match kind {
+                        PurchaseModelKind::BgNbd => clv::PurchaseModel::BgNbd(&pm.params),
+                        PurchaseModelKind::ParetoNbd => clv::PurchaseModel::ParetoNbd(&pm.params),
+                    };
+                    let f = clv::forecast(model, &gg.params, &s, horizon);
                     row(
-                        "bg-nbd+gamma-gamma",
+                        model_name,
                         f.expected_purchases,
                         f.value.round() as i64,
                         Some(f.p_alive),
@@ -468,10 +511,7 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
         counts: vec![
             ("customers forecast", count),
             ("repeat buyers", repeat_buyers as u64),
-            (
-                "with BG/NBD and Gamma-Gamma",
-                if fitted.is_some() { count } else { 0 },
-            ),
+            (fitted_label, if fitted.is_some() { count } else { 0 }),
             ("at high churn risk", at_risk),
         ],
     })

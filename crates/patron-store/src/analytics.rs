@@ -4,8 +4,10 @@
 use crate::bulk::{insert, Val};
 use crate::{now_ms, Result, Store};
 use futures_util::TryStreamExt;
+use rustc_hash::FxHashMap;
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One order of a known customer, summed over its lines.
 #[derive(Debug, Clone)]
@@ -14,12 +16,12 @@ pub struct OrderFact {
     pub customer: u32,
     /// Milliseconds since the epoch, UTC.
     pub placed_at: i64,
-    /// `completed`, `cancelled` or `refunded`.
-    pub status: String,
+    /// `completed`, `cancelled` or `refunded` (shared: there are three).
+    pub status: Arc<str>,
     /// Sum of quantity × unit price, minor units.
     pub amount: i64,
-    /// ISO 4217 code.
-    pub currency: String,
+    /// ISO 4217 code (shared among the orders in it).
+    pub currency: Arc<str>,
     /// Index into [`OrderSnapshot::channels`]: the source the order came from.
     pub channel: u16,
 }
@@ -111,144 +113,364 @@ struct Interner(HashMap<String, u16>);
 
 impl Interner {
     /// The index of `name` in `names`, adding it when new; `None` past 65,535 names.
-    fn index(&mut self, names: &mut Vec<String>, name: String) -> Option<u16> {
-        if let Some(&i) = self.0.get(&name) {
+    fn index(&mut self, names: &mut Vec<String>, name: &str) -> Option<u16> {
+        if let Some(&i) = self.0.get(name) {
             return Some(i);
         }
         let i = u16::try_from(names.len()).ok()?;
-        names.push(name.clone());
-        self.0.insert(name, i);
+        names.push(name.to_owned());
+        self.0.insert(name.to_owned(), i);
         Some(i)
     }
 }
 
+/// Builds the snapshot from one sequential pass over orders and one over their lines, in
+/// whatever order the tables hold them: at ten million lines, index-ordered joins and
+/// grouping in the database cost random reads per line, while a scan is one read per page.
+/// The tables are written in import order, so a line's order is almost always the previous
+/// line's or the one after it; only the others are searched for.
+#[derive(Default)]
+struct SnapshotBuilder {
+    snap: OrderSnapshot,
+    /// Dense index by profile id − the smallest id (`u32::MAX`: no such profile). Profile
+    /// ids are handed out in sequence, so this table is small and one read per order, where
+    /// a hash map of a million ids is two cache misses.
+    customer_table: Option<(i64, Vec<u32>)>,
+    item_index: FxHashMap<Vec<u8>, u32>,
+    item_category: Vec<Option<u16>>,
+    channels: Interner,
+    categories: Interner,
+    /// Statuses and currencies, each allocated once.
+    words: FxHashMap<String, Arc<str>>,
+    /// Every order read, in table order (`customer` is `u32::MAX` for orders of no known
+    /// customer, which are left out at the end).
+    facts: Vec<OrderFact>,
+    /// Whether each fact has a line (orders without lines are no orders).
+    has_line: Vec<bool>,
+    /// The orders' keys, `source \0 order_id`, one after another in one buffer (millions of
+    /// orders, no allocation each); fact i's key ends at `key_end[i]`.
+    keys: Vec<u8>,
+    key_end: Vec<usize>,
+    /// The fact the previous line belonged to.
+    last: Option<usize>,
+    /// Facts sorted by key, made the first time a line is not next to its order.
+    sorted: Option<Vec<u32>>,
+    /// (customer, item, amount) of each line of a completed order.
+    lines: Vec<(u32, u32, i64)>,
+}
+
+impl SnapshotBuilder {
+    /// Profiles in ascending id order.
+    fn customer(&mut self, id: i64) {
+        self.snap.customers.push(id);
+    }
+
+    /// The dense index of profile `id`.
+    fn customer_index(&mut self, id: i64) -> Option<u32> {
+        let customers = &self.snap.customers;
+        let (min, table) = self.customer_table.get_or_insert_with(|| {
+            let (Some(&min), Some(&max)) = (customers.first(), customers.last()) else {
+                return (0, Vec::new());
+            };
+            // Far sparser ids (none Patron makes) fall back to a binary search below.
+            if max - min > 4 * customers.len() as i64 + 1_000_000 {
+                return (min, Vec::new());
+            }
+            let mut table = vec![u32::MAX; (max - min + 1) as usize];
+            for (i, &c) in customers.iter().enumerate() {
+                table[(c - min) as usize] = i as u32;
+            }
+            (min, table)
+        });
+        if table.is_empty() {
+            return customers.binary_search(&id).ok().map(|i| i as u32);
+        }
+        let at = usize::try_from(id - *min).ok()?;
+        table.get(at).copied().filter(|&i| i != u32::MAX)
+    }
+
+    fn product(&mut self, id: &str, active: bool, category: Option<&str>) {
+        self.item_index
+            .insert(id.as_bytes().to_vec(), self.snap.products.len() as u32);
+        self.snap.products.push(id.to_owned());
+        self.snap.active.push(active);
+        let category = category.and_then(|c| self.categories.index(&mut self.snap.categories, c));
+        self.item_category.push(category);
+    }
+
+    fn order(
+        &mut self,
+        source: &str,
+        order_id: &str,
+        customer_id: Option<i64>,
+        placed_at: i64,
+        status: &str,
+        currency: &str,
+    ) {
+        let customer = match customer_id {
+            None => {
+                self.snap.unattributed_orders += 1;
+                return;
+            }
+            Some(id) => self.customer_index(id).unwrap_or(u32::MAX),
+        };
+        // Consecutive orders mostly share their source, status and currency.
+        let previous = self.facts.last();
+        let channel = match previous {
+            Some(p)
+                if self
+                    .snap
+                    .channels
+                    .get(usize::from(p.channel))
+                    .is_some_and(|c| c == source) =>
+            {
+                p.channel
+            }
+            // Beyond 65,535 sources the rest share the last index; no retailer has that many.
+            _ => self
+                .channels
+                .index(&mut self.snap.channels, source)
+                .unwrap_or(u16::MAX),
+        };
+        let words = &mut self.words;
+        let mut word = |w: &str, previous: Option<&Arc<str>>| match previous {
+            Some(p) if &**p == w => p.clone(),
+            _ => match words.get(w) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: Arc<str> = Arc::from(w);
+                    words.insert(w.to_owned(), shared.clone());
+                    shared
+                }
+            },
+        };
+        let status = word(status, previous.map(|p| &p.status));
+        let currency = word(currency, previous.map(|p| &p.currency));
+        self.facts.push(OrderFact {
+            customer,
+            placed_at,
+            status,
+            amount: 0,
+            currency,
+            channel,
+        });
+        self.has_line.push(false);
+        self.keys.extend_from_slice(source.as_bytes());
+        self.keys.push(0);
+        self.keys.extend_from_slice(order_id.as_bytes());
+        self.key_end.push(self.keys.len());
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_end[i - 1] };
+        &self.keys[start..self.key_end[i]]
+    }
+
+    fn is(&self, i: usize, source: &[u8], order_id: &[u8]) -> bool {
+        let k = self.key(i);
+        k.len() == source.len() + 1 + order_id.len()
+            && k.starts_with(source)
+            && k[source.len()] == 0
+            && k.ends_with(order_id)
+    }
+
+    /// The fact of the order `(source, order_id)`, if it was read. Lines are compared as
+    /// bytes: they only need to equal what was read as text.
+    fn find(&mut self, source: &[u8], order_id: &[u8]) -> Option<usize> {
+        if let Some(last) = self.last {
+            for i in [last, last + 1] {
+                if i < self.facts.len() && self.is(i, source, order_id) {
+                    return Some(i);
+                }
+            }
+        }
+        if self.sorted.is_none() {
+            let mut sorted: Vec<u32> = (0..self.facts.len() as u32).collect();
+            sorted.sort_unstable_by(|&a, &b| self.key(a as usize).cmp(self.key(b as usize)));
+            self.sorted = Some(sorted);
+        }
+        let sorted = self.sorted.as_ref()?;
+        let wanted = [source, &[0], order_id].concat();
+        let at = sorted
+            .binary_search_by(|&f| self.key(f as usize).cmp(&wanted))
+            .ok()?;
+        Some(sorted[at] as usize)
+    }
+
+    fn line(
+        &mut self,
+        source: &[u8],
+        order_id: &[u8],
+        product_id: &[u8],
+        quantity: i64,
+        price: i64,
+    ) {
+        let Some(f) = self.find(source, order_id) else {
+            return;
+        };
+        self.last = Some(f);
+        let amount = quantity.saturating_mul(price);
+        let order = &mut self.facts[f];
+        order.amount = order.amount.saturating_add(amount);
+        self.has_line[f] = true;
+        // Lines naming products missing from the catalog cannot be recommended; skip them.
+        if let (true, true, Some(&item)) = (
+            order.customer != u32::MAX,
+            &*order.status == "completed",
+            self.item_index.get(product_id),
+        ) {
+            self.lines.push((order.customer, item, amount));
+        }
+    }
+
+    fn finish(self) -> OrderSnapshot {
+        let mut snap = self.snap;
+        snap.orders = self
+            .facts
+            .into_iter()
+            .zip(self.has_line)
+            .filter_map(|(f, has)| (has && f.customer != u32::MAX).then_some(f))
+            .collect();
+        // Lines grouped by customer with a counting sort (customers are dense), then each
+        // customer's few lines sorted by item: linear in the lines, where one sort of
+        // millions of lines is not.
+        let mut start = vec![0usize; snap.customers.len() + 1];
+        for &(c, _, _) in &self.lines {
+            start[c as usize + 1] += 1;
+        }
+        for c in 0..snap.customers.len() {
+            start[c + 1] += start[c];
+        }
+        let mut next = start.clone();
+        let mut grouped = vec![(0u32, 0i64); self.lines.len()];
+        for &(c, item, amount) in &self.lines {
+            grouped[next[c as usize]] = (item, amount);
+            next[c as usize] += 1;
+        }
+        drop(self.lines);
+        let mut by_category: Vec<(u16, i64)> = Vec::new();
+        for c in 0..snap.customers.len() {
+            let mine = &mut grouped[start[c]..start[c + 1]];
+            mine.sort_unstable_by_key(|&(item, _)| item);
+            by_category.clear();
+            for (i, &(item, amount)) in mine.iter().enumerate() {
+                if i == 0 || mine[i - 1].0 != item {
+                    snap.purchases.push((c as u32, item));
+                }
+                if let Some(k) = self.item_category[item as usize] {
+                    match by_category.iter_mut().find(|(have, _)| *have == k) {
+                        Some((_, spent)) => *spent += amount,
+                        None => by_category.push((k, amount)),
+                    }
+                }
+            }
+            by_category.sort_unstable();
+            snap.category_spend
+                .extend(by_category.iter().map(|&(k, spent)| (c as u32, k, spent)));
+        }
+        snap
+    }
+}
+
+const SNAPSHOT_CUSTOMERS: &str = "SELECT customer_id FROM customers ORDER BY customer_id";
+const SNAPSHOT_PRODUCTS: &str =
+    "SELECT product_id, active, category FROM products ORDER BY product_id";
+const SNAPSHOT_ORDERS: &str =
+    "SELECT source, order_id, customer_id, placed_at, status, currency FROM orders";
+const SNAPSHOT_LINES: &str =
+    "SELECT source, order_id, product_id, quantity, unit_price_minor FROM order_lines";
+
 impl Store {
     /// Reads orders, products and purchases for the analyze stages.
     pub async fn order_snapshot(&self) -> Result<OrderSnapshot> {
-        let mut snap = OrderSnapshot::default();
-        let mut customer_index: HashMap<i64, u32> = HashMap::new();
-        let mut rows =
-            sqlx::query("SELECT customer_id FROM customers ORDER BY customer_id").fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
-            customer_index.insert(id, snap.customers.len() as u32);
-            snap.customers.push(id);
-        }
-        drop(rows);
-        let orders_sql = "SELECT o.customer_id, o.placed_at, o.status, o.currency, \
-             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) AS amount, o.source \
-             FROM orders o JOIN order_lines l ON l.source = o.source AND l.order_id = o.order_id \
-             WHERE o.customer_id IS NOT NULL \
-             GROUP BY o.source, o.order_id, o.customer_id, o.placed_at, o.status, o.currency";
-        // (profile id, source, fact with the id and channel not yet made dense)
-        let orders: Vec<(i64, String, OrderFact)> = match &self.native {
+        if let Some(native) = &self.native {
             // Millions of rows: the pool's per-value copies would dominate the load.
-            Some(native) => {
-                native
-                    .query(orders_sql.to_owned(), |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(5)?,
-                            OrderFact {
-                                customer: 0,
-                                placed_at: r.get(1)?,
-                                status: r.get(2)?,
-                                currency: r.get(3)?,
-                                amount: r.get(4)?,
-                                channel: 0,
-                            },
-                        ))
-                    })
-                    .await?
-            }
-            None => {
-                let mut out = Vec::new();
-                let mut rows = sqlx::query(orders_sql).fetch(&self.pool);
-                while let Some(row) = rows.try_next().await? {
-                    out.push((
-                        row.try_get(0)?,
-                        row.try_get(5)?,
-                        OrderFact {
-                            customer: 0,
-                            placed_at: row.try_get(1)?,
-                            status: row.try_get(2)?,
-                            currency: row.try_get(3)?,
-                            amount: row.try_get(4)?,
-                            channel: 0,
-                        },
-                    ));
-                }
-                out
-            }
-        };
-        let mut channels = Interner::default();
-        for (id, source, mut fact) in orders {
-            if let Some(&customer) = customer_index.get(&id) {
-                fact.customer = customer;
-                // Beyond 65,535 sources the rest share the last index; no retailer has that many.
-                fact.channel = channels
-                    .index(&mut snap.channels, source)
-                    .unwrap_or(u16::MAX);
-                snap.orders.push(fact);
-            }
+            return native
+                .read(|conn| {
+                    let mut b = SnapshotBuilder::default();
+                    let mut st = conn.prepare(SNAPSHOT_CUSTOMERS)?;
+                    let mut rows = st.query([])?;
+                    while let Some(r) = rows.next()? {
+                        b.customer(r.get(0)?);
+                    }
+                    let mut st = conn.prepare(SNAPSHOT_PRODUCTS)?;
+                    let mut rows = st.query([])?;
+                    while let Some(r) = rows.next()? {
+                        let active: i64 = r.get(1)?;
+                        let category = r.get_ref(2)?.as_str_or_null()?;
+                        b.product(r.get_ref(0)?.as_str()?, active != 0, category);
+                    }
+                    let mut st = conn.prepare(SNAPSHOT_ORDERS)?;
+                    let mut rows = st.query([])?;
+                    while let Some(r) = rows.next()? {
+                        b.order(
+                            r.get_ref(0)?.as_str()?,
+                            r.get_ref(1)?.as_str()?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get_ref(4)?.as_str()?,
+                            r.get_ref(5)?.as_str()?,
+                        );
+                    }
+                    let mut st = conn.prepare(SNAPSHOT_LINES)?;
+                    let mut rows = st.query([])?;
+                    while let Some(r) = rows.next()? {
+                        b.line(
+                            r.get_ref(0)?.as_bytes()?,
+                            r.get_ref(1)?.as_bytes()?,
+                            r.get_ref(2)?.as_bytes()?,
+                            r.get(3)?,
+                            r.get(4)?,
+                        );
+                    }
+                    Ok(b.finish())
+                })
+                .await;
         }
-        snap.unattributed_orders =
-            sqlx::query("SELECT COUNT(*) FROM orders WHERE customer_id IS NULL")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
-        let mut item_index: HashMap<String, u32> = HashMap::new();
-        // Per product, its category's index.
-        let mut item_category: Vec<Option<u16>> = Vec::new();
-        let mut categories = Interner::default();
-        let mut rows =
-            sqlx::query("SELECT product_id, active, category FROM products ORDER BY product_id")
-                .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let id: String = row.try_get(0)?;
-            let active: i64 = row.try_get(1)?;
-            let category: Option<String> = row.try_get(2)?;
-            item_index.insert(id.clone(), snap.products.len() as u32);
-            snap.products.push(id);
-            snap.active.push(active != 0);
-            item_category.push(category.and_then(|c| categories.index(&mut snap.categories, c)));
+        let mut b = SnapshotBuilder::default();
+        let mut rows = sqlx::query(SNAPSHOT_CUSTOMERS).fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            b.customer(r.try_get(0)?);
         }
         drop(rows);
-        let purchases_sql = "SELECT l.customer_id, l.product_id, \
-             CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) FROM order_lines l \
-             JOIN orders o ON o.source = l.source AND o.order_id = l.order_id \
-             WHERE l.customer_id IS NOT NULL AND o.status = 'completed' \
-             GROUP BY l.customer_id, l.product_id";
-        let purchases: Vec<(i64, String, i64)> = match &self.native {
-            Some(native) => {
-                native
-                    .query(purchases_sql.to_owned(), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .await?
-            }
-            None => {
-                let mut out = Vec::new();
-                let mut rows = sqlx::query(purchases_sql).fetch(&self.pool);
-                while let Some(row) = rows.try_next().await? {
-                    out.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-                }
-                out
-            }
-        };
-        let mut spend: HashMap<(u32, u16), i64> = HashMap::new();
-        for (c, p, amount) in purchases {
-            // Lines naming products missing from the catalog cannot be recommended; skip them.
-            if let (Some(&c), Some(&p)) = (customer_index.get(&c), item_index.get(&p)) {
-                snap.purchases.push((c, p));
-                if let Some(cat) = item_category[p as usize] {
-                    *spend.entry((c, cat)).or_default() += amount;
-                }
-            }
+        let mut rows = sqlx::query(SNAPSHOT_PRODUCTS).fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            let active: i64 = r.try_get(1)?;
+            let category: Option<String> = r.try_get(2)?;
+            b.product(
+                &r.try_get::<String, _>(0)?,
+                active != 0,
+                category.as_deref(),
+            );
         }
-        snap.category_spend = spend.into_iter().map(|((c, k), a)| (c, k, a)).collect();
-        snap.category_spend.sort_unstable();
-        Ok(snap)
+        drop(rows);
+        // Both in key order, so each order's lines follow it.
+        let orders = format!("{SNAPSHOT_ORDERS} ORDER BY source, order_id");
+        let mut rows = sqlx::query(&orders).fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            b.order(
+                &r.try_get::<String, _>(0)?,
+                &r.try_get::<String, _>(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                &r.try_get::<String, _>(4)?,
+                &r.try_get::<String, _>(5)?,
+            );
+        }
+        drop(rows);
+        let lines = format!("{SNAPSHOT_LINES} ORDER BY source, order_id");
+        let mut rows = sqlx::query(&lines).fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            b.line(
+                r.try_get::<String, _>(0)?.as_bytes(),
+                r.try_get::<String, _>(1)?.as_bytes(),
+                r.try_get::<String, _>(2)?.as_bytes(),
+                r.try_get(3)?,
+                r.try_get(4)?,
+            );
+        }
+        drop(rows);
+        Ok(b.finish())
     }
 
     /// Replaces all RFM metrics and the RFM segments' memberships.
@@ -449,4 +671,68 @@ async fn replace_memberships(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_find_their_orders_in_any_order() {
+        let mut b = SnapshotBuilder::default();
+        for id in [10, 11, 13] {
+            b.customer(id);
+        }
+        b.product("p1", true, Some("Tea"));
+        b.product("p2", true, None);
+        for (source, order, customer, status) in [
+            ("web", "1", Some(10), "completed"),
+            ("web", "2", Some(13), "completed"),
+            ("pos", "1", Some(11), "refunded"),
+            ("pos", "2", None, "completed"),
+            ("pos", "3", Some(99), "completed"),
+            ("app", "9", Some(10), "completed"),
+        ] {
+            b.order(source, order, customer, 0, status, "USD");
+        }
+        // Out of table order, repeated, for a missing order, a missing product, and none for
+        // app:9 (an order without lines is no order).
+        for (source, order, product, qty) in [
+            ("pos", "1", "p1", 1),
+            ("web", "1", "p1", 2),
+            ("web", "2", "p2", 1),
+            ("web", "1", "p2", 1),
+            ("web", "1", "p1", 1),
+            ("web", "7", "p1", 1),
+            ("web", "2", "gone", 3),
+            ("pos", "3", "p1", 1),
+        ] {
+            b.line(
+                source.as_bytes(),
+                order.as_bytes(),
+                product.as_bytes(),
+                qty,
+                100,
+            );
+        }
+        let snap = b.finish();
+        let orders: Vec<(u32, &str, i64)> = snap
+            .orders
+            .iter()
+            .map(|o| (o.customer, &*o.status, o.amount))
+            .collect();
+        assert_eq!(
+            orders,
+            vec![
+                (0, "completed", 400),
+                (2, "completed", 400),
+                (1, "refunded", 100)
+            ]
+        );
+        assert_eq!(snap.unattributed_orders, 1);
+        assert_eq!(snap.purchases, vec![(0, 0), (0, 1), (2, 1)]);
+        assert_eq!(snap.categories, vec!["Tea"]);
+        assert_eq!(snap.category_spend, vec![(0, 0, 300)]);
+        assert_eq!(snap.channels, vec!["web", "pos", "app"]);
+    }
 }

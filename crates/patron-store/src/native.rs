@@ -120,6 +120,18 @@ impl NativeSqlite {
         .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
     }
 
+    /// Runs `read` on the connection, off the async runtime: for snapshots that fold millions
+    /// of rows as they stream by.
+    pub(crate) async fn read<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.with_conn(|conn| Ok(read(conn)?)))
+            .await
+            .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
         // A panic while holding the lock leaves no half-open transaction behind (it rolled back
         // when the transaction was dropped), so the connection is still usable.

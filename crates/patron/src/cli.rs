@@ -8,8 +8,8 @@ use patron_domain::{CleanConfig, Country, Currency, Role};
 use patron_pipeline::export::{export, ExportKind};
 use patron_pipeline::identity;
 use patron_pipeline::{
-    import_file, parse_encoding, run_stages, ColumnMap, ImportKind, ImportSummary, ReadOptions,
-    RunConfig, Stage,
+    import_file, parse_encoding, run_stages, ColumnMap, ImportKind, ImportSummary,
+    PurchaseModelKind, ReadOptions, RunConfig, Stage,
 };
 use patron_server::{AppState, TlsSetting};
 use patron_store::{Store, StoreConfig};
@@ -51,6 +51,14 @@ pub struct Args {
     /// k from 2 to 8 with the best silhouette).
     #[arg(long, env = "PATRON_CLUSTERS", default_value = "auto", global = true)]
     pub clusters: String,
+    /// The purchase model `run predict` fits: bg-nbd or pareto-nbd (Gamma-Gamma gives spend).
+    #[arg(
+        long,
+        env = "PATRON_CLV_MODEL",
+        default_value = "bg-nbd",
+        global = true
+    )]
+    pub clv_model: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -445,6 +453,12 @@ impl Config {
                 _ => bail!("--clusters {k:?}: expected a number from 2 to 20, or auto"),
             },
         };
+        let purchase_model = PurchaseModelKind::parse(&args.clv_model).with_context(|| {
+            format!(
+                "--clv-model {:?}: expected bg-nbd or pareto-nbd",
+                args.clv_model
+            )
+        })?;
         Ok(Config {
             store: StoreConfig {
                 data_dir: args.data_dir.clone(),
@@ -456,6 +470,7 @@ impl Config {
                 currency,
                 recommendations: 10,
                 clusters,
+                purchase_model,
             },
         })
     }

@@ -228,6 +228,20 @@ async fn run_predict_forecasts_with_the_fitted_models() {
     assert!(clusters.iter().any(|n| n.contains("buys ")), "{clusters:?}");
     let out = env.patron(&["--clusters", "40", "run", "segment"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a number from 2 to 20"));
+
+    // Pareto/NBD instead of BG/NBD: the same customers forecast, by the other model.
+    let out = env.patron_ok(&["--clv-model", "pareto-nbd", "run", "predict"]);
+    assert!(out.contains("with Pareto/NBD and Gamma-Gamma"), "{out}");
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM customer_predictions WHERE model = 'pareto-nbd+gamma-gamma' \
+             AND p_alive BETWEEN 0 AND 1 AND expected_purchases_90d >= 0"
+        )
+        .await,
+        total
+    );
+    let out = env.patron(&["--clv-model", "arima", "run", "predict"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected bg-nbd or pareto-nbd"));
 }
 
 #[tokio::test]

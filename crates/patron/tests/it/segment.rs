@@ -102,6 +102,7 @@ async fn identify_and_order_events_become_records_and_orders() {
             currency: patron_domain::Currency::parse("USD").unwrap(),
             recommendations: 10,
             clusters: None,
+            purchase_model: Default::default(),
         },
         &indicatif::ProgressBar::hidden(),
     )
