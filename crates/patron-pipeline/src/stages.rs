@@ -112,8 +112,12 @@ pub async fn run_stages(
         out.push(result.with_context(|| format!("stage {} failed", stage.name()))?);
         progress.inc(1);
     }
-    // Rule segments test metrics and forecasts: re-evaluate them once both are fresh.
-    if stages.contains(&Stage::Segment) || stages.contains(&Stage::Predict) {
+    // Rule segments test profiles, metrics and forecasts: re-evaluate them once all the
+    // stages asked for have run.
+    if [Stage::Unify, Stage::Segment, Stage::Predict]
+        .iter()
+        .any(|s| stages.contains(s))
+    {
         let (segments, entered, left) = crate::segments::refresh(store).await?;
         if segments > 0 {
             out.push(StageSummary {
