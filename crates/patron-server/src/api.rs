@@ -19,11 +19,17 @@ const EXPLAIN_MATCHES: &[Role] = &[Role::Admin, Role::Analyst];
 const SEGMENTS: &[Role] = &[Role::Admin, Role::Analyst];
 /// Roles that may change which records make a profile.
 const CORRECT_MATCHES: &[Role] = &[Role::Admin];
+/// Roles that may answer data subject requests (export everything, erase).
+const SUBJECT_REQUESTS: &[Role] = &[Role::Admin];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/customers", get(search))
-        .route("/api/v1/customers/{id}", get(customer))
+        .route(
+            "/api/v1/customers/{id}",
+            get(customer).delete(subject_erase),
+        )
+        .route("/api/v1/customers/{id}/export", get(subject_export))
         .route("/api/v1/quarantine", get(quarantine))
         .route("/api/v1/match", post(match_record))
         .route("/api/v1/match/explain", get(explain))
@@ -35,6 +41,54 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/never-merges", post(never_merge))
         .route("/api/v1/segments", get(segment_list).post(segment_create))
         .route("/api/v1/segments/{id}/members", get(segment_members))
+}
+
+fn customer_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a number".into()))
+}
+
+/// Everything stored about a person (GDPR Art. 15/20).
+async fn subject_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&caller, SUBJECT_REQUESTS)?;
+    let id = customer_id(&id)?;
+    let data = state
+        .store
+        .subject_export(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    caller
+        .audit(&state.store, "subject.export", Some(&id.to_string()), None)
+        .await?;
+    Ok(Json(data))
+}
+
+/// Erases a person (GDPR Art. 17); answers what was removed.
+async fn subject_erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<patron_store::Erasure>, ApiError> {
+    require(&caller, SUBJECT_REQUESTS)?;
+    let id = customer_id(&id)?;
+    let erased = state
+        .store
+        .erase_subject(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    caller
+        .audit(
+            &state.store,
+            "subject.erase",
+            Some(&erased.customer_id.to_string()),
+            Some(&erased.to_string()),
+        )
+        .await?;
+    Ok(Json(erased))
 }
 
 #[derive(Deserialize)]
@@ -62,10 +116,9 @@ async fn quarantine(
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let offset = params.offset.unwrap_or(0).max(0);
     let entries = state.store.quarantine_list(kind, limit, offset).await?;
-    state
-        .store
+    caller
         .audit(
-            &caller.actor,
+            &state.store,
             "quarantine.list",
             kind,
             Some(&format!("{} rows", entries.len())),
@@ -95,9 +148,8 @@ async fn search(
     let limit = params.limit.unwrap_or(20).clamp(1, 100);
     let found = state.store.search(&q, &state.clean, limit).await?;
     let ids: Vec<String> = found.iter().map(|c| c.customer_id.to_string()).collect();
-    state
-        .store
-        .audit(&caller.actor, "customer.search", Some(&ids.join(",")), None)
+    caller
+        .audit(&state.store, "customer.search", Some(&ids.join(",")), None)
         .await?;
     Ok(Json(serde_json::json!({ "customers": found })))
 }
@@ -109,16 +161,13 @@ async fn customer(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require(&caller, READ_CUSTOMERS)?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a number".into()))?;
+    let id = customer_id(&id)?;
     let Some(detail) = state.store.customer(id).await? else {
         let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
         return Ok(Redirect::permanent(&format!("/api/v1/customers/{to}")).into_response());
     };
-    state
-        .store
-        .audit(&caller.actor, "customer.read", Some(&id.to_string()), None)
+    caller
+        .audit(&state.store, "customer.read", Some(&id.to_string()), None)
         .await?;
     Ok(Json(detail).into_response())
 }
@@ -167,9 +216,8 @@ async fn match_record(
     let mut matches = identity::find_matches(&state.store, &probe).await?;
     matches.truncate(10);
     let ids: Vec<String> = matches.iter().map(|m| m.customer_id.to_string()).collect();
-    state
-        .store
-        .audit(&caller.actor, "match.lookup", Some(&ids.join(",")), None)
+    caller
+        .audit(&state.store, "match.lookup", Some(&ids.join(",")), None)
         .await?;
     Ok(Json(serde_json::json!({ "matches": matches })))
 }
@@ -189,9 +237,8 @@ async fn explain(
     require(&caller, EXPLAIN_MATCHES)?;
     let explanation = identity::explain(&state.store, &p.a, &p.b).await?;
     let target = format!("{},{}", p.a, p.b);
-    state
-        .store
-        .audit(&caller.actor, "match.explain", Some(&target), None)
+    caller
+        .audit(&state.store, "match.explain", Some(&target), None)
         .await?;
     Ok(Json(explanation))
 }

@@ -14,6 +14,41 @@ pub struct Caller {
     pub role: Role,
     /// Audit name (`key:ID`).
     pub actor: String,
+    /// The client's address, for the audit log.
+    pub origin: Option<String>,
+}
+
+impl Caller {
+    /// Records what the caller did, and from where, in the audit log.
+    pub async fn audit(
+        &self,
+        store: &patron_store::Store,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), ApiError> {
+        store
+            .audit_from(&self.actor, self.origin.as_deref(), action, target, detail)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The client's address (`ip:port`) when the server knows it.
+#[derive(Debug, Clone)]
+pub struct Origin(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -34,9 +69,13 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate_key(key)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        let Origin(origin) = Origin::from_request_parts(parts, state)
+            .await
+            .unwrap_or(Origin(None));
         Ok(Caller {
             role: info.role,
             actor: format!("key:{}", info.key_id),
+            origin,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The server-rendered dashboard: sign-in, overview with customer search, customer page.
 //! Templates are askama files under `templates/`, escaped by default; no JavaScript build.
 
-use crate::auth::{session_token, SESSION_COOKIE};
+use crate::auth::{session_token, Origin, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::AppState;
 use askama::Template;
@@ -98,6 +98,7 @@ struct SearchForm {
 async fn overview(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Origin(origin): Origin,
     Query(form): Query<SearchForm>,
 ) -> Result<Response, ApiError> {
     let user = match signed_in(&state, &headers).await? {
@@ -111,8 +112,9 @@ async fn overview(
         let ids: Vec<String> = found.iter().map(|c| c.customer_id.to_string()).collect();
         state
             .store
-            .audit(
+            .audit_from(
                 &user.username,
+                origin.as_deref(),
                 "customer.search",
                 Some(&ids.join(",")),
                 None,
@@ -151,6 +153,7 @@ async fn overview(
 async fn customer(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Origin(origin): Origin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = match signed_in(&state, &headers).await? {
@@ -165,7 +168,13 @@ async fn customer(
     };
     state
         .store
-        .audit(&user.username, "customer.read", Some(&id.to_string()), None)
+        .audit_from(
+            &user.username,
+            origin.as_deref(),
+            "customer.read",
+            Some(&id.to_string()),
+            None,
+        )
         .await?;
     let spend = c
         .order_summary

@@ -70,7 +70,8 @@ pub async fn serve(
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     app: Router,
 ) -> anyhow::Result<()> {
-    let service = app.into_make_service();
+    // The client's address reaches handlers, for the audit log.
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(cfg) => {
             axum_server::from_tcp_rustls(listener, cfg)

@@ -193,25 +193,4 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    /// Appends to the audit log. Targets are ids, never personal values.
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(now_ms())
-        .bind(actor)
-        .bind(action)
-        .bind(target.map(str::to_owned))
-        .bind(detail.map(str::to_owned))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
 }

@@ -10,6 +10,7 @@
 //! statements inside one transaction per batch; the request path uses single-row queries.
 
 mod analytics;
+mod audit;
 mod auth;
 mod bulk;
 mod native;
@@ -18,10 +19,12 @@ mod profiles;
 mod quarantine;
 mod records;
 mod segments;
+mod subject;
 mod unify;
 mod vault;
 
 pub use analytics::{MetricRow, OrderFact, OrderSnapshot, PredictionRow, RecommendationRow};
+pub use audit::{AuditCheck, AuditEntry};
 pub use auth::{ApiKeyInfo, User};
 pub use ops::{NewEvent, NewTicket};
 pub use profiles::{
@@ -31,6 +34,7 @@ pub use profiles::{
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
 pub use segments::{Consents, SegmentFacts, SegmentInfo};
+pub use subject::Erasure;
 pub use unify::{
     field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
     Unification, UnifyRecord, GOLDEN_FIELDS,
@@ -284,10 +288,13 @@ impl Store {
 ///   process dies; only a power cut may undo the last commits. It syncs at checkpoints instead
 ///   of at every commit (fsync is slow on virtual disks, and an import commits every 5,000
 ///   rows), and checkpoints run every 64 MB of log instead of every 4 MB.
+/// - `secure_delete`: deleted and overwritten content is zeroed, so an erased person (and an
+///   old version of anyone's record) does not live on in free pages of the file.
 const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA cache_size = -65536",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA wal_autocheckpoint = 16384",
+    "PRAGMA secure_delete = ON",
 ];
 
 /// Milliseconds since the Unix epoch, the storage time unit.

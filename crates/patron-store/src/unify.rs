@@ -305,11 +305,14 @@ impl Store {
     pub async fn apply_unification(&self, u: Unification) -> Result<()> {
         let steps = unification_steps(u);
         if let Some(native) = &self.native {
-            return native.run(steps).await;
+            native.run(steps).await?;
+        } else {
+            let mut tx = self.pool.begin().await?;
+            run_steps(&mut tx, self.backend, steps).await?;
+            tx.commit().await?;
         }
-        let mut tx = self.pool.begin().await?;
-        run_steps(&mut tx, self.backend, steps).await?;
-        tx.commit().await?;
+        // The merges' audit entries join the chain.
+        self.seal_audit().await?;
         Ok(())
     }
 

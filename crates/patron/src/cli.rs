@@ -14,6 +14,7 @@ use patron_pipeline::{
 use patron_server::{AppState, TlsSetting};
 use patron_store::{Store, StoreConfig};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -161,6 +162,16 @@ pub enum Command {
         #[command(subcommand)]
         command: RfmCommand,
     },
+    /// Data subject requests: export everything about a person, or erase them.
+    Subject {
+        #[command(subcommand)]
+        command: SubjectCommand,
+    },
+    /// The audit log: verify its hash chain, or list the newest entries.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Reports over the stored data, as CSV.
     Report {
         #[command(subcommand)]
@@ -209,6 +220,41 @@ pub enum RfmCommand {
         /// Start from the defaults (quintiles and the customary segments).
         #[arg(long)]
         reset: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectCommand {
+    /// Everything stored about the person as JSON (GDPR Art. 15/20): profile, source
+    /// records, orders, events, tickets, consent, segments and their history, forecasts.
+    Export {
+        /// The person's profile id (a merged-away id finds the profile it went into).
+        customer: i64,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase the person (GDPR Art. 17): records, profile, identities, events, tickets,
+    /// quarantined rows and derived data are deleted; orders stay for the figures, detached.
+    Erase {
+        /// The person's profile id.
+        customer: i64,
+        /// Confirm: erasing cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain from its start; exits 1 when an entry was changed or removed.
+    /// Prints the chain's head: keep it elsewhere to detect a truncated log later.
+    Verify,
+    /// The newest entries as CSV (audit_id, at, actor, action, target, detail, origin, seq).
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
     },
 }
 
@@ -706,6 +752,84 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string_pretty(&current)?);
             store.close().await;
+            Ok(())
+        }
+        Command::Subject { command } => {
+            let store = cfg.open_store().await?;
+            match command {
+                SubjectCommand::Export { customer, out } => {
+                    let data = store
+                        .subject_export(customer)
+                        .await?
+                        .with_context(|| format!("no customer {customer}"))?;
+                    let mut w = output(&out)?;
+                    serde_json::to_writer_pretty(&mut w, &data)?;
+                    writeln!(w)?;
+                    w.flush()?;
+                    drop(w);
+                    store
+                        .audit(
+                            "cli",
+                            "subject.export",
+                            Some(&data["customer_id"].to_string()),
+                            None,
+                        )
+                        .await?;
+                }
+                SubjectCommand::Erase { customer, yes } => {
+                    if !yes {
+                        bail!("erasing customer {customer} cannot be undone; add --yes to do it");
+                    }
+                    let erased = store
+                        .erase_subject(customer)
+                        .await?
+                        .with_context(|| format!("no customer {customer}"))?;
+                    store
+                        .audit(
+                            "cli",
+                            "subject.erase",
+                            Some(&erased.customer_id.to_string()),
+                            Some(&erased.to_string()),
+                        )
+                        .await?;
+                    println!("erased customer {}: {erased}", erased.customer_id);
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Audit { command } => {
+            let store = cfg.open_store().await?;
+            match command {
+                AuditCommand::Verify => {
+                    // Entries written by a process that stopped before sealing join first.
+                    store.seal_audit().await?;
+                    let check = store.verify_audit().await?;
+                    println!("{}", serde_json::to_string_pretty(&check)?);
+                    store.close().await;
+                    if !check.intact {
+                        bail!(
+                            "the audit log was tampered with: {}",
+                            check.problem.unwrap_or_default()
+                        );
+                    }
+                }
+                AuditCommand::List { limit } => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record([
+                        "audit_id", "at", "actor", "action", "target", "detail", "origin", "seq",
+                    ])?;
+                    for e in store.audit_entries(limit.max(1)).await? {
+                        let at = chrono::DateTime::from_timestamp_millis(e.at)
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                        w.serialize((
+                            e.audit_id, at, e.actor, e.action, e.target, e.detail, e.origin, e.seq,
+                        ))?;
+                    }
+                    w.flush()?;
+                    store.close().await;
+                }
+            }
             Ok(())
         }
         Command::Report {

@@ -100,6 +100,42 @@ impl TestEnv {
         row.try_get(0).expect("an integer")
     }
 
+    /// Every non-null value of every column of `sql`'s rows, as bytes (blobs as they are).
+    pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect(sql);
+        rows.iter()
+            .flat_map(|r| {
+                (0..r.columns().len())
+                    .filter_map(|i| r.try_get::<Option<Vec<u8>>, _>(i).ok().flatten())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Runs statements straight on the database, as someone with the file or a database login
+    /// could; returns the database's error message on failure.
+    pub async fn execute(&self, sql: &str) -> Result<(), String> {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// The profile record `source:id` belongs to.
     pub async fn profile_of(&self, source: &str, id: &str) -> i64 {
         self.scalar(&format!(

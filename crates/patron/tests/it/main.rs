@@ -10,6 +10,7 @@ mod corrections;
 mod dashboard;
 mod helpers;
 mod online;
+mod protect;
 mod segment;
 mod segments;
 mod unify;

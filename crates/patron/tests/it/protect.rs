@@ -1,0 +1,236 @@
+//! Protection that a security reviewer relies on: the audit log's hash chain, append-only
+//! from the application's side, detects entries changed or removed behind its back.
+
+use crate::helpers::{spawn_app_with_fixtures, Db};
+use patron_domain::Role;
+
+async fn audit_chain_detects_tampering(db: Db) {
+    let app = spawn_app_with_fixtures(db).await;
+    let env = &app.env;
+    // Audited actions through the CLI and the API (the API records the client's address).
+    env.patron_ok(&["segments", "create", "all", "--rule", "records >= 1"]);
+    env.patron_ok(&["export", "profiles"]);
+    let ann = env.profile_of("web", "w1").await;
+    let resp = app
+        .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))
+        .await;
+    assert!(resp.status().is_success());
+
+    let check: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["audit", "verify"])).unwrap();
+    assert_eq!(check["intact"], true, "{check}");
+    assert_eq!(check["entries"], check["sealed"]);
+    assert!(check["entries"].as_i64().unwrap() >= 4, "{check}");
+    let list = crate::helpers::csv_rows(&env.patron_ok(&["audit", "list", "--limit", "50"]));
+    let read = list
+        .iter()
+        .find(|r| r["action"] == "customer.read")
+        .expect("the read is audited");
+    assert_eq!(read["target"], ann.to_string());
+    assert_eq!(read["origin"], "127.0.0.1");
+
+    // The application cannot change or delete entries.
+    for sql in [
+        "UPDATE audit_log SET actor = 'nobody' WHERE audit_id = 1",
+        "DELETE FROM audit_log WHERE audit_id = 1",
+    ] {
+        let err = env.execute(sql).await.unwrap_err();
+        assert!(err.contains("append-only"), "{err}");
+    }
+
+    // Someone with the database itself can, but the chain shows it.
+    let unguard = match db {
+        Db::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Db::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;",
+    };
+    env.execute(unguard).await.unwrap();
+    env.execute("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 2")
+        .await
+        .unwrap();
+    let out = env.patron(&["audit", "verify"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("entry 2 (audit id"), "{said}");
+    assert!(said.contains("does not match its hash"), "{said}");
+
+    // Removing an entry instead breaks the chain where it was.
+    let env2 = crate::helpers::TestEnv::new(db).await;
+    env2.patron_ok(&["keys", "create", "--role", "agent"]);
+    env2.patron_ok(&["segments", "create", "x", "--rule", "records >= 1"]);
+    env2.patron_ok(&["segments", "create", "y", "--rule", "records >= 2"]);
+    env2.execute(unguard).await.unwrap();
+    env2.execute("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let out = env2.patron(&["audit", "verify"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("entry 2 of the chain is missing"), "{said}");
+}
+
+#[tokio::test]
+async fn audit_chain_detects_tampering_on_sqlite() {
+    audit_chain_detects_tampering(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audit_chain_detects_tampering_on_postgres() {
+    audit_chain_detects_tampering(Db::Postgres).await;
+}
+
+/// A demo customer with orders, events and a ticket.
+async fn busy_customer(env: &crate::helpers::TestEnv) -> i64 {
+    env.scalar(
+        "SELECT MIN(t.customer_id) FROM tickets t WHERE \
+         EXISTS (SELECT 1 FROM events e WHERE e.customer_id = t.customer_id) AND \
+         EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = t.customer_id)",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn subject_export_and_erase_leave_nothing_personal_in_the_file() {
+    let env = &crate::helpers::TestEnv::new(Db::Sqlite).await;
+    env.patron_ok(&["demo", "--customers", "300", "--no-serve"]);
+    let id = busy_customer(env).await;
+    let count = |sql: String| async move { env.scalar(&sql).await };
+
+    // Article 15: everything, decrypted.
+    let data: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["subject", "export", &id.to_string()])).unwrap();
+    assert_eq!(data["customer_id"], id);
+    for part in ["source_records", "orders", "events", "tickets"] {
+        assert!(!data[part].as_array().unwrap().is_empty(), "{part}: {data}");
+    }
+    let emails: Vec<String> = data["source_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["email"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!emails.is_empty());
+
+    // What identifies the person in the file: every sealed value of theirs.
+    let sealed = env
+        .blobs(&format!(
+            "SELECT name_enc, email_enc, phone_enc, birth_date_enc, address_enc, raw_enc \
+             FROM source_records WHERE customer_id = {id} \
+             UNION ALL SELECT name_enc, email_enc, phone_enc, birth_date_enc, address_enc, NULL \
+             FROM customers WHERE customer_id = {id} \
+             UNION ALL SELECT properties_enc, NULL, NULL, NULL, NULL, NULL \
+             FROM events WHERE customer_id = {id} \
+             UNION ALL SELECT body_enc, NULL, NULL, NULL, NULL, NULL \
+             FROM tickets WHERE customer_id = {id}"
+        ))
+        .await;
+    assert!(sealed.len() >= 4);
+    let revenue = "SELECT SUM(quantity * unit_price_minor) FROM order_lines";
+    let revenue_before = count(revenue.into()).await;
+    let orders_before = count("SELECT COUNT(*) FROM orders".into()).await;
+
+    let out = env.patron(&["subject", "erase", &id.to_string()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --yes"));
+    assert_eq!(
+        count(format!(
+            "SELECT COUNT(*) FROM customers WHERE customer_id = {id}"
+        ))
+        .await,
+        1
+    );
+    let said = env.patron_ok(&["subject", "erase", &id.to_string(), "--yes"]);
+    assert!(said.contains(&format!("erased customer {id}")), "{said}");
+
+    // Article 17: gone everywhere, derived tables included; the figures still add up.
+    for table in [
+        "customers",
+        "source_records",
+        "identities",
+        "name_index",
+        "events",
+        "tickets",
+        "orders",
+        "order_lines",
+        "customer_metrics",
+        "customer_predictions",
+        "recommendations",
+        "segment_members",
+        "segment_history",
+    ] {
+        assert_eq!(
+            count(format!(
+                "SELECT COUNT(*) FROM {table} WHERE customer_id = {id}"
+            ))
+            .await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(count(revenue.into()).await, revenue_before);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM orders".into()).await,
+        orders_before
+    );
+    let bytes = env.database_bytes();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    for blob in &sealed {
+        assert!(
+            !contains(blob),
+            "a sealed value of the erased person is still in the file"
+        );
+    }
+    for email in &emails {
+        assert!(!contains(email.as_bytes()), "{email} is still in the file");
+    }
+
+    // Done once; audited; the chain still holds.
+    let out = env.patron(&["subject", "erase", &id.to_string(), "--yes"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no customer {id}")));
+    let log = crate::helpers::csv_rows(&env.patron_ok(&["audit", "list"]));
+    assert!(log
+        .iter()
+        .any(|r| r["action"] == "subject.erase" && r["target"] == id.to_string()));
+    env.patron_ok(&["audit", "verify"]);
+}
+
+async fn subject_requests_over_the_api(db: Db) {
+    let app = spawn_app_with_fixtures(db).await;
+    let ann = app.env.profile_of("web", "w1").await;
+    let path = format!("/api/v1/customers/{ann}/export");
+    let export = |role: Role| app.get_as(role, &path);
+    assert_eq!(export(Role::Agent).await.status(), 403);
+    let data: serde_json::Value = export(Role::Admin).await.json().await.unwrap();
+    assert_eq!(
+        data["source_records"].as_array().unwrap().len(),
+        3,
+        "{data}"
+    );
+    let delete = |role: Role| {
+        app.client
+            .delete(app.url(&format!("/api/v1/customers/{ann}")))
+            .bearer_auth(&app.keys[&role])
+            .send()
+    };
+    assert_eq!(delete(Role::Analyst).await.unwrap().status(), 403);
+    let erased: serde_json::Value = delete(Role::Admin).await.unwrap().json().await.unwrap();
+    assert_eq!(erased["customer_id"], ann);
+    assert_eq!(erased["records"], 3);
+    assert!(erased["orders_detached"].as_i64().unwrap() >= 1, "{erased}");
+    assert_eq!(
+        app.get_as(Role::Admin, &format!("/api/v1/customers/{ann}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(delete(Role::Admin).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn subject_requests_over_the_api_on_sqlite() {
+    subject_requests_over_the_api(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn subject_requests_over_the_api_on_postgres() {
+    subject_requests_over_the_api(Db::Postgres).await;
+}
