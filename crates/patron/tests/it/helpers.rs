@@ -87,28 +87,29 @@ impl TestEnv {
         bytes
     }
 
-    /// The integer a one-value SQL query returns, read straight from the database.
-    pub async fn scalar(&self, sql: &str) -> i64 {
-        use sqlx::{Connection, Row};
+    /// A connection straight to the test's database, bypassing Patron.
+    async fn connect(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let url = self
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
-        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        sqlx::AnyConnection::connect(&url).await.expect("connect")
+    }
+
+    /// The integer a one-value SQL query returns, read straight from the database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        let mut conn = self.connect().await;
         let row = sqlx::query(sql).fetch_one(&mut conn).await.expect(sql);
         row.try_get(0).expect("an integer")
     }
 
     /// Every non-null value of every column of `sql`'s rows, as bytes (blobs as they are).
     pub async fn blobs(&self, sql: &str) -> Vec<Vec<u8>> {
-        use sqlx::{Connection, Row};
-        sqlx::any::install_default_drivers();
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
-        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        use sqlx::Row;
+        let mut conn = self.connect().await;
         let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect(sql);
         rows.iter()
             .flat_map(|r| {
@@ -122,13 +123,7 @@ impl TestEnv {
     /// Runs statements straight on the database, as someone with the file or a database login
     /// could; returns the database's error message on failure.
     pub async fn execute(&self, sql: &str) -> Result<(), String> {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("patron.db").display()));
-        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let mut conn = self.connect().await;
         sqlx::raw_sql(sql)
             .execute(&mut conn)
             .await
