@@ -76,15 +76,23 @@ impl TestEnv {
     /// The bytes of the SQLite database files (main file and WAL), to search for values
     /// that must never be stored in clear.
     pub fn database_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(self.data_dir()).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("patron.db") {
-                bytes.extend(std::fs::read(path).unwrap());
+        // The last connection to close checkpoints and removes the WAL; a file that vanished
+        // while being read means its content moved into the main file, so read them again.
+        'again: loop {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(self.data_dir()).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("patron.db") {
+                    match std::fs::read(path) {
+                        Ok(b) => bytes.extend(b),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue 'again,
+                        Err(e) => panic!("read {name}: {e}"),
+                    }
+                }
             }
+            return bytes;
         }
-        bytes
     }
 
     /// A connection straight to the test's database, bypassing Patron.
