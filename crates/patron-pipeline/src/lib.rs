@@ -7,6 +7,7 @@
 //! started. Long work reports progress through an `indicatif::ProgressBar` the caller owns
 //! (hidden in tests and on the server).
 
+pub mod backups;
 pub mod clv;
 pub mod collect;
 pub mod export;

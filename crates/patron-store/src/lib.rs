@@ -12,6 +12,7 @@
 mod analytics;
 mod audit;
 mod auth;
+mod backup;
 mod bulk;
 mod native;
 mod ops;
@@ -26,6 +27,7 @@ mod vault;
 pub use analytics::{MetricRow, OrderFact, OrderSnapshot, PredictionRow, RecommendationRow};
 pub use audit::{AuditCheck, AuditEntry};
 pub use auth::{ApiKeyInfo, User};
+pub use backup::{restore, BackupInfo};
 pub use ops::{NewEvent, NewTicket};
 pub use profiles::{
     CustomerDetail, CustomerSummary, LinkRow, OrderSummary, Overview, ProfileRow, Recommendation,
@@ -71,6 +73,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A backup could not be made, or a backup file is damaged, changed or not Patron's.
+    #[error("backup: {0}")]
+    Backup(String),
     /// A stored ciphertext did not decrypt with the current key.
     #[error("a stored personal field could not be decrypted")]
     Decrypt,
@@ -116,6 +121,8 @@ pub struct Store {
     vault: std::sync::Arc<Vault>,
     /// Bulk writes to a SQLite file go through a native connection (see `native.rs`).
     native: Option<std::sync::Arc<native::NativeSqlite>>,
+    /// The PostgreSQL URL, for `pg_dump`.
+    postgres_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -199,6 +206,7 @@ impl Store {
             backend,
             vault: std::sync::Arc::new(vault),
             native,
+            postgres_url: (backend == Backend::Postgres).then(|| url.as_str().into()),
         };
         store.check_key().await?;
         Ok(store)

@@ -23,6 +23,8 @@ const BLIND_LEN: usize = 16;
 /// Encrypts and decrypts personal fields and computes their blind indexes.
 pub struct Vault {
     cipher: Aes256Gcm,
+    /// Backups have a key of their own, so a backup's chunks can never pass for fields.
+    backup: Aes256Gcm,
     /// HMAC keyed with the blind-index key, cloned per value: keying costs as much as hashing
     /// a short value, so it is done once.
     index_mac: Hmac<Sha256>,
@@ -39,8 +41,10 @@ impl Vault {
     pub fn new(master: &[u8; 32]) -> Vault {
         let enc = derive(master, b"patron/v1/encrypt");
         let index_key = derive(master, b"patron/v1/blind-index");
+        let backup = derive(master, b"patron/v1/backup");
         Vault {
             cipher: Aes256Gcm::new_from_slice(&enc[..]).expect("32-byte key"),
+            backup: Aes256Gcm::new_from_slice(&backup[..]).expect("32-byte key"),
             index_mac: <Hmac<Sha256> as Mac>::new_from_slice(&index_key[..])
                 .expect("any key length"),
         }
@@ -89,6 +93,26 @@ impl Vault {
             .expect("AES-GCM encryption does not fail for in-memory buffers");
         out.extend_from_slice(&tag);
         out
+    }
+
+    /// Seals one chunk of a backup under the backup key with the given nonce.
+    pub(crate) fn seal_chunk(&self, nonce: &[u8; 12], plain: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::Aead;
+        self.backup
+            .encrypt(nonce.into(), plain)
+            .expect("AES-GCM encryption of a bounded chunk cannot fail")
+    }
+
+    /// Opens one chunk of a backup; fails if it was changed, moved or sealed with another key.
+    pub(crate) fn open_chunk(
+        &self,
+        nonce: &[u8; 12],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        use aes_gcm::aead::Aead;
+        self.backup
+            .decrypt(nonce.into(), sealed)
+            .map_err(|_| StoreError::Decrypt)
     }
 
     /// Encrypts text.

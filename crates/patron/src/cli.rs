@@ -162,6 +162,20 @@ pub enum Command {
         #[command(subcommand)]
         command: RfmCommand,
     },
+    /// Write a consistent, encrypted, checksummed backup of the whole database while it is
+    /// in use (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a backup whole (checksum, encryption, integrity) and, only then, replace the
+    /// database with it. Stop the server first; the master key must be the one it was made
+    /// with.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Data subject requests: export everything about a person, or erase them.
     Subject {
         #[command(subcommand)]
@@ -435,6 +449,15 @@ pub struct ServeArgs {
     /// Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy).
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub insecure_http: bool,
+    /// Take an encrypted backup this often while serving (e.g. 24h, 30m).
+    #[arg(long, env = "PATRON_BACKUP_EVERY", value_name = "DURATION")]
+    pub backup_every: Option<String>,
+    /// Scheduled backups kept; older ones are removed.
+    #[arg(long, default_value_t = 7)]
+    pub keep: usize,
+    /// Where scheduled backups go (default DATA_DIR/backups).
+    #[arg(long, env = "PATRON_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -752,6 +775,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string_pretty(&current)?);
             store.close().await;
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let store = cfg.open_store().await?;
+            let info = store.backup(&out).await?;
+            store
+                .audit(
+                    "cli",
+                    "backup",
+                    None,
+                    Some(&format!("{} bytes", info.bytes)),
+                )
+                .await?;
+            store.close().await;
+            println!(
+                "backed up {} bytes of {} to {}",
+                info.bytes,
+                info.backend,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let info = patron_store::restore(&cfg.store, &file).await?;
+            let store = cfg.open_store().await?;
+            store
+                .audit(
+                    "cli",
+                    "restore",
+                    None,
+                    Some(&format!("backup of {}", info.created_at)),
+                )
+                .await?;
+            store.close().await;
+            let at = chrono::DateTime::from_timestamp_millis(info.created_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            println!("restored the {} backup taken at {at}", info.backend);
             Ok(())
         }
         Command::Subject { command } => {
@@ -1222,11 +1283,33 @@ pub async fn run_and_report(store: &Store, cfg: &Config, stages: &[Stage]) -> an
     Ok(())
 }
 
+/// An interval in the largest whole unit: `24h`, `90m`.
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 pub async fn serve_until_stopped(
     cfg: &Config,
     store: Store,
     serve: &ServeArgs,
 ) -> anyhow::Result<()> {
+    let backups = match &serve.backup_every {
+        Some(every) => Some((
+            serve
+                .backup_dir
+                .clone()
+                .unwrap_or_else(|| cfg.store.data_dir.join("backups")),
+            patron_pipeline::backups::parse_interval(every)
+                .map_err(|e| anyhow::anyhow!("--backup-every {e}"))?,
+        )),
+        None => None,
+    };
     let tls = match (&serve.tls_cert, &serve.tls_key, serve.insecure_http) {
         (_, _, true) => TlsSetting::Off,
         (Some(cert), Some(key), _) => TlsSetting::Files {
@@ -1243,6 +1326,20 @@ pub async fn serve_until_stopped(
     } else {
         "http"
     };
+    if let Some((dir, every)) = backups {
+        println!(
+            "Backing up every {} into {}, keeping {}",
+            humanize(every),
+            dir.display(),
+            serve.keep
+        );
+        tokio::spawn(patron_pipeline::backups::every(
+            store.clone(),
+            dir,
+            every,
+            serve.keep,
+        ));
+    }
     let app = patron_server::app(AppState {
         store,
         clean: cfg.clean,
