@@ -3,7 +3,8 @@
 use crate::auth::{require, Caller};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Query, State};
+use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,12 +18,32 @@ const READ_CUSTOMERS: &[Role] = &[Role::Admin, Role::Agent, Role::Analyst];
 const EXPLAIN_MATCHES: &[Role] = &[Role::Admin, Role::Analyst];
 /// Roles that may define and read segments (pseudonymous: ids and metrics).
 const SEGMENTS: &[Role] = &[Role::Admin, Role::Analyst];
-/// Roles that may change which records make a profile.
-const CORRECT_MATCHES: &[Role] = &[Role::Admin];
-/// Roles that may answer data subject requests (export everything, erase).
-const SUBJECT_REQUESTS: &[Role] = &[Role::Admin];
+/// Admins only: changing which records make a profile, data subject requests, and the
+/// quarantine (rejected values are personal data in clear).
+const ADMIN: &[Role] = &[Role::Admin];
 
-pub fn router() -> Router<AppState> {
+/// Every API route and the roles that may call it: the one place access is declared. A
+/// middleware enforces it before any handler runs; a route missing here is refused to all.
+pub const ROUTES: &[(Method, &str, &[Role])] = &[
+    (Method::GET, "/api/v1/customers", READ_CUSTOMERS),
+    (Method::GET, "/api/v1/customers/{id}", READ_CUSTOMERS),
+    (Method::DELETE, "/api/v1/customers/{id}", ADMIN),
+    (Method::GET, "/api/v1/customers/{id}/export", ADMIN),
+    (Method::GET, "/api/v1/quarantine", ADMIN),
+    (Method::POST, "/api/v1/match", READ_CUSTOMERS),
+    (Method::GET, "/api/v1/match/explain", EXPLAIN_MATCHES),
+    (Method::GET, "/api/v1/review", ADMIN),
+    (Method::POST, "/api/v1/review/{id}/accept", ADMIN),
+    (Method::POST, "/api/v1/review/{id}/reject", ADMIN),
+    (Method::POST, "/api/v1/merges", ADMIN),
+    (Method::POST, "/api/v1/unmerges", ADMIN),
+    (Method::POST, "/api/v1/never-merges", ADMIN),
+    (Method::GET, "/api/v1/segments", SEGMENTS),
+    (Method::POST, "/api/v1/segments", SEGMENTS),
+    (Method::GET, "/api/v1/segments/{id}/members", SEGMENTS),
+];
+
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/customers", get(search))
         .route(
@@ -41,6 +62,26 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/never-merges", post(never_merge))
         .route("/api/v1/segments", get(segment_list).post(segment_create))
         .route("/api/v1/segments/{id}/members", get(segment_members))
+        .route_layer(axum::middleware::from_fn_with_state(state, authorize))
+}
+
+/// Checks the caller against [`ROUTES`]: 401 without a valid key, 403 without the role.
+async fn authorize(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    let allowed = ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == parts.method && *p == matched.as_str())
+        .map_or(&[][..], |(_, _, roles)| *roles);
+    require(&caller, allowed)?;
+    Ok(next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await)
 }
 
 fn customer_id(raw: &str) -> Result<i64, ApiError> {
@@ -54,7 +95,6 @@ async fn subject_export(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, SUBJECT_REQUESTS)?;
     let id = customer_id(&id)?;
     let data = state
         .store
@@ -73,7 +113,6 @@ async fn subject_erase(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<patron_store::Erasure>, ApiError> {
-    require(&caller, SUBJECT_REQUESTS)?;
     let id = customer_id(&id)?;
     let erased = state
         .store
@@ -104,7 +143,6 @@ async fn quarantine(
     caller: Caller,
     Query(params): Query<QuarantineParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, &[Role::Admin])?;
     let kind = params.kind.as_deref().filter(|k| !k.is_empty());
     if let Some(k) = kind {
         if !["customers", "orders", "products", "events"].contains(&k) {
@@ -138,7 +176,6 @@ async fn search(
     caller: Caller,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, READ_CUSTOMERS)?;
     let q = params.q.unwrap_or_default();
     if q.trim().is_empty() {
         return Err(ApiError::BadRequest(
@@ -160,7 +197,6 @@ async fn customer(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&caller, READ_CUSTOMERS)?;
     let id = customer_id(&id)?;
     let Some(detail) = state.store.customer(id).await? else {
         let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
@@ -180,7 +216,6 @@ async fn match_record(
     caller: Caller,
     Json(body): Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, READ_CUSTOMERS)?;
     let mut values: Vec<(&str, String)> =
         vec![("source", "lookup".into()), ("source_id", "-".into())];
     for (key, value) in &body {
@@ -234,7 +269,6 @@ async fn explain(
     caller: Caller,
     Query(p): Query<ExplainParams>,
 ) -> Result<Json<patron_engine::matching::Explanation>, ApiError> {
-    require(&caller, EXPLAIN_MATCHES)?;
     let explanation = identity::explain(&state.store, &p.a, &p.b).await?;
     let target = format!("{},{}", p.a, p.b);
     caller
@@ -251,10 +285,8 @@ struct Page {
 
 async fn review_list(
     State(state): State<AppState>,
-    caller: Caller,
     Query(page): Query<Page>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 1000);
     let items = state
         .store
@@ -268,7 +300,6 @@ async fn review_accept(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     identity::review_accept(&state.store, id, &caller.actor).await?;
     Ok(Json(serde_json::json!({ "accepted": id })))
 }
@@ -278,7 +309,6 @@ async fn review_reject(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     identity::review_reject(&state.store, id, &caller.actor).await?;
     Ok(Json(serde_json::json!({ "rejected": id })))
 }
@@ -294,7 +324,6 @@ async fn merge(
     caller: Caller,
     Json(body): Json<MergeBody>,
 ) -> Result<Json<identity::Correction>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     let done = identity::merge(&state.store, body.survivor, body.merged, &caller.actor).await?;
     Ok(Json(done))
 }
@@ -312,7 +341,6 @@ async fn unmerge(
     caller: Caller,
     Json(body): Json<UnmergeBody>,
 ) -> Result<Json<identity::Correction>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     let done = match (body.profile, body.record) {
         (Some(id), None) => identity::unmerge(&state.store, id, &caller.actor).await?,
         (None, Some(name)) => {
@@ -339,16 +367,11 @@ async fn never_merge(
     caller: Caller,
     Json(body): Json<PairBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, CORRECT_MATCHES)?;
     identity::never_merge(&state.store, body.a, body.b, &caller.actor).await?;
     Ok(Json(serde_json::json!({ "kept_apart": [body.a, body.b] })))
 }
 
-async fn segment_list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, SEGMENTS)?;
+async fn segment_list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(
         serde_json::json!({ "segments": state.store.segments().await? }),
     ))
@@ -367,7 +390,6 @@ async fn segment_create(
     caller: Caller,
     Json(body): Json<NewSegment>,
 ) -> Result<(axum::http::StatusCode, Json<patron_store::SegmentInfo>), ApiError> {
-    require(&caller, SEGMENTS)?;
     let s = patron_pipeline::segments::create(&state.store, &body.name, &body.rule, &caller.actor)
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(s)))
@@ -375,11 +397,9 @@ async fn segment_create(
 
 async fn segment_members(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<i64>,
     Query(page): Query<Page>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&caller, SEGMENTS)?;
     if !state
         .store
         .segments()

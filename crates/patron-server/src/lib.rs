@@ -12,6 +12,7 @@ mod error;
 mod segment;
 mod tls;
 
+pub use api::ROUTES;
 pub use tls::{tls_config, TlsSetting};
 
 use axum::Router;
@@ -30,21 +31,54 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
+/// Headers every response carries: no framing, no sniffing, no referrer, and a content
+/// policy that allows the dashboard's own styles and forms and nothing else (it has no
+/// scripts). HSTS is added when serving HTTPS.
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// How long one request may take before the server gives up on it (408).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The whole application: API, dashboard and health check.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let mut headers: Vec<(&str, &str)> = SECURITY_HEADERS.to_vec();
+    if state.secure_cookies {
+        headers.push(("strict-transport-security", "max-age=31536000"));
+    }
+    let mut router = Router::new()
         .route(
             "/healthz",
             axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
         )
-        .merge(api::router())
+        .merge(api::router(state.clone()))
         .merge(dashboard::router())
         .merge(segment::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         // Tracking libraries may gzip their batches.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .with_state(state)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router.with_state(state)
 }
 
 /// Binds the listening socket. Separate from [`serve`] so callers learn the real address

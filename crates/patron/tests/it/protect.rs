@@ -360,3 +360,93 @@ async fn scheduled_backups_keep_the_newest() {
     let out = env.patron(&["serve", "--backup-every", "5w"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("the unit must be s, m, h or d"));
 }
+
+/// Every API route, sent with every role and with none: 401 without a key, 403 for a role
+/// that may not, anything else for one that may. The expectations are written here, apart
+/// from the server's own table, and the two must list the same routes.
+#[tokio::test]
+async fn every_route_answers_every_role_as_declared() {
+    use reqwest::Method;
+    use Role::{Admin, Agent, Analyst};
+    const READ: &[Role] = &[Admin, Analyst, Agent];
+    const ANALYSIS: &[Role] = &[Admin, Analyst];
+    const ADMIN: &[Role] = &[Admin];
+    let expected: &[(Method, &str, &[Role])] = &[
+        (Method::GET, "/api/v1/customers", READ),
+        (Method::GET, "/api/v1/customers/{id}", READ),
+        (Method::DELETE, "/api/v1/customers/{id}", ADMIN),
+        (Method::GET, "/api/v1/customers/{id}/export", ADMIN),
+        (Method::GET, "/api/v1/quarantine", ADMIN),
+        (Method::POST, "/api/v1/match", READ),
+        (Method::GET, "/api/v1/match/explain", ANALYSIS),
+        (Method::GET, "/api/v1/review", ADMIN),
+        (Method::POST, "/api/v1/review/{id}/accept", ADMIN),
+        (Method::POST, "/api/v1/review/{id}/reject", ADMIN),
+        (Method::POST, "/api/v1/merges", ADMIN),
+        (Method::POST, "/api/v1/unmerges", ADMIN),
+        (Method::POST, "/api/v1/never-merges", ADMIN),
+        (Method::GET, "/api/v1/segments", ANALYSIS),
+        (Method::POST, "/api/v1/segments", ANALYSIS),
+        (Method::GET, "/api/v1/segments/{id}/members", ANALYSIS),
+    ];
+    let mut declared: Vec<String> = patron_server::ROUTES
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    let mut listed: Vec<String> = expected
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    declared.sort();
+    listed.sort();
+    assert_eq!(
+        declared, listed,
+        "the test and the server list the same routes"
+    );
+
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    for (method, path, allowed) in expected {
+        // An id no profile, review pair or segment has: nothing is changed by the calls.
+        let url = app.url(&path.replace("{id}", "999999"));
+        for role in [
+            None,
+            Some(Admin),
+            Some(Analyst),
+            Some(Agent),
+            Some(Role::Ingest),
+        ] {
+            let mut req = app.client.request(method.clone(), &url);
+            if *method == Method::POST {
+                req = req.json(&serde_json::json!({}));
+            }
+            if let Some(r) = role {
+                req = req.bearer_auth(&app.keys[&r]);
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            match role {
+                None => assert_eq!(status, 401, "{method} {path} without a key"),
+                Some(r) if allowed.contains(&r) => {
+                    assert!(
+                        ![401, 403].contains(&status),
+                        "{method} {path} as {r:?}: {status}"
+                    )
+                }
+                Some(r) => assert_eq!(status, 403, "{method} {path} as {r:?}"),
+            }
+        }
+    }
+
+    // Every answer carries the security headers; HTTPS answers carry HSTS.
+    let resp = app.get_as(Admin, "/api/v1/segments").await;
+    let h = resp.headers();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+}
