@@ -94,6 +94,14 @@ pub const SESSION_COOKIE: &str = "patron_session";
 
 /// The session token from a request's cookies.
 pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The cookie that carries the sign-in form's anti-forgery token.
+pub const LOGIN_CSRF_COOKIE: &str = "patron_login_csrf";
+
+/// The value of cookie `name` in a request.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -101,8 +109,25 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|c| {
             c.trim()
-                .strip_prefix(SESSION_COOKIE)?
+                .strip_prefix(name)?
                 .strip_prefix('=')
                 .map(str::to_owned)
         })
+}
+
+/// The anti-forgery token of a signed-in session's forms: derived from the session token,
+/// which only the browser holding the HttpOnly cookie knows, so another site cannot forge it.
+pub fn csrf_token(session: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("patron-csrf:{session}")))
+}
+
+/// Compares two tokens in time independent of where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

@@ -1,7 +1,9 @@
 //! The server-rendered dashboard: sign-in, overview with customer search, customer page.
 //! Templates are askama files under `templates/`, escaped by default; no JavaScript build.
 
-use crate::auth::{session_token, Origin, SESSION_COOKIE};
+use crate::auth::{
+    cookie, csrf_token, same_token, session_token, Origin, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+};
 use crate::error::ApiError;
 use crate::AppState;
 use askama::Template;
@@ -10,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use patron_store::{CustomerDetail, CustomerSummary, Overview, User};
+use patron_store::{CustomerDetail, CustomerSummary, Login, Overview, User};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -21,16 +23,20 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}", get(customer))
 }
 
-#[derive(Template)]
+#[derive(Template, Default)]
 #[template(path = "login.html")]
 struct LoginPage {
     failed: bool,
+    locked: bool,
+    expired: bool,
+    csrf: String,
 }
 
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
     user: String,
+    csrf: String,
     q: String,
     searched: bool,
     results: Vec<CustomerSummary>,
@@ -43,6 +49,7 @@ struct OverviewPage {
 #[template(path = "customer.html")]
 struct CustomerPage {
     user: String,
+    csrf: String,
     c: CustomerDetail,
     spend: Vec<(String, String)>,
     rfm_segment: String,
@@ -142,6 +149,9 @@ async fn overview(
     }
     render(&OverviewPage {
         user: user.username,
+        csrf: session_token(&headers)
+            .map(|t| csrf_token(&t))
+            .unwrap_or_default(),
         q,
         searched,
         results,
@@ -200,6 +210,9 @@ async fn customer(
     });
     render(&CustomerPage {
         user: user.username,
+        csrf: session_token(&headers)
+            .map(|t| csrf_token(&t))
+            .unwrap_or_default(),
         c,
         spend,
         rfm_segment,
@@ -207,28 +220,76 @@ async fn customer(
     })
 }
 
-async fn login_page() -> Result<Response, ApiError> {
-    render(&LoginPage { failed: false })
+async fn login_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    login_form(&state, LoginPage::default(), axum::http::StatusCode::OK)
+}
+
+/// The sign-in page with a fresh anti-forgery token, in the form and in a cookie: a sign-in
+/// is accepted only when the two agree, so another site cannot sign a browser in.
+fn login_form(
+    state: &AppState,
+    mut page: LoginPage,
+    status: axum::http::StatusCode,
+) -> Result<Response, ApiError> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    page.csrf = hex::encode(bytes);
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{LOGIN_CSRF_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict{secure}",
+        page.csrf
+    );
+    let mut resp = render(&page)?;
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let Some(token) = state
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if !same_token(&form.csrf, &expected) {
+        let page = LoginPage {
+            expired: true,
+            ..LoginPage::default()
+        };
+        return login_form(&state, page, axum::http::StatusCode::FORBIDDEN);
+    }
+    let token = match state
         .store
         .login(form.username.trim(), &form.password)
         .await?
-    else {
-        let mut resp = render(&LoginPage { failed: true })?;
-        *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-        return Ok(resp);
+    {
+        Login::Session(token) => token,
+        refused => {
+            let page = LoginPage {
+                failed: refused == Login::Failed,
+                locked: refused == Login::Locked,
+                ..LoginPage::default()
+            };
+            return login_form(&state, page, axum::http::StatusCode::UNAUTHORIZED);
+        }
     };
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
@@ -240,8 +301,15 @@ async fn login(
     Ok(resp)
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
     if let Some(t) = session_token(&headers) {
+        if !same_token(&form.csrf, &csrf_token(&t)) {
+            return Err(ApiError::Forbidden);
+        }
         state.store.logout(&t).await?;
     }
     let mut resp = Redirect::to("/login").into_response();

@@ -14,6 +14,22 @@ use sqlx::Row;
 /// Sessions last a working day.
 const SESSION_MS: i64 = 12 * 3600 * 1000;
 
+/// Failed sign-ins in a row, within [`LOCK_MS`], after which a user is locked out.
+pub const LOCK_AFTER: i64 = 5;
+/// How far back failures count, and so how long a lockout lasts.
+const LOCK_MS: i64 = 15 * 60 * 1000;
+
+/// The outcome of a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// Signed in: the new session's token.
+    Session(String),
+    /// Unknown user or wrong password (which of the two is not said).
+    Failed,
+    /// Too many failures lately: refused without checking the password.
+    Locked,
+}
+
 /// A dashboard user.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -131,14 +147,33 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Checks a password and opens a session; returns the session token.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Option<String>> {
+    /// Checks a password and opens a session. After [`LOCK_AFTER`] failures in a row within
+    /// 15 minutes the user is locked out until the oldest of them is 15 minutes old; failures
+    /// and lockouts are in the audit log, which is where they are counted from.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Login> {
+        let now = now_ms();
+        let failures: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action = 'login.failed' \
+             AND at > $2 AND at > COALESCE((SELECT MAX(at) FROM audit_log \
+             WHERE actor = $1 AND action = 'login'), 0)",
+        )
+        .bind(username)
+        .bind(now - LOCK_MS)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        if failures >= LOCK_AFTER {
+            self.audit(username, "login.locked", None, None).await?;
+            return Ok(Login::Locked);
+        }
         let Some(row) = sqlx::query("SELECT user_id, password_hash FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?
         else {
-            return Ok(None);
+            // Unknown names fail and lock out like known ones, so neither says which exist.
+            self.audit(username, "login.failed", None, None).await?;
+            return Ok(Login::Failed);
         };
         let stored: String = row.try_get(1)?;
         let ok = PasswordHash::new(&stored)
@@ -150,10 +185,9 @@ impl Store {
             .unwrap_or(false);
         if !ok {
             self.audit(username, "login.failed", None, None).await?;
-            return Ok(None);
+            return Ok(Login::Failed);
         }
         let token = random_token("");
-        let now = now_ms();
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(sha256(&token))
             .bind(row.try_get::<i64, _>(0)?)
@@ -162,7 +196,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         self.audit(username, "login", None, None).await?;
-        Ok(Some(token))
+        Ok(Login::Session(token))
     }
 
     /// The user of a live session.

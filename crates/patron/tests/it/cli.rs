@@ -373,7 +373,10 @@ async fn demo_builds_a_data_dir_that_serves() {
         .lines()
         .find_map(|l| l.strip_prefix("Dashboard user: admin  password: "))
         .unwrap();
-    assert!(store.login("admin", password).await.unwrap().is_some());
+    assert!(matches!(
+        store.login("admin", password).await.unwrap(),
+        patron_store::Login::Session(_)
+    ));
     let key = out
         .lines()
         .find_map(|l| l.strip_prefix("Admin API key:  "))
