@@ -11,6 +11,7 @@ mod country;
 mod date;
 mod email;
 mod gender;
+pub mod mask;
 mod money;
 mod name;
 mod phone;

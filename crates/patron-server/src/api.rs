@@ -188,6 +188,11 @@ async fn search(
     caller
         .audit(&state.store, "customer.search", Some(&ids.join(",")), None)
         .await?;
+    let found: Vec<_> = if caller.role == Role::Analyst {
+        found.into_iter().map(|c| c.masked()).collect()
+    } else {
+        found
+    };
     Ok(Json(serde_json::json!({ "customers": found })))
 }
 
@@ -205,6 +210,12 @@ async fn customer(
     caller
         .audit(&state.store, "customer.read", Some(&id.to_string()), None)
         .await?;
+    // Analysts work with pseudonymous data: they see that a customer exists, not who.
+    let detail = if caller.role == Role::Analyst {
+        detail.masked()
+    } else {
+        detail
+    };
     Ok(Json(detail).into_response())
 }
 

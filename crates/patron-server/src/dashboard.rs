@@ -127,7 +127,11 @@ async fn overview(
                 None,
             )
             .await?;
-        found
+        // Analysts see that customers exist, not who they are.
+        match user.role {
+            patron_domain::Role::Analyst => found.into_iter().map(|c| c.masked()).collect(),
+            _ => found,
+        }
     } else {
         Vec::new()
     };
@@ -171,11 +175,14 @@ async fn customer(
         Err(redirect) => return Ok(redirect),
     };
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let Some(c) = state.store.customer(id).await? else {
+    let Some(mut c) = state.store.customer(id).await? else {
         // A merged-away id leads to the profile that holds its records now.
         let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
         return Ok(axum::response::Redirect::to(&format!("/customers/{to}")).into_response());
     };
+    if user.role == patron_domain::Role::Analyst {
+        c = c.masked();
+    }
     state
         .store
         .audit_from(

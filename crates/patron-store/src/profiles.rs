@@ -26,6 +26,35 @@ pub struct CustomerSummary {
     pub records: i64,
 }
 
+impl CustomerSummary {
+    /// The summary with personal fields masked (for analysts).
+    pub fn masked(mut self) -> Self {
+        use patron_domain::mask;
+        self.name = self.name.as_deref().map(mask::name);
+        self.email = self.email.as_deref().map(mask::email);
+        self.phone = self.phone.as_deref().map(mask::phone);
+        self
+    }
+}
+
+impl CustomerDetail {
+    /// The view with personal fields masked (for analysts): names, emails and phones masked,
+    /// the birth date to its year, the street address left out; ids, city, country, orders,
+    /// metrics and segments as they are.
+    pub fn masked(mut self) -> Self {
+        use patron_domain::mask;
+        self.summary = self.summary.masked();
+        self.birth_date = self.birth_date.as_deref().map(mask::birth_date);
+        self.address = None;
+        for r in &mut self.identities {
+            r.name = r.name.as_deref().map(mask::name);
+            r.email = r.email.as_deref().map(mask::email);
+            r.phone = r.phone.as_deref().map(mask::phone);
+        }
+        self
+    }
+}
+
 /// A source record as shown in the customer view.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RecordView {
