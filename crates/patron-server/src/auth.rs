@@ -69,6 +69,10 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate_key(key)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        state
+            .limits
+            .admit(info.key_id)
+            .map_err(ApiError::TooManyRequests)?;
         let Origin(origin) = Origin::from_request_parts(parts, state)
             .await
             .unwrap_or(Origin(None));

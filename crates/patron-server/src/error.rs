@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The key made too many calls; it may call again after this many seconds.
+    #[error("too many requests for this key; retry after {0} s")]
+    TooManyRequests(u64),
     /// The request does not fit the current state.
     #[error("{0}")]
     Conflict(String),
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +89,12 @@ impl IntoResponse for ApiError {
             axum::Json(serde_json::json!({ "error": message })),
         )
             .into_response();
+        if let ApiError::TooManyRequests(seconds) = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
         if matches!(self, ApiError::Unauthorized) {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

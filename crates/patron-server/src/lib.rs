@@ -9,10 +9,12 @@ mod api;
 mod auth;
 mod dashboard;
 mod error;
+mod limits;
 mod segment;
 mod tls;
 
 pub use api::ROUTES;
+pub use limits::RateLimiter;
 pub use tls::{tls_config, TlsSetting};
 
 use axum::Router;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub clean: CleanConfig,
     /// Whether session cookies are marked `Secure` (false only when serving plain HTTP).
     pub secure_cookies: bool,
+    /// Calls per API key.
+    pub limits: std::sync::Arc<RateLimiter>,
 }
 
 /// Headers every response carries: no framing, no sniffing, no referrer, and a content

@@ -89,6 +89,10 @@ async fn authenticate(
     if !matches!(info.role, Role::Ingest | Role::Admin) {
         return Err(ApiError::Forbidden);
     }
+    state
+        .limits
+        .admit(info.key_id)
+        .map_err(ApiError::TooManyRequests)?;
     Ok(format!("key:{}", info.key_id))
 }
 

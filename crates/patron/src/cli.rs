@@ -458,6 +458,10 @@ pub struct ServeArgs {
     /// Where scheduled backups go (default DATA_DIR/backups).
     #[arg(long, env = "PATRON_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// Calls a minute each API key may make (bursts of a tenth of that, at least 10);
+    /// 0 for no limit.
+    #[arg(long, env = "PATRON_RATE_LIMIT", default_value_t = 6000)]
+    pub rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -1344,6 +1348,10 @@ pub async fn serve_until_stopped(
         store,
         clean: cfg.clean,
         secure_cookies: tls_config.is_some(),
+        limits: std::sync::Arc::new(patron_server::RateLimiter::new(
+            serve.rate_limit,
+            (serve.rate_limit / 10).max(10),
+        )),
     });
     let host = if addr.ip().is_unspecified() {
         "localhost".to_owned()

@@ -226,6 +226,11 @@ impl TestApp {
 /// Starts the real application (same `app()` as `patron serve`) on a free port with HTTPS
 /// from a freshly generated self-signed certificate.
 pub async fn spawn_app(env: TestEnv) -> TestApp {
+    spawn_app_limited(env, patron_server::RateLimiter::new(0, 1)).await
+}
+
+/// [`spawn_app`] with rate limits per key.
+pub async fn spawn_app_limited(env: TestEnv, limits: patron_server::RateLimiter) -> TestApp {
     let store = env.store().await;
     let mut keys = HashMap::new();
     for role in Role::ALL {
@@ -240,6 +245,7 @@ pub async fn spawn_app(env: TestEnv) -> TestApp {
         store: store.clone(),
         clean: CleanConfig::default(),
         secure_cookies: true,
+        limits: std::sync::Arc::new(limits),
     });
     tokio::spawn(patron_server::serve(listener, tls, app));
     let client = reqwest::Client::builder()

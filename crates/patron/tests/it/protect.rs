@@ -484,3 +484,24 @@ async fn analysts_see_customers_masked() {
     assert_eq!(found["customers"][0]["customer_id"], ann);
     assert_eq!(found["customers"][0]["email"], "a***@example.com");
 }
+
+#[tokio::test]
+async fn each_key_is_rate_limited_on_its_own() {
+    let env = crate::helpers::TestEnv::new(Db::Sqlite).await;
+    // Three calls at once, then one a minute: the fourth call in a row must wait.
+    let app = crate::helpers::spawn_app_limited(env, patron_server::RateLimiter::new(1, 3)).await;
+    let path = "/api/v1/segments";
+    for _ in 0..3 {
+        assert_eq!(app.get_as(Role::Analyst, path).await.status(), 200);
+    }
+    let refused = app.get_as(Role::Analyst, path).await;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Another key is not held back by this one.
+    assert_eq!(app.get_as(Role::Admin, path).await.status(), 200);
+}
