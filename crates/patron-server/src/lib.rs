@@ -15,7 +15,7 @@ mod tls;
 
 pub use api::ROUTES;
 pub use limits::RateLimiter;
-pub use tls::{tls_config, TlsSetting};
+pub use tls::{reload_on_hangup, tls_config, TlsSetting};
 
 use axum::Router;
 use patron_domain::CleanConfig;

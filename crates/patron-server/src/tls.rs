@@ -43,6 +43,38 @@ pub async fn tls_config(setting: &TlsSetting) -> anyhow::Result<Option<RustlsCon
     Ok(Some(cfg))
 }
 
+/// Reloads the certificate and key from their files whenever the process gets SIGHUP, so a
+/// renewed certificate is served without a restart; new connections get it, open ones keep
+/// theirs. A file that does not load is logged and the current certificate kept.
+pub fn reload_on_hangup(setting: &TlsSetting, cfg: RustlsConfig) -> anyhow::Result<()> {
+    let (cert, key) = match setting {
+        TlsSetting::Off => return Ok(()),
+        TlsSetting::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsSetting::SelfSigned(dir) => (dir.join("cert.pem"), dir.join("key.pem")),
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match cfg.reload_from_pem_file(&cert, &key).await {
+                    Ok(()) => {
+                        tracing::info!(cert = %cert.display(), "reloaded the TLS certificate")
+                    }
+                    Err(e) => tracing::error!(
+                        cert = %cert.display(),
+                        "cannot reload the TLS certificate, keeping the current one: {e}"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (cert, key, cfg);
+    Ok(())
+}
+
 fn self_signed(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");

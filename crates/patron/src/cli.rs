@@ -1325,6 +1325,9 @@ pub async fn serve_until_stopped(
     let listener = patron_server::bind(serve.listen)?;
     let addr = listener.local_addr()?;
     let tls_config = patron_server::tls_config(&tls).await?;
+    if let Some(cfg) = &tls_config {
+        patron_server::reload_on_hangup(&tls, cfg.clone())?;
+    }
     let scheme = if tls_config.is_some() {
         "https"
     } else {

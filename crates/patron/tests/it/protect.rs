@@ -505,3 +505,78 @@ async fn each_key_is_rate_limited_on_its_own() {
     // Another key is not held back by this one.
     assert_eq!(app.get_as(Role::Admin, path).await.status(), 200);
 }
+
+/// A renewed certificate is served after SIGHUP, without a restart.
+#[tokio::test]
+async fn the_certificate_is_reloaded_on_sighup() {
+    let env = crate::helpers::TestEnv::new(Db::Sqlite).await;
+    let make = |name: &str| {
+        let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = env.write(&format!("{name}.pem"), &c.cert.pem());
+        let key = env.write(&format!("{name}.key"), &c.key_pair.serialize_pem());
+        (cert, key, c.cert.pem())
+    };
+    let (cert, key, first) = make("first");
+    let (new_cert, new_key, second) = make("second");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Stopped however the test ends.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = Server(
+        std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+            .arg("--data-dir")
+            .arg(env.data_dir())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // A client that trusts only one certificate tells which one the server presents.
+    let trusts = |pem: &str| {
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}/healthz");
+        async move { client.get(url).send().await.is_ok() }
+    };
+    let mut up = false;
+    for _ in 0..200 {
+        if trusts(&first).await {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server came up with the first certificate");
+    assert!(!trusts(&second).await);
+
+    std::fs::copy(&new_cert, &cert).unwrap();
+    std::fs::copy(&new_key, &key).unwrap();
+    let pid = rustix::process::Pid::from_raw(server.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let mut reloaded = false;
+    for _ in 0..200 {
+        if trusts(&second).await {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "the second certificate is served after SIGHUP");
+}
