@@ -75,3 +75,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# The public parsers under libFuzzer, a fixed number of runs from a fixed seed (repeatable).
+echo "==> fuzzing"
+scripts/fuzz.sh 100000

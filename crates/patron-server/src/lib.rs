@@ -15,6 +15,7 @@ mod tls;
 
 pub use api::ROUTES;
 pub use limits::RateLimiter;
+pub use segment::interpret as interpret_tracking;
 pub use tls::{reload_on_hangup, tls_config, TlsSetting};
 
 use axum::Router;

@@ -169,6 +169,30 @@ async fn batch(
     ))
 }
 
+/// Interprets a tracking API body as `/v1/batch` (a `batch` array) or a single message
+/// would, without storing anything; returns how many messages were accepted. For fuzzing the
+/// payload parser: any bytes give an answer, never a panic.
+#[doc(hidden)]
+pub fn interpret(body: &[u8]) -> Result<usize, String> {
+    let mut outer = object(body).map_err(|e| e.to_string())?;
+    let mut request = Request::default();
+    match outer.remove("batch") {
+        Some(Value::Array(items)) => {
+            let context = outer.remove("context");
+            for item in items {
+                if let Value::Object(m) = item {
+                    let _ = request.add(m, context.as_ref());
+                }
+            }
+        }
+        _ => {
+            outer.entry("type").or_insert_with(|| Value::from("track"));
+            request.add(outer, None)?;
+        }
+    }
+    Ok(request.messages.len())
+}
+
 /// The messages of one request, each with what it means, and the messages rejected.
 #[derive(Default)]
 struct Request {

@@ -4,6 +4,8 @@
 
 mod columns;
 mod input;
+
+pub use input::{open as open_input, Opened};
 mod shopify;
 
 pub use columns::ColumnMap;
