@@ -79,3 +79,7 @@ fi
 # The public parsers under libFuzzer, a fixed number of runs from a fixed seed (repeatable).
 echo "==> fuzzing"
 scripts/fuzz.sh 100000
+
+# Generated requests against a real server's OpenAPI description: no 5xx, no crash.
+echo "==> schemathesis"
+PATRON_TEST_PYTHON="$PATRON_TEST_PYTHON" scripts/schemathesis.sh 25

@@ -50,6 +50,10 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("referrer-policy", "no-referrer"),
 ];
 
+/// The API's OpenAPI 3 description, served at `/openapi.json`; a test keeps it listing
+/// exactly the routes of [`ROUTES`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// How long one request may take before the server gives up on it (408).
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -65,6 +69,15 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/healthz",
             axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+            }),
         )
         .merge(api::router(state.clone()))
         .merge(dashboard::router())
@@ -120,4 +133,31 @@ pub async fn serve(
         None => axum_server::from_tcp(listener).serve(service).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_description_lists_every_route() {
+        let spec: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let mut described: Vec<String> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.starts_with("/api/"))
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| format!("{} {path}", m.to_uppercase()))
+            })
+            .collect();
+        let mut routed: Vec<String> = super::ROUTES
+            .iter()
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
+        described.sort();
+        routed.sort();
+        assert_eq!(described, routed);
+    }
 }
