@@ -50,6 +50,25 @@ pub struct ApiKeyInfo {
     pub role: Role,
 }
 
+/// An API key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKeyRow {
+    /// Id.
+    pub key_id: i64,
+    /// The key's first characters.
+    pub prefix: String,
+    /// Its role.
+    pub role: String,
+    /// Its label.
+    pub name: Option<String>,
+    /// When it was made (ms since epoch).
+    pub created_at: i64,
+    /// When it was last used, to the minute.
+    pub last_used_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -83,6 +102,46 @@ impl Store {
         self.audit("cli", "api_key.create", Some(role.as_str()), None)
             .await?;
         Ok(key)
+    }
+
+    /// Every API key (never the key itself: its first characters, to recognise it).
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>> {
+        sqlx::query(
+            "SELECT key_id, prefix, role, name, created_at, last_used_at, revoked_at \
+             FROM api_keys ORDER BY key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ApiKeyRow {
+                key_id: r.try_get(0)?,
+                prefix: r.try_get(1)?,
+                role: r.try_get(2)?,
+                name: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+                last_used_at: r.try_get(5)?,
+                revoked_at: r.try_get(6)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Revokes a key at once; `false` if there is no such live key.
+    pub async fn revoke_api_key(&self, key_id: i64, actor: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            self.audit(actor, "api_key.revoke", Some(&key_id.to_string()), None)
+                .await?;
+        }
+        Ok(done == 1)
     }
 
     /// Looks an API key up; `None` if unknown or revoked. Records its last use.

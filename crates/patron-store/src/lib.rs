@@ -26,7 +26,7 @@ mod vault;
 
 pub use analytics::{MetricRow, OrderFact, OrderSnapshot, PredictionRow, RecommendationRow};
 pub use audit::{AuditCheck, AuditEntry};
-pub use auth::{ApiKeyInfo, Login, User, LOCK_AFTER};
+pub use auth::{ApiKeyInfo, ApiKeyRow, Login, User, LOCK_AFTER};
 pub use backup::{restore, BackupInfo};
 pub use ops::{NewEvent, NewTicket};
 pub use profiles::{

@@ -410,6 +410,13 @@ pub enum KeysCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Every key as CSV: id, first characters, role, label, created, last used, revoked.
+    List,
+    /// Revoke a key at once (its id from `keys list`).
+    Revoke {
+        /// The key's id.
+        key_id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1116,6 +1123,51 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             );
             println!("{key}");
             store.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::List,
+        } => {
+            let store = cfg.open_store().await?;
+            let time = |ms: Option<i64>| {
+                ms.and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record([
+                "key_id",
+                "prefix",
+                "role",
+                "name",
+                "created_at",
+                "last_used_at",
+                "revoked_at",
+            ])?;
+            for k in store.api_keys().await? {
+                w.serialize((
+                    k.key_id,
+                    k.prefix,
+                    k.role,
+                    k.name,
+                    time(Some(k.created_at)),
+                    time(k.last_used_at),
+                    time(k.revoked_at),
+                ))?;
+            }
+            w.flush()?;
+            store.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { key_id },
+        } => {
+            let store = cfg.open_store().await?;
+            let revoked = store.revoke_api_key(key_id, "cli").await?;
+            store.close().await;
+            if !revoked {
+                bail!("no live API key {key_id} (see `patron keys list`)");
+            }
+            println!("revoked API key {key_id}");
             Ok(())
         }
     }

@@ -580,3 +580,46 @@ async fn the_certificate_is_reloaded_on_sighup() {
     }
     assert!(reloaded, "the second certificate is served after SIGHUP");
 }
+
+#[tokio::test]
+async fn api_keys_are_listed_without_secrets_and_revoked_at_once() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    assert_eq!(
+        app.get_as(Role::Agent, "/api/v1/customers?q=ann")
+            .await
+            .status(),
+        200
+    );
+    let listed = env.patron_ok(&["keys", "list"]);
+    for key in app.keys.values() {
+        assert!(!listed.contains(key.as_str()), "a key in clear");
+    }
+    let rows = crate::helpers::csv_rows(&listed);
+    let agent = rows
+        .iter()
+        .find(|r| r["role"] == "agent" && app.keys[&Role::Agent].starts_with(&r["prefix"]))
+        .expect("the agent key is listed");
+    assert!(!agent["last_used_at"].is_empty(), "{agent:?}");
+    assert!(agent["revoked_at"].is_empty());
+
+    env.patron_ok(&["keys", "revoke", &agent["key_id"]]);
+    assert_eq!(
+        app.get_as(Role::Agent, "/api/v1/customers?q=ann")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.get_as(Role::Admin, "/api/v1/customers?q=ann")
+            .await
+            .status(),
+        200
+    );
+    let again = env.patron(&["keys", "revoke", &agent["key_id"]]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no live API key"));
+    let log = crate::helpers::csv_rows(&env.patron_ok(&["audit", "list"]));
+    assert!(log
+        .iter()
+        .any(|r| r["action"] == "api_key.revoke" && r["target"] == agent["key_id"]));
+}
