@@ -79,6 +79,7 @@ async fn authorize(
         .find(|(m, p, _)| *m == parts.method && *p == matched.as_str())
         .map_or(&[][..], |(_, _, roles)| *roles);
     require(&caller, allowed)?;
+    parts.extensions.insert(caller);
     Ok(next
         .run(axum::extract::Request::from_parts(parts, body))
         .await)
