@@ -12,8 +12,9 @@
 //!
 //! Chunk 0 is the metadata (JSON), then the snapshot in 1 MiB chunks. Each chunk's nonce is
 //! the prefix, its index and a last-chunk flag, so chunks cannot be reordered, dropped or cut
-//! off without failing authentication. The key is derived from the master key, so a backup
-//! restores only where that key is (keep the master key apart from the backups).
+//! off without failing authentication. The key is derived from the active master key, and a
+//! restore tries every key of the ring, so a backup restores wherever that key still is (keep
+//! the master keys apart from the backups, and keep a retired key as long as its backups).
 
 use crate::{now_ms, Backend, Result, Store, StoreConfig, StoreError, Vault};
 use rand::RngCore;
@@ -84,8 +85,10 @@ fn seal_file(vault: &Vault, info: &BackupInfo, snapshot: &Path, out: &Path) -> R
     };
     write(&mut w, MAGIC)?;
     write(&mut w, &prefix)?;
+    // The backup is sealed under the active key; a restore finds it by trying the ring.
+    let key = vault.active_key();
     let chunk = |w: &mut HashingWriter<_>, index: u32, last: bool, plain: &[u8]| {
-        let sealed = vault.seal_chunk(&nonce(&prefix, index, last), plain);
+        let sealed = vault.seal_chunk(key, &nonce(&prefix, index, last), plain);
         write(w, &(sealed.len() as u32).to_be_bytes())?;
         write(w, &sealed)
     };
@@ -193,11 +196,20 @@ fn open_file(vault: &Vault, file: &Path, snapshot: &Path) -> Result<BackupInfo> 
         Ok(Some(sealed))
     };
     let meta = next()?.ok_or_else(damaged)?;
-    let meta = vault
-        .open_chunk(&nonce(&prefix, 0, false), &meta)
-        .map_err(|_| {
+    // The first key of the ring that opens the metadata opens the whole backup.
+    let (key, meta) = vault
+        .key_ids()
+        .into_iter()
+        .rev()
+        .find_map(|key| {
+            let plain = vault
+                .open_chunk(key, &nonce(&prefix, 0, false), &meta)
+                .ok()?;
+            Some((key, plain))
+        })
+        .ok_or_else(|| {
             err(format!(
-                "{} does not open with this master key (or was changed)",
+                "{} does not open with any of the master keys (or was changed)",
                 file.display()
             ))
         })?;
@@ -209,11 +221,11 @@ fn open_file(vault: &Vault, file: &Path, snapshot: &Path) -> Result<BackupInfo> 
         // A chunk opens either as a middle chunk or as the last one; nothing may follow the
         // last, and the file may not end before it.
         let sealed = next()?.ok_or_else(damaged)?;
-        let (plain, last) = match vault.open_chunk(&nonce(&prefix, index, false), &sealed) {
+        let (plain, last) = match vault.open_chunk(key, &nonce(&prefix, index, false), &sealed) {
             Ok(p) => (p, false),
             Err(_) => (
                 vault
-                    .open_chunk(&nonce(&prefix, index, true), &sealed)
+                    .open_chunk(key, &nonce(&prefix, index, true), &sealed)
                     .map_err(|_| damaged())?,
                 true,
             ),
@@ -439,7 +451,10 @@ mod tests {
         // Another key, a flipped byte, a cut-off file: each refused.
         let other = Vault::new(&[8u8; 32]);
         let e = open_file(&other, &sealed, &out).unwrap_err().to_string();
-        assert!(e.contains("does not open with this master key"), "{e}");
+        assert!(
+            e.contains("does not open with any of the master keys"),
+            "{e}"
+        );
         let bytes = std::fs::read(&sealed).unwrap();
         let mut flipped = bytes.clone();
         flipped[1000] ^= 1;

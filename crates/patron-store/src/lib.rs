@@ -19,6 +19,7 @@ mod ops;
 mod profiles;
 mod quarantine;
 mod records;
+mod rotate;
 mod segments;
 mod subject;
 mod unify;
@@ -35,13 +36,14 @@ pub use profiles::{
 };
 pub use quarantine::QuarantineRow;
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
+pub use rotate::{Rotation, RotationOptions};
 pub use segments::{Consents, SegmentFacts, SegmentInfo};
 pub use subject::Erasure;
 pub use unify::{
     field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
     Unification, UnifyRecord, GOLDEN_FIELDS,
 };
-pub use vault::Vault;
+pub use vault::{Vault, RELOAD_EVERY};
 
 use native::NativeSqlite;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -230,34 +232,36 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// A known value sealed on first open and opened on every later one, so that starting with
-    /// the wrong key fails at once instead of corrupting data with a second key.
+    /// A known value sealed, and its blind index, stored on first open and checked on every
+    /// later one, so that starting with the wrong keys fails at once instead of writing data
+    /// no one can read or find.
     async fn check_key(&self) -> Result<()> {
         const CANARY: &str = "patron key check";
-        let row = sqlx::query("SELECT value FROM settings WHERE name = 'key_check'")
-            .fetch_optional(&self.pool)
+        let checks = [
+            ("key_check", self.vault.seal_str(CANARY)),
+            ("index_check", self.vault.blind("check", CANARY)),
+        ];
+        for (name, fresh) in checks {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(fresh.clone())
+            .execute(&self.pool)
             .await?;
-        match row {
-            Some(row) => {
-                let sealed: Vec<u8> = row.try_get(0)?;
-                match self.vault.open_str(&sealed) {
-                    Ok(s) if s == CANARY => Ok(()),
-                    _ => Err(StoreError::Key(
-                        "this database was encrypted with a different master key".into(),
-                    )),
-                }
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES ('key_check', $1) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(self.vault.seal_str(CANARY))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+            let stored = self.setting(name).await?.unwrap_or_default();
+            let good = match name {
+                "key_check" => self.vault.open_str(&stored).is_ok_and(|s| s == CANARY),
+                _ => stored == fresh,
+            };
+            if !good {
+                return Err(StoreError::Key(match name {
+                    "key_check" => "this database was encrypted with a different master key".into(),
+                    _ => "the blind-index key is not the one this database was indexed with (after a rotation, keep the `index` entry of the key file)".into(),
+                }));
             }
         }
+        Ok(())
     }
 
     /// Stores a named setting (a stage's fitted model, for example).

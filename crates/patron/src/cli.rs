@@ -12,7 +12,7 @@ use patron_pipeline::{
     PurchaseModelKind, ReadOptions, RunConfig, Stage,
 };
 use patron_server::{AppState, TlsSetting};
-use patron_store::{Store, StoreConfig};
+use patron_store::{Rotation, RotationOptions, Store, StoreConfig};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -38,7 +38,8 @@ pub struct Args {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// Master key (64 hex characters) instead of DATA_DIR/master.key.
+    /// Master key (64 hex characters), or a ring `1:HEX,2:HEX,index:HEX`, instead of
+    /// DATA_DIR/master.key.
     #[arg(long, env = "PATRON_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
     /// Region for phone numbers written without a country code, when the record has no
@@ -416,6 +417,27 @@ pub enum KeysCommand {
     Revoke {
         /// The key's id.
         key_id: i64,
+    },
+    /// Master keys as CSV: id, whether it seals new data, how many stored values it sealed.
+    Masters,
+    /// Add a new master key and re-encrypt every stored personal value under it, online, in
+    /// batches; run again after a crash or `--max-batches` to continue where it stopped.
+    RotateMaster {
+        /// Rows per batch (one transaction each).
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        /// Stop after this many batches that changed something.
+        #[arg(long)]
+        max_batches: Option<usize>,
+        /// Milliseconds to rest between batches, leaving the database to live traffic.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+    },
+    /// Remove an old master key from the key file once nothing stored needs it. Backups
+    /// made under it can no longer be restored.
+    RetireMaster {
+        /// The key's id (from `keys masters`).
+        key_id: u8,
     },
 }
 
@@ -1170,6 +1192,86 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("revoked API key {key_id}");
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Masters,
+        } => {
+            let store = cfg.open_store().await?;
+            let usage = store.sealed_by_key().await?;
+            let active = store.vault().active_key();
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["key_id", "active", "sealed_values"])?;
+            for id in store.vault().key_ids() {
+                w.serialize((id, id == active, usage.get(&id).copied().unwrap_or(0)))?;
+            }
+            w.flush()?;
+            store.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::RotateMaster {
+                    batch_size,
+                    max_batches,
+                    pause_ms,
+                },
+        } => {
+            let store = cfg.open_store().await?;
+            let opts = RotationOptions {
+                batch: batch_size.max(1),
+                max_batches,
+                pause: std::time::Duration::from_millis(pause_ms),
+            };
+            let pb = progress_bar(0, "re-sealing");
+            let progress = |done: u64, total: u64| {
+                pb.set_length(total);
+                pb.set_position(done);
+            };
+            let r = store.rotate_master_key("cli", &opts, &progress).await?;
+            pb.finish_and_clear();
+            let keys = store.vault().key_ids();
+            store.close().await;
+            print_rotation(&r, &keys);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::RetireMaster { key_id },
+        } => {
+            let store = cfg.open_store().await?;
+            store.retire_master_key(key_id, "cli").await?;
+            store.close().await;
+            println!("master key {key_id} removed from the key file");
+            Ok(())
+        }
+    }
+}
+
+fn print_rotation(r: &Rotation, keys: &[u8]) {
+    let verb = if r.resumed { "continued" } else { "started" };
+    println!("Rotation to master key {} {verb}.", r.key);
+    for (column, n) in &r.resealed {
+        println!("  {column:<30} {n:>10} re-sealed");
+    }
+    if r.complete {
+        println!("Complete: every stored value is sealed with key {}.", r.key);
+        let older: Vec<String> = keys
+            .iter()
+            .filter(|k| **k != r.key)
+            .map(u8::to_string)
+            .collect();
+        if !older.is_empty() {
+            println!(
+                "Older keys ({}) stay in the key file so backups made with them can be \
+                 restored; remove one with `patron keys retire-master ID` once its backups \
+                 have expired.",
+                older.join(", ")
+            );
+        }
+    } else {
+        let left: u64 = r.remaining.values().sum();
+        println!(
+            "Stopped: {left} values are still sealed with older keys; run \
+             `patron keys rotate-master` again to continue."
+        );
     }
 }
 

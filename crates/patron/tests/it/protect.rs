@@ -3,6 +3,7 @@
 
 use crate::helpers::{spawn_app_with_fixtures, Db};
 use patron_domain::Role;
+use reqwest::StatusCode;
 
 async fn audit_chain_detects_tampering(db: Db) {
     let app = spawn_app_with_fixtures(db).await;
@@ -322,7 +323,7 @@ async fn backup_while_writing_then_restore(db: Db) {
     let stranger = crate::helpers::TestEnv::new(db).await;
     let out = stranger.patron(&["restore", file.to_str().unwrap()]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("does not open with this master key"),
+        String::from_utf8_lossy(&out.stderr).contains("does not open with any of the master keys"),
         "{out:?}"
     );
 }
@@ -623,4 +624,197 @@ async fn api_keys_are_listed_without_secrets_and_revoked_at_once() {
     assert!(log
         .iter()
         .any(|r| r["action"] == "api_key.revoke" && r["target"] == agent["key_id"]));
+}
+
+/// `patron keys rotate-master` re-encrypts everything under a new key while the server keeps
+/// answering and writing; stopped part-way it continues where it stopped; blind-index lookups,
+/// old backups and every decrypted value survive; the old key retires only when unused.
+async fn master_key_rotation_online(db: Db) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let env = crate::helpers::TestEnv::new(db).await;
+    env.patron_ok(&["demo", "--customers", "150", "--no-serve"]);
+    let backup = env.data_dir().join("before-rotation.backup");
+    env.patron_ok(&["backup", "--out", backup.to_str().unwrap()]);
+    let app = Arc::new(crate::helpers::spawn_app(env).await);
+    let masters = |app: &crate::helpers::TestApp| {
+        crate::helpers::csv_rows(&app.env.patron_ok(&["keys", "masters"]))
+            .into_iter()
+            .map(|r| {
+                (
+                    r["key_id"].clone(),
+                    r["sealed_values"].parse::<u64>().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let details = |app: Arc<crate::helpers::TestApp>| async move {
+        let mut all = Vec::new();
+        for id in 1..=20 {
+            let r = app
+                .get_as(Role::Admin, &format!("/api/v1/customers/{id}"))
+                .await;
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            all.push((
+                status,
+                body["name"].clone(),
+                body["email"].clone(),
+                body["phone"].clone(),
+            ));
+        }
+        all
+    };
+    let before = details(app.clone()).await;
+    assert!(before.iter().filter(|d| d.0 == StatusCode::OK).count() >= 10);
+    let email = before
+        .iter()
+        .find_map(|d| d.2.as_str().map(str::to_owned))
+        .expect("a customer with an email");
+    assert_eq!(masters(&app)[0].0, "1");
+    let search = |app: Arc<crate::helpers::TestApp>| {
+        let path = format!("/api/v1/customers?q={email}");
+        async move {
+            let found: serde_json::Value =
+                app.get_as(Role::Admin, &path).await.json().await.unwrap();
+            found["customers"].clone()
+        }
+    };
+    let found = search(app.clone()).await;
+    assert!(!found.as_array().unwrap().is_empty(), "{found}");
+
+    // Live traffic: sealed writes (tracked events with properties) and reads, throughout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (written, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic = tokio::spawn({
+        let (app, stop, written, failed) =
+            (app.clone(), stop.clone(), written.clone(), failed.clone());
+        async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let status = app
+                    .client
+                    .post(app.url("/v1/track"))
+                    .basic_auth(&app.keys[&Role::Ingest], Some(""))
+                    .json(&serde_json::json!({"anonymousId": "visitor", "messageId": format!("rot{i}"),
+                        "event": "Viewed", "properties": {"page": format!("/p/{i}")}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                let read = app
+                    .get_as(Role::Agent, &format!("/api/v1/customers/{}", i % 20 + 1))
+                    .await;
+                if status != StatusCode::OK || read.status().is_server_error() {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                i += 1;
+                written.store(i, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    });
+
+    // Stopped part-way (as a crash would): old and new keys side by side, everything readable.
+    let run = |args: &'static [&'static str]| {
+        let app = app.clone();
+        tokio::task::block_in_place(move || app.env.patron(args))
+    };
+    let out = run(&[
+        "keys",
+        "rotate-master",
+        "--batch-size",
+        "10",
+        "--max-batches",
+        "3",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("Stopped:"), "{out:?}");
+    let mixed = masters(&app);
+    assert_eq!(mixed.len(), 2);
+    assert!(mixed.iter().all(|(_, n)| *n > 0), "{mixed:?}");
+    let out = run(&["keys", "retire-master", "1"]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("still sealed with key 1"),
+        "{out:?}"
+    );
+    assert_eq!(details(app.clone()).await, before);
+
+    let out = run(&["keys", "rotate-master"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains("Rotation to master key 2 continued"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Complete: every stored value is sealed with key 2"),
+        "{said}"
+    );
+    stop.store(true, Ordering::SeqCst);
+    traffic.await.unwrap();
+    assert!(written.load(Ordering::SeqCst) > 10);
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "no request failed during rotation"
+    );
+    // The running server picked the new key up: what it seals now is under key 2.
+    let status = app
+        .client
+        .post(app.url("/v1/track"))
+        .basic_auth(&app.keys[&Role::Ingest], Some(""))
+        .json(
+            &serde_json::json!({"anonymousId": "v", "messageId": "after", "event": "Viewed",
+            "properties": {"page": "/after"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let done = masters(&app);
+    assert_eq!(done[0], ("1".to_owned(), 0), "{done:?}");
+    assert!(done[1].1 > 0);
+    assert_eq!(
+        details(app.clone()).await,
+        before,
+        "every value decrypts as before"
+    );
+    assert_eq!(
+        search(app.clone()).await,
+        found,
+        "the blind index still finds {email}"
+    );
+
+    // A backup made under key 1 restores while key 1 is kept; then key 1 retires.
+    let there = crate::helpers::TestEnv::new(db).await;
+    std::fs::copy(
+        app.env.data_dir().join("master.key"),
+        there.data_dir().join("master.key"),
+    )
+    .unwrap();
+    there.patron_ok(&["restore", backup.to_str().unwrap()]);
+    app.env.patron_ok(&["keys", "retire-master", "1"]);
+    assert_eq!(masters(&app).len(), 1);
+    assert_eq!(details(app.clone()).await, before);
+    let audit = app.env.patron_ok(&["audit", "list", "--limit", "100000"]);
+    for action in [
+        "keys.rotate_master.start",
+        "keys.rotate_master.done",
+        "keys.retire_master",
+    ] {
+        assert!(audit.contains(action), "{action} audited");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_key_rotation_online_on_sqlite() {
+    master_key_rotation_online(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_key_rotation_online_on_postgres() {
+    master_key_rotation_online(Db::Postgres).await;
 }
