@@ -492,6 +492,10 @@ pub struct Product {
     pub price: Option<Money>,
     /// Whether it is still sold.
     pub active: bool,
+    /// Units in stock, when the file says; 0 means out of stock (not recommended).
+    pub stock: Option<i64>,
+    /// Merchandising tags (comma-separated in the file), e.g. `new,eco`.
+    pub tags: Option<String>,
 }
 
 /// The columns a product file may have.
@@ -504,6 +508,8 @@ pub const PRODUCT_COLUMNS: &[&str] = &[
     "price",
     "currency",
     "active",
+    "stock",
+    "tags",
 ];
 
 /// Cleans one product row.
@@ -539,6 +545,21 @@ pub fn clean_product(row: &RawRow<'_>) -> Result<Product, RowError> {
             ))
         }
     };
+    let stock = match row.get("stock") {
+        None => None,
+        Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            RowError::new("stock", s, Invalid::new("not a whole number of units"))
+        })?),
+    };
+    let tags = row.get("tags").map(|t| {
+        let mut tags: Vec<String> = t
+            .split(',')
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        tags.dedup();
+        tags.join(",")
+    });
     let opt = |c| row.get(c).map(str::to_owned);
     Ok(Product {
         product_id,
@@ -548,6 +569,8 @@ pub fn clean_product(row: &RawRow<'_>) -> Result<Product, RowError> {
         brand: opt("brand"),
         price,
         active,
+        stock,
+        tags: tags.filter(|t| !t.is_empty()),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod clv;
 pub mod collect;
 pub mod export;
 pub mod identity;
+pub mod recommend;
 pub mod segments;
 pub mod stages;
 

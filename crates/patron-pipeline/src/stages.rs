@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use patron_domain::Currency;
-use patron_engine::{clusters, clv, predict, recommend, rfm};
-use patron_store::{MetricRow, OrderSnapshot, PredictionRow, RecommendationRow, Store};
+use patron_engine::{clusters, clv, predict, rfm};
+use patron_store::{MetricRow, OrderSnapshot, PredictionRow, Store};
 
 /// A stage that `patron run` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum Stage {
     Segment,
     /// Purchase and spend forecasts.
     Predict,
-    /// Popularity recommendations.
+    /// Recommendations (ALS, item-to-item, popularity fallbacks, business rules).
     Recommend,
 }
 
@@ -40,13 +40,13 @@ impl Stage {
 }
 
 /// Settings of the analyze stages.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunConfig {
     /// The currency RFM monetary values are reported in; orders in other currencies are
     /// counted and left out rather than mixed.
     pub currency: Currency,
-    /// Recommendations stored per customer.
-    pub recommendations: usize,
+    /// How recommendations are made.
+    pub recommend: crate::recommend::RecommendConfig,
     /// Behaviour clusters to make; `None` chooses k by silhouette.
     pub clusters: Option<usize>,
     /// The purchase model forecasts come from.
@@ -522,34 +522,9 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
 }
 
 async fn recommend_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSummary> {
-    let snap = store.order_snapshot().await?;
-    let ranked = recommend::popularity(&snap.purchases, snap.products.len());
-    let lists = recommend::top_k_unseen(
-        &ranked,
-        &snap.purchases,
-        snap.customers.len(),
-        &snap.active,
-        cfg.recommendations,
-    );
-    let mut rows = Vec::new();
-    for (c, list) in lists.into_iter().enumerate() {
-        for (rank, s) in list.into_iter().enumerate() {
-            rows.push(RecommendationRow {
-                customer_id: snap.customers[c],
-                rank: rank as i64 + 1,
-                product_id: snap.products[s.item as usize].clone(),
-                score: f64::from(s.score),
-                reason: "popular with all customers".into(),
-            });
-        }
-    }
-    let n = rows.len() as u64;
-    store.write_recommendations(rows).await?;
+    let counts = crate::recommend::run_recommend(store, &cfg.recommend).await?;
     Ok(StageSummary {
         stage: "recommend",
-        counts: vec![
-            ("customers", snap.customers.len() as u64),
-            ("recommendations", n),
-        ],
+        counts: counts.to_vec(),
     })
 }

@@ -29,6 +29,12 @@ pub const ROUTES: &[(Method, &str, &[Role])] = &[
     (Method::GET, "/api/v1/customers/{id}", READ_CUSTOMERS),
     (Method::DELETE, "/api/v1/customers/{id}", ADMIN),
     (Method::GET, "/api/v1/customers/{id}/export", ADMIN),
+    (
+        Method::GET,
+        "/api/v1/customers/{id}/recommendations",
+        READ_CUSTOMERS,
+    ),
+    (Method::GET, "/api/v1/products/{id}/similar", READ_CUSTOMERS),
     (Method::GET, "/api/v1/quarantine", ADMIN),
     (Method::POST, "/api/v1/match", READ_CUSTOMERS),
     (Method::GET, "/api/v1/match/explain", EXPLAIN_MATCHES),
@@ -51,6 +57,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(customer).delete(subject_erase),
         )
         .route("/api/v1/customers/{id}/export", get(subject_export))
+        .route(
+            "/api/v1/customers/{id}/recommendations",
+            get(recommendations),
+        )
+        .route("/api/v1/products/{id}/similar", get(similar_products))
         .route("/api/v1/quarantine", get(quarantine))
         .route("/api/v1/match", post(match_record))
         .route("/api/v1/match/explain", get(explain))
@@ -218,6 +229,46 @@ async fn customer(
         detail
     };
     Ok(Json(detail).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct TopK {
+    k: Option<i64>,
+}
+
+/// A customer's stored recommendations. Product ids and reasons only, no personal field, so
+/// reading them is not audited (it is the hot path of a shop's page).
+async fn recommendations(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TopK>,
+) -> Result<Response, ApiError> {
+    let id = customer_id(&id)?;
+    let k = q.k.unwrap_or(10).clamp(1, 100);
+    let recs = state.store.recommendations(id, k).await?;
+    if recs.is_empty() && !state.store.customer_exists(id).await? {
+        let to = state.store.alias_of(id).await?.ok_or(ApiError::NotFound)?;
+        let path = format!("/api/v1/customers/{to}/recommendations?k={k}");
+        return Ok(Redirect::permanent(&path).into_response());
+    }
+    Ok(Json(serde_json::json!({ "customer_id": id, "recommendations": recs })).into_response())
+}
+
+/// Products most often bought by the same customers as this one.
+async fn similar_products(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TopK>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let k = q.k.unwrap_or(10).clamp(1, 100);
+    let similar = state
+        .store
+        .similar_products(&id, k)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(
+        serde_json::json!({ "product_id": id, "similar": similar }),
+    ))
 }
 
 /// Which stored profiles a customer record belongs to, best first, without storing it. The

@@ -596,7 +596,12 @@ impl Store {
 
     /// Swaps a stage's whole result table in one transaction, so readers see the old result or
     /// the new one, never a mix.
-    async fn replace_all(&self, table: &str, columns: &[&str], rows: Vec<Vec<Val>>) -> Result<()> {
+    pub(crate) async fn replace_all(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Val>>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)

@@ -18,6 +18,7 @@ mod native;
 mod ops;
 mod profiles;
 mod quarantine;
+mod recommend;
 mod records;
 mod rotate;
 mod segments;
@@ -35,6 +36,7 @@ pub use profiles::{
     RecordView,
 };
 pub use quarantine::QuarantineRow;
+pub use recommend::{CatalogItem, InteractionSnapshot, SimilarProduct};
 pub use records::{PreparedCustomer, QuarantineEntry, RecordBatch};
 pub use rotate::{Rotation, RotationOptions};
 pub use segments::{Consents, SegmentFacts, SegmentInfo};

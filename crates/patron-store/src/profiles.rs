@@ -379,24 +379,7 @@ impl Store {
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-        let mut recommendations = Vec::new();
-        for r in sqlx::query(
-            "SELECT r.rank, r.product_id, p.name, p.category, r.score, r.reason FROM recommendations r \
-             LEFT JOIN products p ON p.product_id = r.product_id WHERE r.customer_id = $1 ORDER BY r.rank",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        {
-            recommendations.push(Recommendation {
-                rank: r.try_get(0)?,
-                product_id: r.try_get(1)?,
-                name: r.try_get(2)?,
-                category: r.try_get(3)?,
-                score: r.try_get(4)?,
-                reason: r.try_get(5)?,
-            });
-        }
+        let recommendations = self.recommendations(id, 100).await?;
         let tickets = self
             .count(
                 "SELECT COUNT(*) FROM tickets WHERE customer_id = $1",

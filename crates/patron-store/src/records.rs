@@ -236,6 +236,7 @@ impl Store {
                          name = excluded.name, category = excluded.category, \
                          brand = excluded.brand, price_minor = excluded.price_minor, \
                          currency = excluded.currency, active = excluded.active, \
+                         stock = excluded.stock, tags = excluded.tags, \
                          updated_at = excluded.updated_at"
                     .into(),
                 rows,
@@ -442,6 +443,8 @@ pub(crate) const PRODUCT_COLS: &[&str] = &[
     "price_minor",
     "currency",
     "active",
+    "stock",
+    "tags",
     "updated_at",
 ];
 
@@ -456,6 +459,8 @@ pub(crate) fn product_row(p: Product, now: i64) -> Vec<Val> {
         p.price.map(|m| m.minor).into(),
         p.price.map(|m| m.currency.as_str().to_owned()).into(),
         i64::from(p.active).into(),
+        p.stock.into(),
+        p.tags.into(),
         now.into(),
     ]
 }

@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use patron_domain::{CleanConfig, Country, Currency, Role};
+use patron_engine::recommend::Model;
 use patron_pipeline::export::{export, ExportKind};
 use patron_pipeline::identity;
 use patron_pipeline::{
@@ -61,6 +62,38 @@ pub struct Args {
         global = true
     )]
     pub clv_model: String,
+    /// The model `run recommend` ranks with: als, item-to-item, blend or popularity.
+    #[arg(long, env = "PATRON_REC_MODEL", default_value = "blend", global = true)]
+    pub rec_model: String,
+    /// Products of one category in one customer's recommendations (diversity).
+    #[arg(
+        long,
+        env = "PATRON_REC_MAX_PER_CATEGORY",
+        default_value_t = 4,
+        global = true
+    )]
+    pub rec_max_per_category: usize,
+    /// Categories bought again and again (consumables), comma-separated: recommended again
+    /// `--rec-repurchase-days` after the customer last bought them; other bought products
+    /// never are.
+    #[arg(
+        long,
+        env = "PATRON_REC_CONSUMABLES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub rec_consumables: Vec<String>,
+    /// Days before a consumable is recommended again.
+    #[arg(
+        long,
+        env = "PATRON_REC_REPURCHASE_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub rec_repurchase_days: i64,
+    /// Multiply the score of products with a tag: TAG=FACTOR (repeatable, e.g. new=1.5).
+    #[arg(long, global = true)]
+    pub rec_boost: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -391,6 +424,65 @@ pub enum EvalCommand {
         #[arg(long)]
         holdout_end: Option<String>,
     },
+    /// Train the recommenders and measure them on held-out interactions; prints JSON. With
+    /// `--interactions`: HR@10 and NDCG@10 leaving one random item per user out (or on
+    /// `--holdout`). Without: on the stored orders, holding the last `--holdout-days` out
+    /// (precision, recall, NDCG at 10 and catalogue coverage).
+    Recommend {
+        /// CSV with `user`, `item` and optional `weight`, `timestamp` columns.
+        #[arg(long)]
+        interactions: Option<PathBuf>,
+        /// CSV of held-out `user,item` pairs; `--interactions` is then the training set.
+        #[arg(long, requires = "interactions")]
+        holdout: Option<PathBuf>,
+        /// Days at the end of the stored history held out (stored data only).
+        #[arg(long, default_value_t = 60)]
+        holdout_days: u32,
+        /// Models, comma-separated: als, item-to-item, blend, popularity.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "als,item-to-item,blend,popularity"
+        )]
+        models: Vec<String>,
+        /// Seed of the leave-one-out split.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[command(flatten)]
+        als: AlsArgs,
+    },
+}
+
+/// ALS settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlsArgs {
+    /// Latent factors.
+    #[arg(long, default_value_t = 16)]
+    pub factors: usize,
+    /// ALS iterations.
+    #[arg(long, default_value_t = 15)]
+    pub iterations: usize,
+    /// L2 regularization.
+    #[arg(long, default_value_t = 1.0)]
+    pub regularization: f32,
+    /// Confidence slope: an interaction of weight w counts 1 + alpha·w.
+    #[arg(long, default_value_t = 10.0)]
+    pub alpha: f32,
+}
+
+impl AlsArgs {
+    pub fn params(&self) -> patron_engine::recommend::als::AlsParams {
+        patron_engine::recommend::als::AlsParams {
+            factors: self.factors.clamp(1, 512),
+            iterations: self.iterations.max(1),
+            regularization: self.regularization.max(0.0),
+            alpha: self.alpha.max(0.0),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -561,6 +653,37 @@ impl Config {
                 args.clv_model
             )
         })?;
+        let boost = args
+            .rec_boost
+            .iter()
+            .map(|b| {
+                b.split_once('=')
+                    .and_then(|(tag, f)| {
+                        Some((tag.trim().to_lowercase(), f.trim().parse::<f32>().ok()?))
+                    })
+                    .filter(|(tag, f)| !tag.is_empty() && f.is_finite() && *f >= 0.0)
+                    .with_context(|| {
+                        format!("--rec-boost {b:?}: expected TAG=FACTOR, e.g. new=1.5")
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let recommend = patron_pipeline::recommend::RecommendConfig {
+            model: Model::parse(args.rec_model.trim()).with_context(|| {
+                format!(
+                    "--rec-model {:?}: expected als, item-to-item, blend or popularity",
+                    args.rec_model
+                )
+            })?,
+            max_per_category: args.rec_max_per_category.max(1),
+            consumables: args
+                .rec_consumables
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .collect(),
+            repurchase_days: args.rec_repurchase_days.max(0),
+            boost,
+            ..Default::default()
+        };
         Ok(Config {
             store: StoreConfig {
                 data_dir: args.data_dir.clone(),
@@ -570,9 +693,9 @@ impl Config {
             clean: CleanConfig { default_region },
             run: RunConfig {
                 currency,
-                recommendations: 10,
                 clusters,
                 purchase_model,
+                recommend,
             },
         })
     }
@@ -1122,6 +1245,59 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 holdout_end.as_deref(),
             )?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Eval {
+            command:
+                EvalCommand::Recommend {
+                    interactions,
+                    holdout,
+                    holdout_days,
+                    models,
+                    seed,
+                    threads,
+                    als,
+                },
+        } => {
+            let models = models
+                .iter()
+                .map(|m| {
+                    Model::parse(m.trim()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--models: unknown model {m:?} (als, item-to-item, blend, popularity)"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = patron_pipeline::recommend::EvalOptions {
+                models,
+                als: als.params(),
+                similar: Default::default(),
+                seed,
+            };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.unwrap_or(0))
+                .build()?;
+            let json = match interactions {
+                Some(file) => {
+                    let report = pool.install(|| {
+                        patron_pipeline::recommend::eval_file(&file, holdout.as_deref(), &opts)
+                    })?;
+                    for r in &report.rejected {
+                        eprintln!("rejected: {r}");
+                    }
+                    serde_json::to_string_pretty(&report)?
+                }
+                None => {
+                    let store = cfg.open_store().await?;
+                    let report =
+                        patron_pipeline::recommend::eval_stored(&store, holdout_days, &opts, &pool)
+                            .await?;
+                    store.close().await;
+                    serde_json::to_string_pretty(&report)?
+                }
+            };
+            println!("{json}");
             Ok(())
         }
         Command::Eval {

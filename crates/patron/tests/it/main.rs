@@ -11,6 +11,7 @@ mod dashboard;
 mod helpers;
 mod online;
 mod protect;
+mod recommend;
 mod segment;
 mod segments;
 mod unify;

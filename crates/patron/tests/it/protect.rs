@@ -377,6 +377,8 @@ async fn every_route_answers_every_role_as_declared() {
         (Method::GET, "/api/v1/customers/{id}", READ),
         (Method::DELETE, "/api/v1/customers/{id}", ADMIN),
         (Method::GET, "/api/v1/customers/{id}/export", ADMIN),
+        (Method::GET, "/api/v1/customers/{id}/recommendations", READ),
+        (Method::GET, "/api/v1/products/{id}/similar", READ),
         (Method::GET, "/api/v1/quarantine", ADMIN),
         (Method::POST, "/api/v1/match", READ),
         (Method::GET, "/api/v1/match/explain", ANALYSIS),

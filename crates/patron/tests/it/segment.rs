@@ -100,9 +100,9 @@ async fn identify_and_order_events_become_records_and_orders() {
         &patron_pipeline::Stage::ALL,
         &patron_pipeline::RunConfig {
             currency: patron_domain::Currency::parse("USD").unwrap(),
-            recommendations: 10,
             clusters: None,
             purchase_model: Default::default(),
+            recommend: Default::default(),
         },
         &indicatif::ProgressBar::hidden(),
     )

@@ -1,0 +1,209 @@
+//! Recommendations a shop relies on: better than bestsellers, explained, never something
+//! the customer already owns or the shop cannot sell, served over the API.
+
+use crate::helpers::{csv_rows, spawn_app, Db, TestEnv};
+use patron_domain::Role;
+use reqwest::StatusCode;
+
+fn model_score(report: &serde_json::Value, model: &str, metric: &str) -> f64 {
+    report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == model)
+        .unwrap_or_else(|| panic!("{model} in {report}"))[metric]
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommendations_beat_popularity_follow_the_rules_and_are_served() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    env.patron_ok(&["demo", "--customers", "3000", "--no-serve"]);
+
+    // Held-out last 60 days: ALS and the blend find more of what people went on to buy than
+    // the bestseller list does.
+    let report: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["eval", "recommend"])).unwrap();
+    let popular = model_score(&report, "popularity", "ndcg_at_10");
+    for model in ["als", "blend"] {
+        let got = model_score(&report, model, "ndcg_at_10");
+        assert!(
+            got > popular * 1.1,
+            "{model} {got} vs popularity {popular}: {report}"
+        );
+    }
+    assert!(
+        model_score(&report, "als", "coverage") > model_score(&report, "popularity", "coverage")
+    );
+
+    // Business rules: one product per category, and the best-selling product out of stock.
+    let top: String = {
+        let csv = env.patron_ok(&["export", "recommendations"]);
+        let rows = csv_rows(&csv);
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        for r in &rows {
+            *counts.entry(r["product_id"].clone()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by_key(|c| (c.1, c.0.clone()))
+            .unwrap()
+            .0
+    };
+    let products = env.write(
+        "stock.csv",
+        &format!("product_id,name,category,stock\n{top},Gone,Apparel,0\n"),
+    );
+    env.patron_ok(&["import", "products", products.to_str().unwrap()]);
+    let out = env.patron_ok(&["run", "recommend", "--rec-max-per-category", "1"]);
+    assert!(out.contains("customers ranked by the model"), "{out}");
+    let offered = |sql: &str| {
+        let sql = sql.to_owned();
+        let env = &env;
+        async move { env.scalar(&sql).await }
+    };
+    assert_eq!(
+        offered(&format!(
+            "SELECT COUNT(*) FROM recommendations WHERE product_id = '{top}'"
+        ))
+        .await,
+        0,
+        "out of stock"
+    );
+    assert_eq!(
+        offered(
+            "SELECT COUNT(*) FROM (SELECT r.customer_id, p.category FROM recommendations r \
+             JOIN products p USING (product_id) GROUP BY 1, 2 HAVING COUNT(*) > 1) t"
+        )
+        .await,
+        0,
+        "one per category"
+    );
+    assert_eq!(
+        offered(
+            "SELECT COUNT(*) FROM recommendations r JOIN order_lines l ON l.product_id = r.product_id \
+             JOIN orders o ON o.source = l.source AND o.order_id = l.order_id \
+             WHERE o.customer_id = r.customer_id AND o.status = 'completed'"
+        )
+        .await,
+        0,
+        "nothing already bought"
+    );
+    assert_eq!(
+        offered("SELECT COUNT(*) FROM recommendations r JOIN products p USING (product_id) WHERE p.active = 0")
+            .await,
+        0,
+        "nothing inactive"
+    );
+
+    // Served: with reasons, for buyers and for customers with no orders alike.
+    let buyer = env
+        .scalar("SELECT MIN(customer_id) FROM orders WHERE customer_id IS NOT NULL")
+        .await;
+    let idle = env
+        .scalar("SELECT MIN(customer_id) FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM orders WHERE customer_id IS NOT NULL)")
+        .await;
+    let app = spawn_app(env).await;
+    for (id, k) in [(buyer, 10), (idle, 5)] {
+        let r = app
+            .get_as(
+                Role::Agent,
+                &format!("/api/v1/customers/{id}/recommendations?k={k}"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let recs = body["recommendations"].as_array().unwrap();
+        assert_eq!(recs.len(), k, "{body}");
+        assert!(
+            recs.iter()
+                .all(|r| !r["reason"].as_str().unwrap().is_empty()),
+            "{body}"
+        );
+    }
+    let r = app
+        .get_as(Role::Agent, "/api/v1/customers/99999999/recommendations")
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .get_as(Role::Agent, "/api/v1/customers/abc/recommendations")
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let similar: serde_json::Value = app
+        .get_as(Role::Analyst, "/api/v1/products/P00001/similar?k=5")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = similar["similar"].as_array().unwrap();
+    assert!(!list.is_empty() && list.len() <= 5, "{similar}");
+    assert!(list.iter().all(|s| s["product_id"] != "P00001"));
+    let r = app
+        .get_as(Role::Analyst, "/api/v1/products/NOPE/similar")
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn eval_on_a_file_reports_bad_rows_and_uses_the_rest() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let mut csv = String::from("user,item,weight\n");
+    // Two taste groups of 30 users over 10 items each.
+    for u in 0..60 {
+        for i in 0..10 {
+            if (u + i) % 7 != 0 {
+                csv.push_str(&format!("u{u},i{}{i},1\n", u % 2));
+            }
+        }
+    }
+    csv.push_str("u1,,1\nu2,i05,-3\nu3,i07,lots\n");
+    let file = env.write("interactions.csv", &csv);
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        file.to_str().unwrap(),
+        "--factors",
+        "4",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rejected_rows"], 3, "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":3") || stderr.contains("required"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a positive number"), "{stderr}");
+    assert_eq!(report["users"], 60);
+    // With two clean taste groups, the held-out item is in the top 10 of its group's 10.
+    assert!(model_score(&report, "als", "hr_at_10") > 0.9, "{report}");
+    assert!(
+        model_score(&report, "item-to-item", "hr_at_10") > 0.9,
+        "{report}"
+    );
+
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        file.to_str().unwrap(),
+        "--models",
+        "svd",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+    let empty = env.write("empty.csv", "customer,product\n");
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must name `user` and `item`"),
+        "{out:?}"
+    );
+}
