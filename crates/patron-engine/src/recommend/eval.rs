@@ -8,10 +8,7 @@ pub type Triplets = Vec<(u32, u32, f32)>;
 /// Leave-one-out: for every user with at least two distinct items, one of them (chosen at
 /// random, seeded) moves with all its interactions to the held-out set. Returns the training
 /// triplets and the held-out (user, item) pairs, sorted by user.
-pub fn leave_one_out(
-    triplets: &[(u32, u32, f32)],
-    seed: u64,
-) -> (Triplets, Vec<(u32, u32)>) {
+pub fn leave_one_out(triplets: &[(u32, u32, f32)], seed: u64) -> (Triplets, Vec<(u32, u32)>) {
     let mut sorted = triplets.to_vec();
     sorted.sort_unstable_by_key(|&(u, i, _)| (u, i));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
