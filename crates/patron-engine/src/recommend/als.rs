@@ -103,6 +103,11 @@ fn solve_side(x: &mut [f32], y: &[f32], m: &Csr, k: usize, params: &AlsParams) {
             || (vec![0f32; k], vec![0f32; k], vec![0f32; k]),
             |(r, p, ap), (row, xu)| {
                 let (cols, weights) = m.row(row);
+                if cols.is_empty() {
+                    // Nothing observed: the solution is zero (and stays out of YᵀY).
+                    xu.fill(0.0);
+                    return;
+                }
                 cg_row(
                     xu,
                     y,
