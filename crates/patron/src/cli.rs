@@ -471,6 +471,12 @@ pub struct AlsArgs {
     /// Confidence slope: an interaction of weight w counts 1 + alpha·w.
     #[arg(long, default_value_t = 10.0)]
     pub alpha: f32,
+    /// Conjugate-gradient steps per row and half-iteration.
+    #[arg(long, default_value_t = 3)]
+    pub cg_steps: usize,
+    /// Seed of the random initial factors.
+    #[arg(long, default_value_t = 1)]
+    pub als_seed: u64,
 }
 
 impl AlsArgs {
@@ -480,7 +486,8 @@ impl AlsArgs {
             iterations: self.iterations.max(1),
             regularization: self.regularization.max(0.0),
             alpha: self.alpha.max(0.0),
-            ..Default::default()
+            cg_steps: self.cg_steps.clamp(1, 64),
+            seed: self.als_seed,
         }
     }
 }

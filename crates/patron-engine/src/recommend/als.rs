@@ -126,26 +126,24 @@ fn solve_side(x: &mut [f32], y: &[f32], m: &Csr, k: usize, params: &AlsParams) {
 
 /// `YᵀY + λI`, k × k row-major.
 fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
-    let mut g = y
+    // Partial sums over fixed blocks, added in order: the same factors always give the same
+    // matrix, whatever the threads did (a work-stealing reduction would not).
+    let partials: Vec<Vec<f32>> = y
         .par_chunks(k * 256)
-        .fold(
-            || vec![0f32; k * k],
-            |mut acc, block| {
-                for row in block.chunks_exact(k) {
-                    for (a, &ra) in row.iter().enumerate() {
-                        axpy(&mut acc[a * k..(a + 1) * k], ra, row);
-                    }
+        .map(|block| {
+            let mut acc = vec![0f32; k * k];
+            for row in block.chunks_exact(k) {
+                for (a, &ra) in row.iter().enumerate() {
+                    axpy(&mut acc[a * k..(a + 1) * k], ra, row);
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0f32; k * k],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+            }
+            acc
+        })
+        .collect();
+    let mut g = vec![0f32; k * k];
+    for p in partials {
+        g.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+    }
     for d in 0..k {
         g[d * k + d] += reg;
     }
