@@ -41,6 +41,9 @@ pub struct MatchRecord {
     /// A key of the loyalty or membership id (its blind index): not a compared field but a
     /// deterministic link, since the retailer itself issued it to one person.
     pub loyalty: Option<String>,
+    /// From a source whose identifiers do not link outright ([`LinkRules`]): the record is
+    /// weighed like any other, but never joined by the deterministic rules.
+    pub untrusted: bool,
 }
 
 /// The compared fields, in the order of a comparison vector.
@@ -97,25 +100,58 @@ const TERM_FREQUENCY: [usize; 7] = [NAME, EMAIL, PHONE, BIRTH, ADDRESS, POSTAL, 
 /// A comparison vector: the level per field (0 = missing on either side).
 pub type Gamma = [u8; 8];
 
-/// The deterministic rule, applied before any weighing: the same email or the same phone is
-/// the same person unless the names or the birth dates say otherwise (a family sharing a phone
-/// or a mailbox is not one person, nor are two namesakes born decades apart whose records
-/// carry the same address by a typing or migration error). It also holds where there is too
-/// little data to estimate a model. Pairs it leaves out are still weighed.
-pub fn deterministic(g: &Gamma) -> bool {
-    (g[EMAIL] == 1 || g[PHONE] == 1) && g[NAME] != 5 && g[BIRTH] != 4
+/// Which identifiers link two records outright, before any weighing. The same email or the
+/// same phone is the same person unless the names or the birth dates say otherwise (a family
+/// sharing a phone or a mailbox is not one person, nor are two namesakes born decades apart
+/// whose records carry the same address by a typing or migration error); the same loyalty id
+/// unless the names differ. The rules also hold where there is too little data to estimate a
+/// model. Pairs they leave out are still weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkRules {
+    /// The same email links.
+    pub email: bool,
+    /// The same phone links.
+    pub phone: bool,
+    /// The same loyalty or membership id links.
+    pub loyalty: bool,
+}
+
+impl Default for LinkRules {
+    fn default() -> Self {
+        LinkRules {
+            email: true,
+            phone: true,
+            loyalty: true,
+        }
+    }
+}
+
+impl LinkRules {
+    /// Whether the email or phone rule links a compared pair.
+    pub fn links(&self, g: &Gamma, a: &MatchRecord, b: &MatchRecord) -> bool {
+        !a.untrusted
+            && !b.untrusted
+            && ((self.email && g[EMAIL] == 1) || (self.phone && g[PHONE] == 1))
+            && g[NAME] != 5
+            && g[BIRTH] != 4
+    }
+
+    /// Whether the loyalty rule links a pair.
+    fn same_loyalty(&self, a: &MatchRecord, b: &MatchRecord) -> bool {
+        self.loyalty && !a.untrusted && !b.untrusted && same_loyalty(a, b)
+    }
 }
 
 /// Pairs of records with the same loyalty id whose names do not differ (a card lent within a
 /// family stays two people), in groups of at most `cap` records (a till's test card).
-fn loyalty_links(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
+fn loyalty_links(records: &[MatchRecord], rules: &LinkRules, cap: usize) -> Vec<(u32, u32)> {
     let rule = Blocking {
         keys: |r, out| out.extend(r.loyalty.clone()),
         uses: &[],
     };
     rule_pairs(records, &rule, cap)
         .into_iter()
-        .filter(|&(i, j)| same_loyalty(&records[i as usize], &records[j as usize]))
+        .filter(|&(i, j)| rules.same_loyalty(&records[i as usize], &records[j as usize]))
         .collect()
 }
 
@@ -1138,6 +1174,8 @@ pub struct Settings {
     pub weak_link_weight: f64,
     /// Pairs within this many bits of the weight that links them go to the review queue.
     pub review_band: f64,
+    /// The deterministic rules.
+    pub rules: LinkRules,
 }
 
 impl Default for Settings {
@@ -1151,6 +1189,7 @@ impl Default for Settings {
             weak_link_weight: 2.5,
             // Probabilities of about 0.26 to 0.74 around the link weight.
             review_band: 1.5,
+            rules: LinkRules::default(),
         }
     }
 }
@@ -1200,10 +1239,14 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
     let mut must_link: Vec<(u32, u32)> = pairs
         .iter()
         .zip(&gammas)
-        .filter(|(_, g)| deterministic(g))
+        .filter(|(&(i, j), g)| {
+            settings
+                .rules
+                .links(g, &records[i as usize], &records[j as usize])
+        })
         .map(|(p, _)| *p)
         .collect();
-    must_link.extend(loyalty_links(records, settings.block_cap));
+    must_link.extend(loyalty_links(records, &settings.rules, settings.block_cap));
     let decided: std::collections::HashSet<(u32, u32)> = decisions
         .same
         .iter()
@@ -1305,7 +1348,8 @@ pub fn place(
             let (mut sum, mut scored, mut weak_best) = (0.0, 0usize, f64::NEG_INFINITY);
             for m in members {
                 let g = compare(record, m);
-                deterministic |= self::deterministic(&g) || same_loyalty(record, m);
+                deterministic |=
+                    settings.rules.links(&g, record, m) || settings.rules.same_loyalty(record, m);
                 let (w, evidence) = model.link_weight_compared(&g, record, m);
                 best = best.max(w);
                 if evidence == Evidence::None {
@@ -1561,6 +1605,18 @@ mod tests {
             rec("ann lee", "", "+14155550100", ""),
         ];
         let found = resolve(&records, &Settings::default(), &Decisions::default());
+        let without = Settings {
+            rules: LinkRules {
+                loyalty: false,
+                ..LinkRules::default()
+            },
+            ..Settings::default()
+        };
+        let apart = resolve(&records, &without, &Decisions::default());
+        assert_ne!(
+            apart.clustering.cluster_of[0], apart.clustering.cluster_of[1],
+            "without the loyalty rule, a card alone does not link"
+        );
         let g = &found.clustering.cluster_of;
         assert_eq!(g[0], g[2], "the same name and phone are one person");
         assert_ne!(
@@ -1639,6 +1695,29 @@ mod tests {
         );
         assert_eq!(all.matches.len(), 3);
         assert!(all.matches[0].deterministic && all.matches[0].probability > 0.5);
+
+        // The email rule switched off, or the probe from an untrusted source: the shared
+        // email is still strong evidence, but no longer an outright link.
+        let deterministic = |settings: &Settings, r: &MatchRecord| {
+            place(&model, settings, r, &profiles).matches[0].deterministic
+        };
+        let no_email = Settings {
+            rules: LinkRules {
+                email: false,
+                ..LinkRules::default()
+            },
+            ..Settings::default()
+        };
+        check(
+            |r| deterministic(&no_email, r),
+            rec("ann lee", "ann@x.com", "", ""),
+            false,
+        );
+        let untrusted = MatchRecord {
+            untrusted: true,
+            ..rec("ann lee", "ann@x.com", "", "")
+        };
+        check(|r| deterministic(&settings, r), untrusted, false);
     }
 
     #[test]

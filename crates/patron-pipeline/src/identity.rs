@@ -61,7 +61,8 @@ const SPLIT_DECISIONS: usize = 100_000;
 
 pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let records = store.unify_snapshot().await?;
-    let matches = match_records(store.vault(), &records);
+    let rules = match_rules(store).await?;
+    let matches = match_records(store.vault(), &records, &rules);
     let index: HashMap<i64, u32> = records
         .iter()
         .enumerate()
@@ -78,7 +79,11 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         }
     }
     // Tracking's alias calls are deterministic links, like a person's decision.
-    let aliases = store.alias_links().await?;
+    let aliases = if rules.aliases {
+        store.alias_links().await?
+    } else {
+        Vec::new()
+    };
     for (a, b) in &aliases {
         if let (Some(&i), Some(&j)) = (index.get(a), index.get(b)) {
             decisions.same.push((i, j));
@@ -90,7 +95,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         candidate_pairs,
         linked_pairs,
         uncertain,
-    } = matching::resolve(&matches, &matching::Settings::default(), &decisions);
+    } = matching::resolve(&matches, &rules.settings(), &decisions);
     store
         .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
         .await?;
@@ -146,6 +151,95 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             ),
         ],
     })
+}
+
+/// Where the deterministic matching rules are kept.
+pub const MATCH_RULES_SETTING: &str = "match_rules";
+
+/// Which links unify makes outright, before weighing (`patron match-rules`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MatchRules {
+    /// The same email, phone or loyalty id.
+    pub links: matching::LinkRules,
+    /// Tracking `alias` calls (previousId → userId) join the two ids' records.
+    pub aliases: bool,
+    /// Sources whose records the identifier rules never join (they are still weighed): a
+    /// marketplace that relays emails, tills that type the store's own phone.
+    pub untrusted_sources: Vec<String>,
+}
+
+impl Default for MatchRules {
+    fn default() -> Self {
+        MatchRules {
+            links: matching::LinkRules::default(),
+            aliases: true,
+            untrusted_sources: Vec::new(),
+        }
+    }
+}
+
+impl MatchRules {
+    /// Whether records of `source` are kept out of the identifier rules.
+    pub fn untrusted(&self, source: &str) -> bool {
+        self.untrusted_sources
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(source))
+    }
+
+    /// The matching settings these rules make.
+    pub fn settings(&self) -> matching::Settings {
+        matching::Settings {
+            rules: self.links,
+            ..matching::Settings::default()
+        }
+    }
+
+    /// Sets the deterministic rules from a list of `email`, `phone`, `loyalty`, `aliases`
+    /// (or `none`).
+    pub fn set_deterministic(&mut self, names: &[String]) -> std::result::Result<(), String> {
+        let mut on = (false, false, false, false);
+        for n in names {
+            match n.trim().to_ascii_lowercase().as_str() {
+                "email" => on.0 = true,
+                "phone" => on.1 = true,
+                "loyalty" => on.2 = true,
+                "aliases" => on.3 = true,
+                "none" | "" => {}
+                other => {
+                    return Err(format!(
+                        "unknown rule '{other}' (email, phone, loyalty, aliases or none)"
+                    ))
+                }
+            }
+        }
+        self.links = matching::LinkRules {
+            email: on.0,
+            phone: on.1,
+            loyalty: on.2,
+        };
+        self.aliases = on.3;
+        Ok(())
+    }
+}
+
+/// The stored matching rules (the default when none were set).
+pub async fn match_rules(store: &Store) -> Result<MatchRules> {
+    match store.setting(MATCH_RULES_SETTING).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into())),
+        None => Ok(MatchRules::default()),
+    }
+}
+
+/// Stores matching rules; they apply from the next unify run and to online matching at once.
+pub async fn set_match_rules(store: &Store, rules: &MatchRules, actor: &str) -> Result<()> {
+    let json = serde_json::to_vec(rules).map_err(|e| IdentityError::Store(e.into()))?;
+    store.put_setting(MATCH_RULES_SETTING, &json).await?;
+    let detail = String::from_utf8_lossy(&json).into_owned();
+    store
+        .audit(actor, "match_rules.set", None, Some(&detail))
+        .await?;
+    Ok(())
 }
 
 /// Where the survivorship rules are kept.
@@ -348,7 +442,7 @@ pub async fn explain(store: &Store, a: &str, b: &str) -> Result<matching::Explan
         }
     };
     let (i, j) = (find(a)?, find(b)?);
-    let matches = match_records(store.vault(), &records);
+    let matches = match_records(store.vault(), &records, &match_rules(store).await?);
     model.count_term_frequencies(&matches);
     Ok(model.explain(&matches[i], &matches[j]))
 }
@@ -648,6 +742,8 @@ pub const ONLINE_LIMIT: usize = 20_000;
 pub struct Probe {
     /// Comparison features (in memory only).
     pub features: MatchRecord,
+    /// The record's source, for the untrusted-sources rule.
+    source: Option<String>,
     /// Email and phone blind indexes.
     identities: Vec<Vec<u8>>,
     /// Blind indexes of the whole-name keys (any word order, pinyin).
@@ -657,13 +753,14 @@ pub struct Probe {
 impl Probe {
     /// The probe of a stored record.
     fn of_stored(vault: &Vault, r: &UnifyRecord) -> Probe {
-        let features = match_record(vault, r);
+        // Untrusted is decided when the probe is matched, under the rules of that moment.
+        let features = match_record(vault, r, &MatchRules::default());
         let identities = [&r.email_hash, &r.phone_hash, &r.loyalty_hash]
             .into_iter()
             .flatten()
             .cloned()
             .collect();
-        Probe::new(vault, features, identities)
+        Probe::new(vault, features, identities, Some(r.source.clone()))
     }
 
     /// The probe of a cleaned record that is not stored (a lookup).
@@ -682,6 +779,7 @@ impl Probe {
                 .loyalty_id
                 .as_ref()
                 .map(|id| hex(&vault.blind("loyalty", id))),
+            untrusted: false,
         };
         let mut identities = Vec::new();
         if let Some(id) = &r.loyalty_id {
@@ -693,10 +791,15 @@ impl Probe {
         if let Some(p) = &r.phone {
             identities.push(vault.blind("phone", p.as_str()));
         }
-        Probe::new(vault, features, identities)
+        Probe::new(vault, features, identities, Some(r.source.clone()))
     }
 
-    fn new(vault: &Vault, features: MatchRecord, identities: Vec<Vec<u8>>) -> Probe {
+    fn new(
+        vault: &Vault,
+        features: MatchRecord,
+        identities: Vec<Vec<u8>>,
+        source: Option<String>,
+    ) -> Probe {
         let names = features
             .names
             .iter()
@@ -704,6 +807,7 @@ impl Probe {
             .collect();
         Probe {
             features,
+            source,
             identities,
             names,
         }
@@ -744,9 +848,10 @@ async fn match_probe(
         .candidate_profiles(&probe.identities, &probe.names, ONLINE_CANDIDATES)
         .await?;
     let records = store.profile_records(&ids).await?;
+    let rules = match_rules(store).await?;
     let features: Vec<MatchRecord> = records
         .iter()
-        .map(|r| match_record(store.vault(), r))
+        .map(|r| match_record(store.vault(), r, &rules))
         .collect();
     let groups: Vec<Vec<&MatchRecord>> = ids
         .iter()
@@ -759,12 +864,9 @@ async fn match_probe(
                 .collect()
         })
         .collect();
-    let placement = matching::place(
-        model,
-        &matching::Settings::default(),
-        &probe.features,
-        &groups,
-    );
+    let mut own = probe.features.clone();
+    own.untrusted = probe.source.as_deref().is_some_and(|s| rules.untrusted(s));
+    let placement = matching::place(model, &rules.settings(), &own, &groups);
     Ok((ids, placement, records))
 }
 
@@ -855,11 +957,18 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
 
 /// The comparison features of stored records: personal fields are opened in memory only, in
 /// parallel, and never written anywhere.
-pub fn match_records(vault: &Vault, records: &[UnifyRecord]) -> Vec<MatchRecord> {
-    records.par_iter().map(|r| match_record(vault, r)).collect()
+pub fn match_records(
+    vault: &Vault,
+    records: &[UnifyRecord],
+    rules: &MatchRules,
+) -> Vec<MatchRecord> {
+    records
+        .par_iter()
+        .map(|r| match_record(vault, r, rules))
+        .collect()
 }
 
-fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
+fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchRecord {
     let open = |i: usize| match &r.fields[i] {
         Some(FieldValue::Sealed(s)) => vault.open_str(s).ok(),
         Some(FieldValue::Plain(p)) => Some(p.clone()),
@@ -888,6 +997,7 @@ fn match_record(vault: &Vault, r: &UnifyRecord) -> MatchRecord {
         city: open(6).map(|c| c.to_lowercase()),
         gender: open(5),
         loyalty: r.loyalty_hash.as_deref().map(hex),
+        untrusted: rules.untrusted(&r.source),
     }
 }
 

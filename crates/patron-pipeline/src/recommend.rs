@@ -379,6 +379,12 @@ struct Recommender<'a> {
     consumable: Vec<bool>,
     by_segment: HashMap<String, Vec<u32>>,
     by_country: HashMap<String, Vec<u32>>,
+    /// Each customer's most bought category (`u32::MAX`: none).
+    favourite: Vec<u32>,
+    /// Items of each category, most bought first.
+    by_category: Vec<Vec<u32>>,
+    /// Category names, by index.
+    categories: Vec<String>,
     overall: Vec<u32>,
     until: i64,
 }
@@ -398,7 +404,7 @@ impl<'a> Recommender<'a> {
             .collect();
         categories.sort_unstable();
         categories.dedup();
-        let category = snap
+        let category: Vec<u32> = snap
             .products
             .iter()
             .map(|p| {
@@ -406,6 +412,33 @@ impl<'a> Recommender<'a> {
                     .as_deref()
                     .and_then(|c| categories.binary_search(&c).ok())
                     .map_or(u32::MAX, |c| c as u32)
+            })
+            .collect();
+        let overall = popular(snap, until, None);
+        let mut by_category: Vec<Vec<u32>> = vec![Vec::new(); categories.len()];
+        for &i in &overall {
+            if let Some(list) = by_category.get_mut(category[i as usize] as usize) {
+                list.push(i);
+            }
+        }
+        let mut counts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); snap.customers.len()];
+        for &(c, i, _) in snap.purchases.iter().filter(|p| p.2 < until) {
+            let cat = category[i as usize];
+            if cat == u32::MAX {
+                continue;
+            }
+            let mine = &mut counts[c as usize];
+            match mine.iter_mut().find(|(k, _)| *k == cat) {
+                Some((_, n)) => *n += 1,
+                None => mine.push((cat, 1)),
+            }
+        }
+        let favourite = counts
+            .into_iter()
+            .map(|mine| {
+                mine.into_iter()
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map_or(u32::MAX, |(cat, _)| cat)
             })
             .collect();
         let boost = snap
@@ -438,7 +471,10 @@ impl<'a> Recommender<'a> {
             consumable,
             by_segment: popular_by(snap, until, &snap.segment),
             by_country: popular_by(snap, until, &snap.country),
-            overall: popular(snap, until, None),
+            favourite,
+            by_category,
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            overall,
             matrix,
             until,
         }
@@ -476,10 +512,17 @@ impl<'a> Recommender<'a> {
                 labels.push(format!("popular with {seg}"));
             }
         }
+        if let Some(list) = self.by_category.get(self.favourite[c] as usize) {
+            lists.push(list);
+            labels.push(format!(
+                "popular in {}",
+                self.categories[self.favourite[c] as usize]
+            ));
+        }
         if let Some(country) = &self.snap.country[c] {
             if let Some(list) = self.by_country.get(country) {
                 lists.push(list);
-                labels.push(format!("popular in {country}"));
+                labels.push(format!("popular with customers in {country}"));
             }
         }
         lists.push(&self.overall);

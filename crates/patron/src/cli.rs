@@ -94,6 +94,28 @@ pub struct Args {
     /// Multiply the score of products with a tag: TAG=FACTOR (repeatable, e.g. new=1.5).
     #[arg(long, global = true)]
     pub rec_boost: Vec<String>,
+    /// ALS latent factors for `run recommend`.
+    #[arg(long, env = "PATRON_REC_FACTORS", default_value_t = 16, global = true)]
+    pub rec_factors: usize,
+    /// ALS iterations for `run recommend`.
+    #[arg(
+        long,
+        env = "PATRON_REC_ITERATIONS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub rec_iterations: usize,
+    /// ALS regularization for `run recommend`.
+    #[arg(
+        long,
+        env = "PATRON_REC_REGULARIZATION",
+        default_value_t = 1.0,
+        global = true
+    )]
+    pub rec_regularization: f32,
+    /// ALS confidence slope for `run recommend` (an interaction of weight w counts 1 + alpha·w).
+    #[arg(long, env = "PATRON_REC_ALPHA", default_value_t = 10.0, global = true)]
+    pub rec_alpha: f32,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -235,6 +257,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SurvivorshipCommand,
     },
+    /// Which identifiers link records outright before weighing, and from which sources.
+    MatchRules {
+        #[command(subcommand)]
+        command: MatchRulesCommand,
+    },
     /// Pairs the last unify run was unsure about, for a person to decide.
     Review {
         #[command(subcommand)]
@@ -369,6 +396,27 @@ pub enum SurvivorshipCommand {
         #[arg(long, value_delimiter = ',', value_name = "SOURCE,...")]
         trust: Option<Vec<String>>,
         /// Start from the defaults (every field most_recent, no trust order).
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatchRulesCommand {
+    /// Print the rules as JSON.
+    Show,
+    /// Change the rules; they apply to online matching at once and to profiles from the next
+    /// `patron run unify`.
+    Set {
+        /// The rules that link outright, comma-separated: email, phone, loyalty, aliases, or
+        /// none (everything is then weighed).
+        #[arg(long, value_delimiter = ',', value_name = "RULE,...")]
+        deterministic: Option<Vec<String>>,
+        /// Sources whose records those rules never link (still weighed), comma-separated;
+        /// an empty value clears the list.
+        #[arg(long, value_delimiter = ',', value_name = "SOURCE,...")]
+        untrusted_sources: Option<Vec<String>>,
+        /// Start from the defaults (every rule on, every source trusted).
         #[arg(long)]
         reset: bool,
     },
@@ -689,6 +737,15 @@ impl Config {
                 .collect(),
             repurchase_days: args.rec_repurchase_days.max(0),
             boost,
+            als: AlsArgs {
+                factors: args.rec_factors,
+                iterations: args.rec_iterations,
+                regularization: args.rec_regularization,
+                alpha: args.rec_alpha,
+                cg_steps: 3,
+                als_seed: 1,
+            }
+            .params(),
             ..Default::default()
         };
         Ok(Config {
@@ -1151,6 +1208,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         .await?;
                 }
             }
+            store.close().await;
+            Ok(())
+        }
+        Command::MatchRules { command } => {
+            let store = cfg.open_store().await?;
+            let rules = match command {
+                MatchRulesCommand::Show => identity::match_rules(&store).await?,
+                MatchRulesCommand::Set {
+                    deterministic,
+                    untrusted_sources,
+                    reset,
+                } => {
+                    let mut current = if reset {
+                        identity::MatchRules::default()
+                    } else {
+                        identity::match_rules(&store).await?
+                    };
+                    if let Some(names) = deterministic {
+                        current
+                            .set_deterministic(&names)
+                            .map_err(|e| anyhow::anyhow!("--deterministic: {e}"))?;
+                    }
+                    if let Some(sources) = untrusted_sources {
+                        current.untrusted_sources = sources
+                            .into_iter()
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                    }
+                    identity::set_match_rules(&store, &current, "cli").await?;
+                    eprintln!("saved; applies to online matching now and to profiles from the next `patron run unify`");
+                    current
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&rules)?);
             store.close().await;
             Ok(())
         }

@@ -133,3 +133,61 @@ async fn demo_duplicates_unify_with_precision_and_recall_of_at_least_0_98() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a column named source"), "{err}");
 }
+
+/// The deterministic rules are the retailer's to set: a source whose contact data cannot be
+/// trusted (relay emails, the store's own phone typed at the till) is weighed but never
+/// linked outright, and rules can be switched off; both apply from the next run.
+#[tokio::test]
+async fn deterministic_rules_can_be_switched_off_and_sources_distrusted() {
+    use crate::helpers::{Db, TestEnv, CUSTOMERS};
+    let env = TestEnv::new(Db::Sqlite).await;
+    let file = env.write("c.csv", CUSTOMERS);
+    env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let ann = env.profile_of("web", "w1").await;
+    assert_eq!(env.profile_of("pos", "p1").await, ann, "same email");
+    assert_eq!(env.profile_of("app", "a1").await, ann, "same phone");
+
+    // The till's records: weighed, not linked by their email (the sample is too small for
+    // the weights to link them alone), so they wait for review.
+    let shown = env.patron_ok(&["match-rules", "set", "--untrusted-sources", "POS"]);
+    let rules: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(rules["untrusted_sources"], serde_json::json!(["POS"]));
+    let out = env.patron_ok(&["run", "unify"]);
+    assert!(out.contains("pairs for review 1"), "{out}");
+    assert_ne!(
+        env.profile_of("pos", "p1").await,
+        env.profile_of("web", "w1").await
+    );
+    assert_eq!(
+        env.profile_of("app", "a1").await,
+        env.profile_of("web", "w1").await
+    );
+
+    // No identifier rule at all: the phone no longer links the app record either.
+    env.patron_ok(&[
+        "match-rules",
+        "set",
+        "--deterministic",
+        "none",
+        "--untrusted-sources",
+        "",
+    ]);
+    env.patron_ok(&["run", "unify"]);
+    assert_ne!(
+        env.profile_of("app", "a1").await,
+        env.profile_of("web", "w1").await
+    );
+
+    let out = env.patron(&["match-rules", "set", "--deterministic", "email,bogus"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule 'bogus'"));
+
+    env.patron_ok(&["match-rules", "set", "--reset"]);
+    env.patron_ok(&["run", "unify"]);
+    let ann = env.profile_of("web", "w1").await;
+    assert_eq!(env.profile_of("pos", "p1").await, ann);
+    assert_eq!(env.profile_of("app", "a1").await, ann);
+    let audit = env.patron_ok(&["audit", "list", "--limit", "1000"]);
+    assert_eq!(audit.matches("match_rules.set").count(), 3, "{audit}");
+}
