@@ -225,20 +225,37 @@ impl MatchRules {
 
 /// The stored matching rules (the default when none were set).
 pub async fn match_rules(store: &Store) -> Result<MatchRules> {
-    match store.setting(MATCH_RULES_SETTING).await? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into())),
-        None => Ok(MatchRules::default()),
-    }
+    json_setting(store, MATCH_RULES_SETTING).await
 }
 
 /// Stores matching rules; they apply from the next unify run and to online matching at once.
 pub async fn set_match_rules(store: &Store, rules: &MatchRules, actor: &str) -> Result<()> {
-    let json = serde_json::to_vec(rules).map_err(|e| IdentityError::Store(e.into()))?;
-    store.put_setting(MATCH_RULES_SETTING, &json).await?;
+    put_json_setting(store, MATCH_RULES_SETTING, rules, actor, "match_rules.set").await
+}
+
+/// A setting stored as JSON, or its default when none was set.
+async fn json_setting<T: serde::de::DeserializeOwned + Default>(
+    store: &Store,
+    name: &str,
+) -> Result<T> {
+    match store.setting(name).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into())),
+        None => Ok(T::default()),
+    }
+}
+
+/// Stores a setting as JSON and audits the change with the new value.
+async fn put_json_setting<T: serde::Serialize>(
+    store: &Store,
+    name: &str,
+    value: &T,
+    actor: &str,
+    action: &str,
+) -> Result<()> {
+    let json = serde_json::to_vec(value).map_err(|e| IdentityError::Store(e.into()))?;
+    store.put_setting(name, &json).await?;
     let detail = String::from_utf8_lossy(&json).into_owned();
-    store
-        .audit(actor, "match_rules.set", None, Some(&detail))
-        .await?;
+    store.audit(actor, action, None, Some(&detail)).await?;
     Ok(())
 }
 
@@ -286,21 +303,19 @@ impl Survivorship {
 
 /// The stored survivorship rules (the default when none were set).
 pub async fn survivorship(store: &Store) -> Result<Survivorship> {
-    match store.setting(SURVIVORSHIP_SETTING).await? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into())),
-        None => Ok(Survivorship::default()),
-    }
+    json_setting(store, SURVIVORSHIP_SETTING).await
 }
 
 /// Stores survivorship rules; they apply from the next unify run or correction.
 pub async fn set_survivorship(store: &Store, rules: &Survivorship, actor: &str) -> Result<()> {
-    let json = serde_json::to_vec(rules).map_err(|e| IdentityError::Store(e.into()))?;
-    store.put_setting(SURVIVORSHIP_SETTING, &json).await?;
-    let detail = String::from_utf8_lossy(&json).into_owned();
-    store
-        .audit(actor, "survivorship.set", None, Some(&detail))
-        .await?;
-    Ok(())
+    put_json_setting(
+        store,
+        SURVIVORSHIP_SETTING,
+        rules,
+        actor,
+        "survivorship.set",
+    )
+    .await
 }
 
 /// The rows of the profiles `records` make up when record `i` belongs to `profile_of[i]`:
