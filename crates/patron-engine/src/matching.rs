@@ -107,6 +107,7 @@ pub type Gamma = [u8; 8];
 /// unless the names differ. The rules also hold where there is too little data to estimate a
 /// model. Pairs they leave out are still weighed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LinkRules {
     /// The same email links.
     pub email: bool,
@@ -1217,6 +1218,9 @@ pub struct Decisions {
     pub same: Vec<(u32, u32)>,
     /// Different persons: never in one profile through automatic links.
     pub different: Vec<(u32, u32)>,
+    /// Outright links from outside the records (tracking aliases): joined like the
+    /// deterministic rules, so a person's `different` still keeps them apart.
+    pub links: Vec<(u32, u32)>,
 }
 
 /// The whole of identity resolution: blocking, estimation, scoring and clustering, obeying
@@ -1247,6 +1251,7 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         .map(|(p, _)| *p)
         .collect();
     must_link.extend(loyalty_links(records, &settings.rules, settings.block_cap));
+    must_link.extend_from_slice(&decisions.links);
     let decided: std::collections::HashSet<(u32, u32)> = decisions
         .same
         .iter()
@@ -1645,6 +1650,7 @@ mod tests {
         let decided = Decisions {
             same: vec![(3, 2)],
             different: vec![(1, 0)],
+            links: vec![],
         };
         assert_eq!(run(decided), (false, true));
         // Kept apart also stops a weak, unambiguous link.

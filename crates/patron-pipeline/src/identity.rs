@@ -86,7 +86,11 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     };
     for (a, b) in &aliases {
         if let (Some(&i), Some(&j)) = (index.get(a), index.get(b)) {
-            decisions.same.push((i, j));
+            // Like the identifier rules: not from an untrusted source, not over a person's
+            // never-merge.
+            if !matches[i as usize].untrusted && !matches[j as usize].untrusted {
+                decisions.links.push((i, j));
+            }
         }
     }
     let matching::Resolution {
@@ -120,7 +124,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     u.actor = "unify".into();
     let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
     store.apply_unification(u).await?;
-    store.attribute_activity().await?;
+    attribute_activity(store).await?;
     let review: Vec<(i64, i64, f64)> = uncertain
         .iter()
         .take(REVIEW_LIMIT)
@@ -147,7 +151,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             ("pairs for review", uncertain.len().min(REVIEW_LIMIT) as u64),
             (
                 "decisions and alias links obeyed",
-                (decisions.same.len() + decisions.different.len()) as u64,
+                (decisions.same.len() + decisions.different.len() + decisions.links.len()) as u64,
             ),
         ],
     })
@@ -221,6 +225,13 @@ impl MatchRules {
         self.aliases = on.3;
         Ok(())
     }
+}
+
+/// Attributes unattributed activity to profiles, following alias calls if the rules do.
+pub async fn attribute_activity(store: &Store) -> Result<()> {
+    let aliases = match_rules(store).await?.aliases;
+    store.attribute_activity(aliases).await?;
+    Ok(())
 }
 
 /// The stored matching rules (the default when none were set).
@@ -538,7 +549,7 @@ pub async fn merge(store: &Store, survivor: i64, merged: i64, actor: &str) -> Re
     }];
     u.actor = actor.to_owned();
     store.apply_unification(u).await?;
-    store.attribute_activity().await?;
+    attribute_activity(store).await?;
     Ok(Correction {
         profile: s,
         other: m,
@@ -585,7 +596,7 @@ pub async fn unmerge(store: &Store, merged: i64, actor: &str) -> Result<Correcti
     u.undone = vec![entry.merge_id];
     u.actor = actor.to_owned();
     store.apply_unification(u).await?;
-    store.attribute_activity().await?;
+    attribute_activity(store).await?;
     let target = format!("{holder} -> {merged}");
     let detail = format!("{moved} records");
     store
@@ -630,7 +641,7 @@ pub async fn split(store: &Store, record: &RecordRef, actor: &str) -> Result<Cor
     u.scope = Some(vec![holder, new]);
     u.actor = actor.to_owned();
     store.apply_unification(u).await?;
-    store.attribute_activity().await?;
+    attribute_activity(store).await?;
     let target = format!("{holder} -> {new}");
     store
         .audit(actor, "profile.split", Some(&target), Some(&name))
@@ -966,7 +977,7 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
         store.apply_unification(u).await?;
         progress.inc(1);
     }
-    store.attribute_activity().await?;
+    attribute_activity(store).await?;
     Ok(placed)
 }
 

@@ -326,44 +326,62 @@ fn last_bought(snap: &InteractionSnapshot, until: i64) -> Vec<Vec<(u32, i64)>> {
     bought
 }
 
-/// Items ranked by distinct buyers among `customers` (all when `None`), at most 200.
-fn popular(snap: &InteractionSnapshot, until: i64, customers: Option<&[bool]>) -> Vec<u32> {
+/// Distinct (customer, item) purchase pairs before `until`, sorted.
+fn bought_pairs(snap: &InteractionSnapshot, until: i64) -> Vec<(u32, u32)> {
     let mut pairs: Vec<(u32, u32)> = snap
         .purchases
         .iter()
-        .filter(|p| p.2 < until && customers.is_none_or(|c| c[p.0 as usize]))
+        .filter(|p| p.2 < until)
         .map(|p| (p.0, p.1))
         .collect();
-    pairs.sort_unstable();
+    pairs.par_sort_unstable();
     pairs.dedup();
-    let mut buyers = vec![0u32; snap.products.len()];
-    for (_, i) in pairs {
-        buyers[i as usize] += 1;
-    }
-    let mut ranked: Vec<u32> = (0..buyers.len() as u32)
-        .filter(|&i| buyers[i as usize] > 0)
-        .collect();
-    ranked.sort_by(|a, b| buyers[*b as usize].cmp(&buyers[*a as usize]).then(a.cmp(b)));
-    ranked.truncate(200);
-    ranked
+    pairs
 }
 
-/// Popularity rankings per group (segment or country) of customers.
-fn popular_by(
-    snap: &InteractionSnapshot,
-    until: i64,
-    group: &[Option<String>],
-) -> HashMap<String, Vec<u32>> {
+/// Longest fallback ranking kept per group.
+const FALLBACK_DEPTH: usize = 200;
+
+/// Items ranked by distinct buyers within each group of customers (`group_of[c]`,
+/// `u32::MAX` for none), in one pass over the pairs; at most `depth` per group.
+fn rank_by_group(
+    pairs: &[(u32, u32)],
+    group_of: &dyn Fn(u32) -> u32,
+    groups: usize,
+    depth: usize,
+) -> Vec<Vec<u32>> {
+    let mut counts: Vec<rustc_hash::FxHashMap<u32, u32>> = vec![Default::default(); groups];
+    for &(c, i) in pairs {
+        if let Some(g) = counts.get_mut(group_of(c) as usize) {
+            *g.entry(i).or_default() += 1;
+        }
+    }
+    counts
+        .into_par_iter()
+        .map(|g| {
+            let mut ranked: Vec<(u32, u32)> = g.into_iter().collect();
+            ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            ranked.truncate(depth);
+            ranked.into_iter().map(|(i, _)| i).collect()
+        })
+        .collect()
+}
+
+/// Popularity rankings per named group (segment or country) of customers.
+fn popular_by(pairs: &[(u32, u32)], group: &[Option<String>]) -> HashMap<String, Vec<u32>> {
     let mut names: Vec<&String> = group.iter().flatten().collect();
     names.sort();
     names.dedup();
-    names
-        .into_par_iter()
-        .map(|name| {
-            let members: Vec<bool> = group.iter().map(|g| g.as_ref() == Some(name)).collect();
-            (name.clone(), popular(snap, until, Some(&members)))
+    let index: Vec<u32> = group
+        .iter()
+        .map(|g| {
+            g.as_ref()
+                .and_then(|g| names.binary_search(&g).ok())
+                .map_or(u32::MAX, |i| i as u32)
         })
-        .collect()
+        .collect();
+    let ranked = rank_by_group(pairs, &|c| index[c as usize], names.len(), FALLBACK_DEPTH);
+    names.into_iter().cloned().zip(ranked).collect()
 }
 
 /// Models trained on the snapshot's history before `until`, with everything the final
@@ -414,13 +432,18 @@ impl<'a> Recommender<'a> {
                     .map_or(u32::MAX, |c| c as u32)
             })
             .collect();
-        let overall = popular(snap, until, None);
+        let pairs = bought_pairs(snap, until);
+        // Every item ranked, then split by category, so each category keeps its own top.
+        let all = rank_by_group(&pairs, &|_| 0, 1, usize::MAX).remove(0);
         let mut by_category: Vec<Vec<u32>> = vec![Vec::new(); categories.len()];
-        for &i in &overall {
+        for &i in &all {
             if let Some(list) = by_category.get_mut(category[i as usize] as usize) {
-                list.push(i);
+                if list.len() < FALLBACK_DEPTH {
+                    list.push(i);
+                }
             }
         }
+        let overall: Vec<u32> = all.into_iter().take(FALLBACK_DEPTH).collect();
         let mut counts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); snap.customers.len()];
         for &(c, i, _) in snap.purchases.iter().filter(|p| p.2 < until) {
             let cat = category[i as usize];
@@ -469,8 +492,8 @@ impl<'a> Recommender<'a> {
             category,
             boost,
             consumable,
-            by_segment: popular_by(snap, until, &snap.segment),
-            by_country: popular_by(snap, until, &snap.country),
+            by_segment: popular_by(&pairs, &snap.segment),
+            by_country: popular_by(&pairs, &snap.country),
             favourite,
             by_category,
             categories: categories.iter().map(|c| (*c).to_owned()).collect(),
@@ -559,7 +582,8 @@ pub async fn run_recommend(
     cfg: &RecommendConfig,
 ) -> anyhow::Result<[(&'static str, u64); 4]> {
     let snap = store.interaction_snapshot().await?;
-    // Everything stored counts; ages are measured from the newest interaction.
+    // Everything stored counts; ages are measured from the newest interaction, but never
+    // from the future: a client's event dated years ahead would decay all else to nothing.
     let until = snap
         .purchases
         .iter()
@@ -567,6 +591,7 @@ pub async fn run_recommend(
         .map(|p| p.2)
         .max()
         .unwrap_or(0)
+        .min(patron_store::now_ms())
         + 1;
     let rec = Recommender::train(&snap, cfg, until);
     let lists: Vec<(Vec<patron_engine::recommend::Pick>, Vec<String>)> = (0..snap.customers.len())
@@ -644,7 +669,7 @@ pub struct StoredScore {
     pub recall_at_10: f64,
     /// NDCG at 10.
     pub ndcg_at_10: f64,
-    /// Share of available products recommended to anyone.
+    /// Share of the catalogue recommended to anyone.
     pub coverage: f64,
 }
 

@@ -236,8 +236,10 @@ struct TopK {
     k: Option<i64>,
 }
 
-/// A customer's stored recommendations. Product ids and reasons only, no personal field, so
-/// reading them is not audited (it is the hot path of a shop's page).
+/// A customer's stored recommendations. Not audited: it is the hot path of a shop's pages,
+/// and it answers with product ids and reasons under a pseudonymous profile id, none of the
+/// personal fields (name, contact, birth date, address) whose reads the audit log records,
+/// although a reason may name a product the customer bought.
 async fn recommendations(
     State(state): State<AppState>,
     Path(id): Path<String>,

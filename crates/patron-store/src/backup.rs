@@ -88,7 +88,7 @@ fn seal_file(vault: &Vault, info: &BackupInfo, snapshot: &Path, out: &Path) -> R
     // The backup is sealed under the active key; a restore finds it by trying the ring.
     let key = vault.active_key();
     let chunk = |w: &mut HashingWriter<_>, index: u32, last: bool, plain: &[u8]| {
-        let sealed = vault.seal_chunk(key, &nonce(&prefix, index, last), plain);
+        let sealed = vault.seal_chunk(key, &nonce(&prefix, index, last), plain)?;
         write(w, &(sealed.len() as u32).to_be_bytes())?;
         write(w, &sealed)
     };

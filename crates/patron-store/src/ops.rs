@@ -206,8 +206,9 @@ impl Store {
     }
 
     /// Resolves events, tickets and orders not yet attributed to profiles through their source
-    /// ids (run after unify, online placement and order imports).
-    pub async fn attribute_activity(&self) -> Result<()> {
+    /// ids (run after unify, online placement and order imports); `aliases`: also through
+    /// tracking alias calls (the matching rules can switch that off).
+    pub async fn attribute_activity(&self, aliases: bool) -> Result<()> {
         sqlx::query(
             "UPDATE events SET customer_id = (SELECT r.customer_id FROM source_records r \
              WHERE r.source = events.source AND r.source_id = events.user_id)",
@@ -233,14 +234,16 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
-        sqlx::query(
-            "UPDATE events SET customer_id = (SELECT MIN(r.customer_id) FROM events a \
-             JOIN source_records r ON r.source = a.source AND r.source_id = a.user_id \
-             WHERE a.kind = 'alias' AND a.source = events.source AND a.name = events.user_id) \
-             WHERE customer_id IS NULL",
-        )
-        .execute(&self.pool)
-        .await?;
+        if aliases {
+            sqlx::query(
+                "UPDATE events SET customer_id = (SELECT MIN(r.customer_id) FROM events a \
+                 JOIN source_records r ON r.source = a.source AND r.source_id = a.user_id \
+                 WHERE a.kind = 'alias' AND a.source = events.source AND a.name = events.user_id) \
+                 WHERE customer_id IS NULL",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
         sqlx::query(
             "UPDATE tickets SET customer_id = (SELECT r.customer_id FROM source_records r \
              WHERE r.source = tickets.source AND r.source_id = tickets.customer_source_id)",

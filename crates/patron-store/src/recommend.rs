@@ -161,9 +161,12 @@ impl Store {
     /// A customer's stored recommendations, best first, at most `k`.
     pub async fn recommendations(&self, customer_id: i64, k: i64) -> Result<Vec<Recommendation>> {
         let rows = sqlx::query(
+            // Stored lists are as of the last run: a product deactivated or sold out since
+            // is left out when serving.
             "SELECT r.rank, r.product_id, p.name, p.category, r.score, r.reason FROM recommendations r \
-             LEFT JOIN products p ON p.product_id = r.product_id \
-             WHERE r.customer_id = $1 ORDER BY r.rank LIMIT $2",
+             JOIN products p ON p.product_id = r.product_id \
+             WHERE r.customer_id = $1 AND p.active <> 0 AND (p.stock IS NULL OR p.stock > 0) \
+             ORDER BY r.rank LIMIT $2",
         )
         .bind(customer_id)
         .bind(k)
@@ -209,8 +212,9 @@ impl Store {
         }
         let rows = sqlx::query(
             "SELECT s.rank, s.similar_id, p.name, p.category, s.score FROM similar_products s \
-             LEFT JOIN products p ON p.product_id = s.similar_id \
-             WHERE s.product_id = $1 ORDER BY s.rank LIMIT $2",
+             JOIN products p ON p.product_id = s.similar_id \
+             WHERE s.product_id = $1 AND p.active <> 0 AND (p.stock IS NULL OR p.stock > 0) \
+             ORDER BY s.rank LIMIT $2",
         )
         .bind(product_id)
         .bind(k)

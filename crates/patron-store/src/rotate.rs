@@ -158,6 +158,8 @@ impl Store {
         sqlx::query("DELETE FROM settings WHERE name IN ('rotation', 'rotation_started')")
             .execute(&self.pool)
             .await?;
+        self.put_setting("rotation_done", now_ms().to_string().as_bytes())
+            .await?;
         self.audit(
             actor,
             "keys.rotate_master.done",
@@ -170,27 +172,37 @@ impl Store {
 
     /// The key a rotation re-seals under, and whether it continues an unfinished one.
     async fn start_rotation(&self, actor: &str) -> Result<(u8, bool)> {
-        let active = self.vault.active_key();
-        if self.setting("rotation").await?.is_some() {
-            // Unfinished: continue, towards the newest key.
+        // Claimed in the database first, so two rotations started at once cannot both add
+        // a key: the second finds the claim and continues the first's rotation.
+        let claimed = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('rotation', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(vec![0u8])
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            // Unfinished (or being started elsewhere): continue, towards the newest key.
+            let active = self.vault.active_key();
             self.put_setting("rotation", &[active]).await?;
             return Ok((active, true));
         }
-        let key = if self.vault.keys_from_file() {
-            self.vault.add_master_key()?
-        } else if self.vault.key_ids().len() > 1 {
-            // Keys given in the environment: the operator added the new one there.
-            active
-        } else {
-            return Err(StoreError::Key(
-                "PATRON_MASTER_KEY holds one key: add the new one (`1:OLD,2:NEW`) and restart \
-                 the servers with it, then rotate (see docs/SECURITY.md)"
-                    .into(),
-            ));
+        let key = match self.new_rotation_key() {
+            Ok(key) => key,
+            Err(e) => {
+                sqlx::query("DELETE FROM settings WHERE name = 'rotation'")
+                    .execute(&self.pool)
+                    .await?;
+                return Err(e);
+            }
         };
         self.put_setting("rotation", &[key]).await?;
         self.put_setting("rotation_started", now_ms().to_string().as_bytes())
             .await?;
+        // The key check value goes first: a process started now with a ring lacking the new
+        // key is refused at once instead of reading half-rotated data.
+        self.reseal_canary().await?;
         self.audit(
             actor,
             "keys.rotate_master.start",
@@ -199,6 +211,23 @@ impl Store {
         )
         .await?;
         Ok((key, false))
+    }
+
+    /// The key a new rotation moves to: a new one in the key file, or the newest of a ring
+    /// given in the environment.
+    fn new_rotation_key(&self) -> Result<u8> {
+        if self.vault.keys_from_file() {
+            self.vault.add_master_key()
+        } else if self.vault.key_ids().len() > 1 {
+            // Keys given in the environment: the operator added the new one there.
+            Ok(self.vault.active_key())
+        } else {
+            Err(StoreError::Key(
+                "PATRON_MASTER_KEY holds one key: add the new one (`1:OLD,2:NEW`) and restart \
+                 the servers with it, then rotate (see docs/SECURITY.md)"
+                    .into(),
+            ))
+        }
     }
 
     /// Re-seals the values of one batch of `table` after primary key `after`; returns the rows
@@ -223,12 +252,19 @@ impl Store {
         let mut updates = Vec::new();
         for row in &rows {
             let id: i64 = row.try_get(0)?;
-            for i in 0..cols.len() {
+            for (i, col) in cols.iter().enumerate() {
                 let Some(old) = row.try_get::<Option<Vec<u8>>, _>(i + 1)? else {
                     continue;
                 };
-                if let Some(new) = self.vault.reseal(&old)? {
-                    updates.push((id, i, old, new));
+                match self.vault.reseal(&old) {
+                    Ok(Some(new)) => updates.push((id, i, old, new)),
+                    Ok(None) => {}
+                    // Damaged, or under a key no longer in the ring: left as it is and
+                    // reported (`remaining`), so one bad value cannot stop the rotation.
+                    Err(StoreError::Decrypt) => {
+                        tracing::warn!("{table}.{col} of row {id} does not decrypt; left as is");
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -336,6 +372,25 @@ impl Store {
             return Err(StoreError::Key(format!(
                 "key {id} is the active key and cannot be retired"
             )));
+        }
+        if self.setting("rotation").await?.is_some() {
+            return Err(StoreError::Key(
+                "a rotation is unfinished: run `patron keys rotate-master` to complete it first"
+                    .into(),
+            ));
+        }
+        // Right after a rotation a process may not have switched keys yet; wait that out.
+        let done: i64 = self
+            .setting("rotation_done")
+            .await?
+            .and_then(|b| String::from_utf8(b).ok()?.parse().ok())
+            .unwrap_or(0);
+        let settle = (RELOAD_EVERY * 2).as_millis() as i64;
+        if now_ms() - done < settle {
+            tokio::time::sleep(Duration::from_millis(
+                (settle - (now_ms() - done)).max(0) as u64
+            ))
+            .await;
         }
         if let Some(n) = self.sealed_by_key().await?.get(&id) {
             return Err(StoreError::Key(format!(

@@ -94,6 +94,8 @@ struct KeyFile {
     seen: Mutex<Option<(SystemTime, u64)>>,
     /// When the file was last looked at, in milliseconds since `start`.
     checked: AtomicU64,
+    /// When it was last re-read for an unknown key id, in milliseconds since `start` + 1 s.
+    forced: AtomicU64,
     start: Instant,
 }
 
@@ -158,6 +160,7 @@ impl Vault {
             path,
             seen: Mutex::new(Some(seen)),
             checked: AtomicU64::new(0),
+            forced: AtomicU64::new(0),
             start: Instant::now(),
         };
         Ok(Vault::from_entries(entries, Some(file)))
@@ -205,11 +208,26 @@ impl Vault {
         }
     }
 
-    /// Re-reads the key file now (a ciphertext under an unknown key id just arrived).
+    /// Re-reads the key file now, whatever its time stamp says (a ciphertext under an unknown
+    /// key id just arrived; a rewrite within the file system's time resolution, to the same
+    /// length, would look unchanged). At most once a second, so a value under a key that is
+    /// really gone does not turn every read into a file read.
     fn reload_now(&self) {
-        if let Some(file) = &self.file {
-            self.reload_if_changed(file);
+        let Some(file) = &self.file else {
+            return;
+        };
+        let now = file.start.elapsed().as_millis() as u64 + 1_000;
+        let last = file.forced.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1_000
+            || file
+                .forced
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
         }
+        *file.seen.lock().expect("key file lock") = None;
+        self.reload_if_changed(file);
     }
 
     /// The id of the key that seals new values.
@@ -277,12 +295,20 @@ impl Vault {
 
     /// Seals one chunk of a backup under the active backup key with the given nonce; returns
     /// the key id to record with the backup.
-    pub(crate) fn seal_chunk(&self, key: u8, nonce: &[u8; 12], plain: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal_chunk(
+        &self,
+        key: u8,
+        nonce: &[u8; 12],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let ring = self.ring();
-        ring.keys[&key]
+        let keys = ring.keys.get(&key).ok_or_else(|| {
+            StoreError::Key(format!("master key {key} was retired during the backup"))
+        })?;
+        Ok(keys
             .backup
             .encrypt(nonce.into(), plain)
-            .expect("AES-GCM encryption of a bounded chunk cannot fail")
+            .expect("AES-GCM encryption of a bounded chunk cannot fail"))
     }
 
     /// Opens one chunk of a backup under backup key `key`; fails if it was changed, moved or
@@ -316,6 +342,7 @@ impl Vault {
     /// id. Keys given through `PATRON_MASTER_KEY` are the operator's to add.
     pub fn add_master_key(&self) -> Result<u8, StoreError> {
         let file = self.key_file("add a master key")?;
+        let _lock = lock_key_file(&file.path)?;
         let (entries, _) = read_key_file(&file.path)?;
         let id = match entries.masters.keys().next_back() {
             Some(255) => {
@@ -339,6 +366,7 @@ impl Vault {
     /// under it any more; backups made under it can no longer be restored.
     pub fn retire_master_key(&self, id: u8) -> Result<(), StoreError> {
         let file = self.key_file("retire a master key")?;
+        let _lock = lock_key_file(&file.path)?;
         let (entries, _) = read_key_file(&file.path)?;
         let mut masters = entries.masters;
         if masters.keys().next_back() == Some(&id) {
@@ -422,11 +450,15 @@ fn parse_entries(text: &str, sep: char) -> Result<KeyEntries, StoreError> {
             out.index = Some(key(value)?);
             continue;
         }
-        let id: u8 = label
-            .parse()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| bad(format!("a key id must be 1 to 255, not {label:?}")))?;
+        let id: u8 = label.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+            // Never echo a long label: it may be a key written in the wrong place.
+            let shown = if label.len() <= 8 {
+                label
+            } else {
+                "a long value"
+            };
+            bad(format!("a key id must be 1 to 255, not {shown:?}"))
+        })?;
         if out.masters.insert(id, key(value)?).is_some() {
             return Err(bad(format!("master key {id} is given twice")));
         }
@@ -435,6 +467,22 @@ fn parse_entries(text: &str, sep: char) -> Result<KeyEntries, StoreError> {
         return Err(bad("no master key given".into()));
     }
     Ok(out)
+}
+
+/// An exclusive lock on `master.key.lock` for one read-modify-write of the key file, so two
+/// processes adding keys at once cannot both write "key 2" with different secrets.
+fn lock_key_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    let lock_path = path.with_extension("key.lock");
+    let cannot =
+        |e: std::io::Error| StoreError::Key(format!("cannot lock {}: {e}", lock_path.display()));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(cannot)?;
+    f.lock().map_err(cannot)?;
+    Ok(f)
 }
 
 fn read_key_file(path: &Path) -> Result<(KeyEntries, (SystemTime, u64)), StoreError> {
@@ -474,8 +522,17 @@ fn write_key_file(
     let target = if create {
         path.to_owned()
     } else {
-        path.with_extension("key.new")
+        path.with_extension(format!("key.new.{}", std::process::id()))
     };
+    // A replacement keeps the owner of the file it replaces: rotating as root must not
+    // leave a key file the server's own user cannot read.
+    #[cfg(unix)]
+    let owner = (!create)
+        .then(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+        })
+        .flatten();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true);
     if create {
@@ -491,11 +548,22 @@ fn write_key_file(
     let cannot =
         |e: std::io::Error| StoreError::Key(format!("cannot write {}: {e}", target.display()));
     let mut f = opts.open(&target).map_err(cannot)?;
+    #[cfg(unix)]
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).map_err(cannot)?;
+    }
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(cannot)?;
     if !create {
         std::fs::rename(&target, path).map_err(cannot)?;
+    }
+    // The rename is durable only once the directory is: without this a power cut could bring
+    // back the old file while the database already holds values under the new key.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(cannot)?;
     }
     Ok(())
 }
@@ -576,6 +644,25 @@ mod tests {
         assert!(later.open(&old).is_err());
         assert_eq!(later.open_str(&resealed).unwrap(), "ann@example.com");
         assert_eq!(later.blind("email", "ann@example.com"), blind);
+    }
+
+    #[test]
+    fn keys_added_at_once_by_two_processes_are_both_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        Vault::load(dir.path(), None).unwrap();
+        let ids: Vec<u8> = std::thread::scope(|s| {
+            let adders: Vec<_> = (0..4)
+                .map(|_| {
+                    let v = Vault::load(dir.path(), None).unwrap();
+                    s.spawn(move || v.add_master_key().unwrap())
+                })
+                .collect();
+            adders.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec![2, 3, 4, 5], "{ids:?}");
+        assert_eq!(Vault::load(dir.path(), None).unwrap().key_ids(), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -1700,7 +1700,7 @@ pub async fn import(
     }
     if kind == ImportKind::Orders {
         // New orders of known customers count for their profile at once.
-        store.attribute_activity().await?;
+        patron_pipeline::identity::attribute_activity(store).await?;
     }
     Ok(s)
 }

@@ -186,7 +186,13 @@ fn cg_row(
             let yi = item(i);
             axpy(ap, alpha * w * dot(yi, p), yi);
         }
-        let a = rs_old / dot(p, ap);
+        let pap = dot(p, ap);
+        // Only with no regularization and a degenerate row can this be zero; a NaN here
+        // would spread through the next Gram matrix to everyone.
+        if !(pap.is_finite() && pap > 0.0) {
+            break;
+        }
+        let a = rs_old / pap;
         axpy(x, a, p);
         axpy(r, -a, ap);
         let rs_new = dot(r, r);

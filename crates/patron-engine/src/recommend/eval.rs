@@ -30,6 +30,9 @@ pub fn leave_one_out(triplets: &[(u32, u32, f32)], seed: u64) -> (Triplets, Vec<
 /// The `k` best items by `scores`, best first, skipping those whose score is not finite
 /// (callers set excluded items to −∞). Ties go to the smaller index.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<u32> {
+    if k == 0 {
+        return Vec::new();
+    }
     let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
     for (i, &s) in scores.iter().enumerate() {
         if !s.is_finite() || (best.len() == k && s <= best[k - 1].0) {
@@ -111,7 +114,7 @@ pub fn ranking(truth: &[Vec<u32>], lists: &[Vec<u32>], k: usize, catalogue: usiz
         let ideal: f64 = (0..t.len().min(k))
             .map(|rank| 1.0 / (rank as f64 + 2.0).log2())
             .sum();
-        p += hits as f64 / k as f64;
+        p += hits as f64 / k.max(1) as f64;
         r += hits as f64 / t.len() as f64;
         g += dcg / ideal;
     }
@@ -163,6 +166,7 @@ mod tests {
         check(f, vec![0.1, 0.9, f32::NEG_INFINITY, 0.5], vec![1, 3]);
         check(f, vec![0.5, 0.5, 0.5], vec![0, 1]);
         check(f, vec![f32::NEG_INFINITY, 0.2], vec![1]);
+        assert!(top_k(&[0.3, 0.1], 0).is_empty());
     }
 
     #[test]

@@ -276,7 +276,18 @@ pub fn assemble(
     k: usize,
 ) -> Vec<Pick> {
     for p in &mut picks {
-        p.score *= rules.boost[p.item as usize];
+        // Scores may be negative (ALS): dividing those moves a boosted item up as well.
+        let b = rules.boost[p.item as usize];
+        if b > 0.0 {
+            p.score = if p.score >= 0.0 {
+                p.score * b
+            } else {
+                p.score / b
+            };
+        } else {
+            // A factor of 0 sends the item behind every other pick.
+            p.score = f32::MIN;
+        }
     }
     picks.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
     let mut out: Vec<Pick> = Vec::with_capacity(k);

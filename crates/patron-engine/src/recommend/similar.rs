@@ -37,9 +37,9 @@ pub struct SimilarParams {
     pub min_common: u32,
     /// Shrinkage: similarity is scaled by common / (common + shrink).
     pub shrink: f32,
-    /// Items of one customer considered for pairs (the most recent, by input order): a
-    /// reseller's thousands of lines would otherwise make every pair of them "similar" and
-    /// cost quadratic time.
+    /// Items of one customer considered for pairs (the first, in item order): a reseller's
+    /// thousands of lines would otherwise make every pair of them "similar" and cost
+    /// quadratic time.
     pub max_basket: usize,
 }
 
