@@ -856,6 +856,17 @@ pub struct Explanation {
     pub weight: f64,
     /// The match probability.
     pub probability: f64,
+    /// Whether a deterministic rule links the pair outright, whatever the weight (set by
+    /// [`LinkRules::explain`]).
+    pub linked_outright: bool,
+}
+
+impl LinkRules {
+    /// Marks whether these rules link the pair outright.
+    pub fn explain(&self, mut e: Explanation, a: &MatchRecord, b: &MatchRecord) -> Explanation {
+        e.linked_outright = self.links(&compare(a, b), a, b) || self.same_loyalty(a, b);
+        e
+    }
 }
 
 impl Model {
@@ -928,6 +939,7 @@ impl Model {
             prior_weight,
             weight,
             probability: probability(weight),
+            linked_outright: false,
         }
     }
 

@@ -468,9 +468,11 @@ pub async fn explain(store: &Store, a: &str, b: &str) -> Result<matching::Explan
         }
     };
     let (i, j) = (find(a)?, find(b)?);
-    let matches = match_records(store.vault(), &records, &match_rules(store).await?);
+    let rules = match_rules(store).await?;
+    let matches = match_records(store.vault(), &records, &rules);
     model.count_term_frequencies(&matches);
-    Ok(model.explain(&matches[i], &matches[j]))
+    let (a, b) = (&matches[i], &matches[j]);
+    Ok(rules.links.explain(model.explain(a, b), a, b))
 }
 
 fn split_ref(name: &str) -> Result<(&str, &str)> {
@@ -869,15 +871,15 @@ async fn match_probe(
     store: &Store,
     model: &matching::Model,
     probe: &Probe,
+    rules: &MatchRules,
 ) -> Result<(Vec<i64>, matching::Placement, Vec<UnifyRecord>)> {
     let ids = store
         .candidate_profiles(&probe.identities, &probe.names, ONLINE_CANDIDATES)
         .await?;
     let records = store.profile_records(&ids).await?;
-    let rules = match_rules(store).await?;
     let features: Vec<MatchRecord> = records
         .iter()
-        .map(|r| match_record(store.vault(), r, &rules))
+        .map(|r| match_record(store.vault(), r, rules))
         .collect();
     let groups: Vec<Vec<&MatchRecord>> = ids
         .iter()
@@ -902,7 +904,8 @@ pub async fn find_matches(store: &Store, probe: &Probe) -> Result<Vec<ProfileCan
     let Some(model) = stored_model(store).await? else {
         return refused("no matching model yet: run `patron run unify` first".into());
     };
-    let (ids, placement, _) = match_probe(store, &model, probe).await?;
+    let rules = match_rules(store).await?;
+    let (ids, placement, _) = match_probe(store, &model, probe, &rules).await?;
     Ok(placement
         .matches
         .iter()
@@ -946,13 +949,14 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
     };
     let waiting = store.unplaced_records().await?;
     let rules = survivorship(store).await?;
+    let match_rules = match_rules(store).await?;
     let mut placed = Placed::default();
     let mut next_id = store.max_customer_id().await? + 1;
     progress.set_length(waiting.len() as u64);
     progress.set_message("placing new records");
     for record in waiting {
         let probe = Probe::of_stored(store.vault(), &record);
-        let (ids, placement, candidates) = match_probe(store, &model, &probe).await?;
+        let (ids, placement, candidates) = match_probe(store, &model, &probe, &match_rules).await?;
         let (target, mut members) = match placement.joins {
             Some(k) => {
                 placed.joined += 1;

@@ -662,7 +662,10 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(sorted, vec![2, 3, 4, 5], "{ids:?}");
-        assert_eq!(Vault::load(dir.path(), None).unwrap().key_ids(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            Vault::load(dir.path(), None).unwrap().key_ids(),
+            vec![1, 2, 3, 4, 5]
+        );
     }
 
     #[test]

@@ -147,6 +147,12 @@ async fn deterministic_rules_can_be_switched_off_and_sources_distrusted() {
     let ann = env.profile_of("web", "w1").await;
     assert_eq!(env.profile_of("pos", "p1").await, ann, "same email");
     assert_eq!(env.profile_of("app", "a1").await, ann, "same phone");
+    let outright = |env: &TestEnv| {
+        let e: serde_json::Value =
+            serde_json::from_str(&env.patron_ok(&["explain", "web:w1", "pos:p1"])).unwrap();
+        e["linked_outright"].as_bool().unwrap()
+    };
+    assert!(outright(&env));
 
     // The till's records: weighed, not linked by their email (the sample is too small for
     // the weights to link them alone), so they wait for review.
