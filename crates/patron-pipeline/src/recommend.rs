@@ -414,7 +414,15 @@ impl<'a> Recommender<'a> {
             snap.products.len(),
             &weighted(snap, until),
         );
-        let models = Models::train(&matrix, &[cfg.model], &cfg.als, &SimilarParams::default());
+        // ALS learns from BM25-weighted interactions (the usual remedy for bestsellers and
+        // heavy buyers drowning the taste signal; K1 100, B 0.8 as in `implicit`); the other
+        // models only see who bought what.
+        let models = Models::train(
+            &matrix.bm25(100.0, 0.8),
+            &[cfg.model],
+            &cfg.als,
+            &SimilarParams::default(),
+        );
         let mut categories: Vec<&str> = snap
             .products
             .iter()

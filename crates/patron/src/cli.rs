@@ -114,7 +114,7 @@ pub struct Args {
     )]
     pub rec_regularization: f32,
     /// ALS confidence slope for `run recommend` (an interaction of weight w counts 1 + alpha·w).
-    #[arg(long, env = "PATRON_REC_ALPHA", default_value_t = 10.0, global = true)]
+    #[arg(long, env = "PATRON_REC_ALPHA", default_value_t = 1.0, global = true)]
     pub rec_alpha: f32,
     #[command(subcommand)]
     pub command: Command,
@@ -516,8 +516,9 @@ pub struct AlsArgs {
     /// L2 regularization.
     #[arg(long, default_value_t = 1.0)]
     pub regularization: f32,
-    /// Confidence slope: an interaction of weight w counts 1 + alpha·w.
-    #[arg(long, default_value_t = 10.0)]
+    /// Confidence slope: an interaction of weight w counts 1 + alpha·w (on stored data, w is
+    /// the BM25-weighted interaction).
+    #[arg(long, default_value_t = 1.0)]
     pub alpha: f32,
     /// Conjugate-gradient steps per row and half-iteration.
     #[arg(long, default_value_t = 3)]

@@ -37,7 +37,9 @@ impl Default for AlsParams {
         AlsParams {
             factors: 16,
             regularization: 1.0,
-            alpha: 10.0,
+            // On BM25-weighted interactions (the recommend stage), whose weights are already
+            // several units each.
+            alpha: 1.0,
             iterations: 15,
             cg_steps: 3,
             seed: 1,

@@ -61,6 +61,36 @@ impl Csr {
         self.cols.len()
     }
 
+    /// The matrix reweighted by Okapi BM25, the text-retrieval weighting applied to
+    /// interactions: a cell's weight saturates (`k1`), is normalized by the length of its
+    /// row (`b`: a customer with hundreds of purchases says less with each), and is scaled by
+    /// the column's inverse frequency (buying a bestseller says less about a taste than
+    /// buying a niche product). Rows and columns keep their cells.
+    pub fn bm25(&self, k1: f32, b: f32) -> Csr {
+        let mut df = vec![0f32; self.cols_n];
+        for &c in &self.cols {
+            df[c as usize] += 1.0;
+        }
+        let rows_with_cells = (0..self.rows)
+            .filter(|&r| self.ptr[r + 1] > self.ptr[r])
+            .count()
+            .max(1);
+        let avg = self.nnz() as f32 / rows_with_cells as f32;
+        let n = self.rows as f32;
+        let mut out = self.clone();
+        for r in 0..self.rows {
+            let span = self.ptr[r]..self.ptr[r + 1];
+            let norm = k1 * (1.0 - b + b * span.len() as f32 / avg.max(f32::MIN_POSITIVE));
+            for at in span {
+                let w = self.weights[at];
+                // At least a little weight: an item everyone bought still counts as bought.
+                let idf = (n / df[self.cols[at] as usize]).ln().max(1e-3);
+                out.weights[at] = w * (k1 + 1.0) / (w + norm) * idf;
+            }
+        }
+        out
+    }
+
     /// The transpose (columns become rows).
     pub fn transpose(&self) -> Csr {
         let mut ptr = vec![0usize; self.cols_n + 1];
@@ -120,5 +150,24 @@ mod tests {
         let t = m.transpose();
         assert_eq!(t.row(3), (&[0u32][..], &[2.0f32][..]));
         assert_eq!(t.transpose(), m);
+    }
+
+    #[test]
+    fn bm25_favours_rare_items_and_short_rows() {
+        // Item 0 bought by all three, item 1 by one; user 2 bought many things.
+        let mut t = vec![(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (2, 0, 1.0)];
+        t.extend((2..8).map(|i| (2u32, i, 1.0)));
+        let m = Csr::from_triplets(3, 8, &t).bm25(100.0, 0.8);
+        let w = |r: usize, c: u32| {
+            let (cols, ws) = m.row(r);
+            ws[cols.iter().position(|&x| x == c).unwrap()]
+        };
+        assert!(w(0, 1) > w(0, 0), "the rare item weighs more");
+        assert!(w(0, 0) > 0.0, "a bestseller still counts");
+        assert!(
+            w(1, 0) > w(2, 0),
+            "one of few purchases says more than one of many"
+        );
+        assert_eq!(m.nnz(), 10);
     }
 }
