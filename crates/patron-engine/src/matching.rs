@@ -137,6 +137,18 @@ impl LinkRules {
             && g[BIRTH] != 4
     }
 
+    /// [`LinkRules::links`] unless the model vetoes the link ([`Model::vetoes`]).
+    fn links_weighed(
+        &self,
+        model: &Model,
+        g: &Gamma,
+        w: f64,
+        a: &MatchRecord,
+        b: &MatchRecord,
+    ) -> bool {
+        self.links(g, a, b) && !model.vetoes(g, w, a, b)
+    }
+
     /// Whether the loyalty rule links a pair.
     fn same_loyalty(&self, a: &MatchRecord, b: &MatchRecord) -> bool {
         self.loyalty && !a.untrusted && !b.untrusted && same_loyalty(a, b)
@@ -381,7 +393,7 @@ struct Blocking {
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
 /// give nearly every true pair more than one way to be found.
-const RULES: [Blocking; 10] = [
+const RULES: [Blocking; 11] = [
     // Email.
     Blocking {
         keys: |r, k| k.extend(r.email.clone()),
@@ -397,17 +409,16 @@ const RULES: [Blocking; 10] = [
         keys: |r, k| k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned())),
         uses: &[PHONE],
     },
-    // A word of the name + birth year (a typo elsewhere in the name does not hide the pair).
+    // A word of the name + birth date (a typo elsewhere in the name does not hide the pair).
     Blocking {
         keys: |r, k| {
             if let Some(b) = &r.birth {
-                let year = &b[..b.len().min(4)];
-                k.extend(name_words(r).map(|w| format!("{w}|{year}")));
+                k.extend(name_words(r).map(|w| format!("{w}|{b}")));
             }
         },
         uses: &[NAME, BIRTH],
     },
-    // A word of the name + postal code or city.
+    // A word of the name + postal code or city (a typo elsewhere in the name, no birth date).
     Blocking {
         keys: |r, k| {
             for place in [&r.postal, &r.city].into_iter().flatten() {
@@ -415,6 +426,15 @@ const RULES: [Blocking; 10] = [
             }
         },
         uses: &[NAME, POSTAL, CITY],
+    },
+    // The whole name + city: where a word of it with the place is too common a block.
+    Blocking {
+        keys: |r, k| {
+            if let Some(c) = &r.city {
+                k.extend(r.names.iter().map(|n| format!("{n}|{c}")));
+            }
+        },
+        uses: &[NAME, CITY],
     },
     // Street + postal code (names spelled differently, same home).
     Blocking {
@@ -862,12 +882,21 @@ pub struct Explanation {
 }
 
 impl LinkRules {
-    /// Marks whether these rules link the pair outright.
-    pub fn explain(&self, mut e: Explanation, a: &MatchRecord, b: &MatchRecord) -> Explanation {
-        e.linked_outright = self.links(&compare(a, b), a, b) || self.same_loyalty(a, b);
+    /// The `model`'s explanation of a pair, marked with whether these rules link it
+    /// outright.
+    pub fn explain(&self, model: &Model, a: &MatchRecord, b: &MatchRecord) -> Explanation {
+        let g = compare(a, b);
+        let mut e = model.explain_compared(&g, a, b);
+        let (w, _) = model.link_weight_compared(&g, a, b);
+        e.linked_outright = self.links_weighed(model, &g, w, a, b) || self.same_loyalty(a, b);
         e
     }
 }
+
+/// The match weight below which a fitted model vetoes an email or phone link: the other
+/// fields together clearly say "two people" (the review band below the link weight), as when
+/// two records of one mailbox differ in phone, street and city.
+const OUTRIGHT_VETO: f64 = -1.5;
 
 impl Model {
     /// Counts how common each value of the term-frequency fields is in `records` (a stored
@@ -941,6 +970,17 @@ impl Model {
             probability: probability(weight),
             linked_outright: false,
         }
+    }
+
+    /// Whether the model overrules the email or phone rule for a pair of link weight `w`: it
+    /// has learnt that the shared identifier is strong evidence (at least [`EVIDENCE`]), and
+    /// the pair is still clearly a non-match. A model fitted on too few records to learn that
+    /// never vetoes, so the rules hold on small data.
+    fn vetoes(&self, g: &Gamma, w: f64, a: &MatchRecord, b: &MatchRecord) -> bool {
+        w < OUTRIGHT_VETO
+            && [EMAIL, PHONE]
+                .iter()
+                .any(|&f| g[f] == 1 && self.weight_of(g, f, a, b) >= EVIDENCE)
     }
 
     /// The match weight of two records.
@@ -1252,15 +1292,14 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
             (i, j, w, evidence)
         })
         .collect();
-    let mut must_link: Vec<(u32, u32)> = pairs
+    let mut must_link: Vec<(u32, u32)> = links
         .iter()
         .zip(&gammas)
-        .filter(|(&(i, j), g)| {
-            settings
-                .rules
-                .links(g, &records[i as usize], &records[j as usize])
+        .filter(|((i, j, w, _), g)| {
+            let (a, b) = (&records[*i as usize], &records[*j as usize]);
+            settings.rules.links_weighed(&model, g, *w, a, b)
         })
-        .map(|(p, _)| *p)
+        .map(|(l, _)| (l.0, l.1))
         .collect();
     must_link.extend(loyalty_links(records, &settings.rules, settings.block_cap));
     must_link.extend_from_slice(&decisions.links);
@@ -1365,9 +1404,9 @@ pub fn place(
             let (mut sum, mut scored, mut weak_best) = (0.0, 0usize, f64::NEG_INFINITY);
             for m in members {
                 let g = compare(record, m);
-                deterministic |=
-                    settings.rules.links(&g, record, m) || settings.rules.same_loyalty(record, m);
                 let (w, evidence) = model.link_weight_compared(&g, record, m);
+                deterministic |= settings.rules.links_weighed(model, &g, w, record, m)
+                    || settings.rules.same_loyalty(record, m);
                 best = best.max(w);
                 if evidence == Evidence::None {
                     weak_best = weak_best.max(w);
@@ -1611,6 +1650,57 @@ mod tests {
             &Apart::default(),
         );
         assert_ne!(c.cluster_of[5], c.cluster_of[6]);
+    }
+
+    /// A model that has learnt identifiers are strong evidence overrules the email rule for a
+    /// pair whose other fields all say "two people"; one that has learnt nothing never does.
+    #[test]
+    fn a_fitted_model_vetoes_an_email_link_the_rest_contradicts() {
+        let informed = Model {
+            lambda: 1e-5,
+            // name, email, phone, birth, address, postal, city, gender
+            m: vec![
+                vec![0.9, 0.04, 0.03, 0.02, 0.01],
+                vec![0.9, 0.04, 0.03, 0.03],
+                vec![0.98, 0.01, 0.01],
+                vec![0.9, 0.04, 0.03, 0.03],
+                vec![0.9, 0.05, 0.05],
+                vec![0.95, 0.05],
+                vec![0.999, 0.001],
+                vec![0.95, 0.05],
+            ],
+            u: vec![
+                vec![0.001, 0.01, 0.01, 0.01, 0.969],
+                vec![1e-6, 1e-5, 1e-4, 0.999889],
+                vec![1e-6, 1e-5, 0.999989],
+                vec![1e-4, 1e-4, 1e-3, 0.9988],
+                vec![1e-4, 0.01, 0.9899],
+                vec![0.01, 0.99],
+                vec![0.1, 0.9],
+                vec![0.5, 0.5],
+            ],
+            tf: Vec::new(),
+            iterations: 0,
+        };
+        let blank = Model {
+            m: informed.u.clone(),
+            ..informed.clone()
+        };
+        let place = |mut r: MatchRecord, city: &str| {
+            r.city = Some(city.into());
+            r
+        };
+        let a = place(rec("ann lee", "ann@x.com", "+14155550100", ""), "oakland");
+        let moved = place(rec("ann lee", "ann@x.com", "+14155550199", ""), "fresno");
+        let same = place(rec("ann lee", "ann@x.com", "", ""), "oakland");
+        let rules = LinkRules::default();
+        let outright = |m: &Model, b: &MatchRecord| rules.explain(m, &a, b).linked_outright;
+        assert!(!outright(&informed, &moved), "phone and city both differ");
+        assert!(outright(&informed, &same));
+        assert!(
+            outright(&blank, &moved),
+            "a model that knows nothing vetoes nothing"
+        );
     }
 
     #[test]

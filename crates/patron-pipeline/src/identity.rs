@@ -60,9 +60,12 @@ const REVIEW_LIMIT: usize = 10_000;
 const SPLIT_DECISIONS: usize = 100_000;
 
 pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
+    let mut clock = Phases::default();
     let records = store.unify_snapshot().await?;
+    clock.lap("read records");
     let rules = match_rules(store).await?;
     let matches = match_records(store.vault(), &records, &rules);
+    clock.lap("open and featurize");
     let index: HashMap<i64, u32> = records
         .iter()
         .enumerate()
@@ -100,6 +103,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         linked_pairs,
         uncertain,
     } = matching::resolve(&matches, &rules.settings(), &decisions);
+    clock.lap("resolve (block, compare, estimate, cluster)");
     store
         .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
         .await?;
@@ -123,8 +127,11 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     u.merges = merges(&records, &profile_of);
     u.actor = "unify".into();
     let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
+    clock.lap("survivorship");
     store.apply_unification(u).await?;
+    clock.lap("write profiles");
     attribute_activity(store).await?;
+    clock.lap("attribute activity");
     let review: Vec<(i64, i64, f64)> = uncertain
         .iter()
         .take(REVIEW_LIMIT)
@@ -137,6 +144,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         })
         .collect();
     store.replace_review_queue(review).await?;
+    clock.lap("review queue");
     Ok(StageSummary {
         stage: "unify",
         counts: vec![
@@ -155,6 +163,27 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             ),
         ],
     })
+}
+
+/// Wall time per phase of a stage, logged at debug level (`RUST_LOG=patron_pipeline=debug`)
+/// so a slow run shows where its time went.
+struct Phases(std::time::Instant);
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases(std::time::Instant::now())
+    }
+}
+
+impl Phases {
+    fn lap(&mut self, phase: &str) {
+        tracing::debug!(
+            phase,
+            seconds = self.0.elapsed().as_secs_f64(),
+            "unify phase"
+        );
+        self.0 = std::time::Instant::now();
+    }
 }
 
 /// Where the deterministic matching rules are kept.
@@ -472,7 +501,7 @@ pub async fn explain(store: &Store, a: &str, b: &str) -> Result<matching::Explan
     let matches = match_records(store.vault(), &records, &rules);
     model.count_term_frequencies(&matches);
     let (a, b) = (&matches[i], &matches[j]);
-    Ok(rules.links.explain(model.explain(a, b), a, b))
+    Ok(rules.links.explain(&model, a, b))
 }
 
 fn split_ref(name: &str) -> Result<(&str, &str)> {
