@@ -159,7 +159,7 @@ impl LinkRules {
 /// family stays two people), in groups of at most `cap` records (a till's test card).
 fn loyalty_links(records: &[MatchRecord], rules: &LinkRules, cap: usize) -> Vec<(u32, u32)> {
     let rule = Blocking {
-        keys: |r, out| out.extend(r.loyalty.clone()),
+        keys: |r, k| r.loyalty.iter().for_each(|l| k.add(&[l])),
         uses: &[],
     };
     rule_pairs(records, &rule, cap)
@@ -382,7 +382,25 @@ fn levenshtein_at_most(a: &str, b: &str, k: usize) -> bool {
 }
 
 /// One blocking rule: the keys a record is filed under.
-type Rule = fn(&MatchRecord, &mut Vec<String>);
+type Rule = fn(&MatchRecord, &mut Keys);
+
+/// A record's blocking keys, each kept as a 64-bit hash of its parts: no key text is built.
+/// Two keys colliding would only join their blocks (more pairs compared, none lost).
+#[derive(Default)]
+struct Keys(Vec<u64>);
+
+impl Keys {
+    /// Files the record under the key made of `parts`.
+    fn add(&mut self, parts: &[&str]) {
+        use std::hash::Hasher;
+        let mut h = rustc_hash::FxHasher::default();
+        for p in parts {
+            h.write(p.as_bytes());
+            h.write_u8(0xff);
+        }
+        self.0.push(h.finish());
+    }
+}
 
 /// A blocking rule with the fields its keys are made of: pairs it finds agree on those by
 /// construction, so they teach nothing about how matches compare on them.
@@ -396,24 +414,24 @@ struct Blocking {
 const RULES: [Blocking; 11] = [
     // Email.
     Blocking {
-        keys: |r, k| k.extend(r.email.clone()),
+        keys: |r, k| r.email.iter().for_each(|e| k.add(&[e])),
         uses: &[EMAIL],
     },
     // Phone.
     Blocking {
-        keys: |r, k| k.extend(r.phone.clone()),
+        keys: |r, k| r.phone.iter().for_each(|p| k.add(&[p])),
         uses: &[PHONE],
     },
     // Phone last 8.
     Blocking {
-        keys: |r, k| k.extend(r.phone.as_deref().map(|p| last_digits(p, 8).to_owned())),
+        keys: |r, k| r.phone.iter().for_each(|p| k.add(&[last_digits(p, 8)])),
         uses: &[PHONE],
     },
     // A word of the name + birth date (a typo elsewhere in the name does not hide the pair).
     Blocking {
         keys: |r, k| {
             if let Some(b) = &r.birth {
-                k.extend(name_words(r).map(|w| format!("{w}|{b}")));
+                name_words(r).for_each(|w| k.add(&[w, b]));
             }
         },
         uses: &[NAME, BIRTH],
@@ -422,7 +440,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             for place in [&r.postal, &r.city].into_iter().flatten() {
-                k.extend(name_words(r).map(|w| format!("{w}|{place}")));
+                name_words(r).for_each(|w| k.add(&[w, place]));
             }
         },
         uses: &[NAME, POSTAL, CITY],
@@ -431,7 +449,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let Some(c) = &r.city {
-                k.extend(r.names.iter().map(|n| format!("{n}|{c}")));
+                r.names.iter().for_each(|n| k.add(&[n, c]));
             }
         },
         uses: &[NAME, CITY],
@@ -440,7 +458,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let (Some(a), Some(p)) = (&r.address, &r.postal) {
-                k.push(format!("{a}|{p}"));
+                k.add(&[a, p]);
             }
         },
         uses: &[ADDRESS, POSTAL],
@@ -449,7 +467,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let (Some(a), Some(p)) = (&r.address, &r.postal) {
-                k.extend(a.split(' ').next().map(|n| format!("{n}|{p}")));
+                a.split(' ').next().iter().for_each(|n| k.add(&[n, p]));
             }
         },
         uses: &[POSTAL],
@@ -458,7 +476,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let (Some(b), Some(p)) = (&r.birth, &r.postal) {
-                k.push(format!("{b}|{p}"));
+                k.add(&[b, p]);
             }
         },
         uses: &[BIRTH, POSTAL],
@@ -467,7 +485,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let Some(b) = &r.birth {
-                k.extend(r.names.iter().map(|n| format!("{b}|{}", initials(n))));
+                r.names.iter().for_each(|n| k.add(&[b, &initials(n)]));
             }
         },
         uses: &[NAME, BIRTH],
@@ -476,7 +494,7 @@ const RULES: [Blocking; 11] = [
     Blocking {
         keys: |r, k| {
             if let Some(e) = &r.email {
-                k.extend(e.split('@').next().map(str::to_owned));
+                e.split('@').next().iter().for_each(|l| k.add(&[l]));
             }
         },
         uses: &[EMAIL],
@@ -506,54 +524,66 @@ pub fn candidate_pairs(records: &[MatchRecord], cap: usize) -> Vec<(u32, u32)> {
     block(records, cap).pairs
 }
 
-/// What blocking found: each rule's pairs (estimation fits one model per rule) and their
-/// union, the candidates.
+/// What blocking found: the candidate pairs, and which rules found each (estimation fits one
+/// model per rule).
 #[derive(Debug, Clone)]
 pub struct Blocked {
-    /// The pairs of each rule of [`RULES`], in order.
-    per_rule: Vec<Vec<(u32, u32)>>,
-    /// Their union, sorted and distinct.
+    /// The union of the rules' pairs, sorted and distinct.
     pub pairs: Vec<(u32, u32)>,
+    /// Per pair, bit `r` set when rule `r` of [`RULES`] found it.
+    found_by: Vec<u16>,
 }
 
 /// Runs every blocking rule once, with blocks of at most `cap` records.
 pub fn block(records: &[MatchRecord], cap: usize) -> Blocked {
-    let per_rule: Vec<Vec<(u32, u32)>> = RULES
+    let mut tagged: Vec<((u32, u32), u16)> = RULES
         .par_iter()
-        .map(|rule| rule_pairs(records, rule, cap))
+        .enumerate()
+        .flat_map_iter(|(r, rule)| {
+            rule_pairs(records, rule, cap)
+                .into_iter()
+                .map(move |p| (p, 1u16 << r))
+        })
         .collect();
-    let mut pairs: Vec<(u32, u32)> = per_rule.concat();
-    pairs.par_sort_unstable();
-    pairs.dedup();
-    Blocked { per_rule, pairs }
+    tagged.par_sort_unstable_by_key(|t| t.0);
+    let (mut pairs, mut found_by) = (Vec::new(), Vec::new());
+    for same in tagged.chunk_by(|x, y| x.0 == y.0) {
+        pairs.push(same[0].0);
+        found_by.push(same.iter().fold(0, |m, t| m | t.1));
+    }
+    Blocked { pairs, found_by }
 }
 
-/// The pairs one rule finds.
+/// The pairs `(i, j)`, `i < j`, one rule finds: records sharing a key, in blocks of at most
+/// `cap`.
 fn rule_pairs(records: &[MatchRecord], rule: &Blocking, cap: usize) -> Vec<(u32, u32)> {
-    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
-    let mut keys = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        keys.clear();
-        (rule.keys)(r, &mut keys);
-        keys.sort_unstable();
-        keys.dedup();
-        for k in keys.drain(..) {
-            blocks.entry(k).or_default().push(i as u32);
-        }
-    }
+    let mut filed: Vec<(u64, u32)> = records
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, r)| {
+            let mut keys = Keys::default();
+            (rule.keys)(r, &mut keys);
+            keys.0.sort_unstable();
+            keys.0.dedup();
+            keys.0.into_iter().map(move |k| (k, i as u32))
+        })
+        .collect();
+    // By key, then record: each block's records come out in ascending order.
+    filed.par_sort_unstable();
     let mut out = Vec::new();
-    for members in blocks.into_values() {
-        if members.len() < 2 || members.len() > cap {
+    for block in filed.chunk_by(|x, y| x.0 == y.0) {
+        if block.len() < 2 || block.len() > cap {
             continue;
         }
-        for (x, &a) in members.iter().enumerate() {
-            for &b in &members[x + 1..] {
-                out.push((a.min(b), a.max(b)));
-            }
+        for (x, &(_, a)) in block.iter().enumerate() {
+            out.extend(block[x + 1..].iter().map(|&(_, b)| (a, b)));
         }
     }
     out
 }
+
+/// How common each value of a field is: its share of the records' values.
+pub type TermFrequencies = rustc_hash::FxHashMap<String, f64>;
 
 /// Fitted Fellegi–Sunter parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -567,7 +597,7 @@ pub struct Model {
     pub u: Vec<Vec<f64>>,
     /// Per term-frequency field, the share of records holding each value.
     #[serde(skip)]
-    pub tf: Vec<HashMap<String, f64>>,
+    pub tf: Vec<TermFrequencies>,
     /// EM iterations run.
     pub iterations: usize,
 }
@@ -622,12 +652,29 @@ fn estimate_with(
     let mut m_sum: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
     let mut m_weight = vec![0.0; FIELDS.len()];
     let mut iterations = 0;
-    for (rule, rule_pairs) in RULES.iter().zip(&blocked.per_rule) {
-        let found: Vec<Gamma> = rule_pairs
+    // Distinct (comparison vector, rules that found it) with their counts: every fit below
+    // runs over these rather than over pairs.
+    let combos: Vec<((Gamma, u16), f64)> = gammas
+        .par_iter()
+        .zip(&blocked.found_by)
+        .fold(rustc_hash::FxHashMap::default, |mut acc, (g, &rules)| {
+            *acc.entry((*g, rules)).or_insert(0.0) += 1.0;
+            acc
+        })
+        .reduce(rustc_hash::FxHashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_insert(0.0) += v;
+            }
+            a
+        })
+        .into_iter()
+        .collect();
+    for (r, rule) in RULES.iter().enumerate() {
+        let found = combos
             .iter()
-            .filter_map(|p| pairs.binary_search(p).ok().map(|k| gammas[k]))
-            .collect();
-        let patterns = patterns(&found, rule.uses);
+            .filter(|((_, rules), _)| rules & (1 << r) != 0)
+            .map(|((g, _), n)| (*g, *n));
+        let patterns = patterns(found, rule.uses);
         let fit = em(&patterns, initial_m(), &u, 0.5, true);
         iterations += fit.iterations;
         for f in (0..FIELDS.len()).filter(|f| !rule.uses.contains(f)) {
@@ -655,7 +702,7 @@ fn estimate_with(
             }
         })
         .collect();
-    let all = patterns(gammas, &[]);
+    let all = patterns(combos.iter().map(|((g, _), n)| (*g, *n)), &[]);
     let fit = em(&all, m, &u, 0.1, false);
     iterations += fit.iterations;
     let mut model = Model {
@@ -686,19 +733,15 @@ fn initial_m() -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Distinct comparison vectors of `pairs` with their counts, the `masked` fields set to
-/// missing: EM runs over these, not over pairs.
-fn patterns(gammas: &[Gamma], masked: &[usize]) -> Vec<(Gamma, f64)> {
-    let gammas = gammas.iter().map(|g| {
-        let mut g = *g;
+/// Distinct comparison vectors with their counts, summed over `counted` with the `masked`
+/// fields set to missing: EM runs over these, not over pairs.
+fn patterns(counted: impl Iterator<Item = (Gamma, f64)>, masked: &[usize]) -> Vec<(Gamma, f64)> {
+    let mut map: HashMap<Gamma, f64> = HashMap::new();
+    for (mut g, n) in counted {
         for &f in masked {
             g[f] = 0;
         }
-        g
-    });
-    let mut map: HashMap<Gamma, f64> = HashMap::new();
-    for g in gammas {
-        *map.entry(g).or_default() += 1.0;
+        *map.entry(g).or_default() += n;
     }
     let mut v: Vec<_> = map.into_iter().collect();
     v.sort_by_key(|p| p.0);
@@ -823,34 +866,31 @@ fn normalize(p: &mut [f64]) {
     }
 }
 
-fn term_frequencies(records: &[MatchRecord], field: usize) -> HashMap<String, f64> {
-    let mut counts: HashMap<String, f64> = HashMap::new();
+fn term_frequencies(records: &[MatchRecord], field: usize) -> TermFrequencies {
+    let mut counts: rustc_hash::FxHashMap<&str, f64> = Default::default();
     let mut total = 0.0;
     for r in records {
         for v in values(r, field) {
-            *counts.entry(v.to_owned()).or_default() += 1.0;
+            *counts.entry(v).or_default() += 1.0;
             total += 1.0;
         }
     }
-    for c in counts.values_mut() {
-        *c /= total;
-    }
     counts
+        .into_iter()
+        .map(|(v, c)| (v.to_owned(), c / total))
+        .collect()
 }
 
-fn values(r: &MatchRecord, field: usize) -> Vec<&str> {
-    fn one(v: &Option<String>) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
-    }
+fn values(r: &MatchRecord, field: usize) -> &[String] {
     match field {
-        NAME => r.names.iter().map(String::as_str).collect(),
-        EMAIL => one(&r.email),
-        PHONE => one(&r.phone),
-        BIRTH => one(&r.birth),
-        ADDRESS => one(&r.address),
-        POSTAL => one(&r.postal),
-        CITY => one(&r.city),
-        _ => one(&r.gender), // gender
+        NAME => &r.names,
+        EMAIL => r.email.as_slice(),
+        PHONE => r.phone.as_slice(),
+        BIRTH => r.birth.as_slice(),
+        ADDRESS => r.address.as_slice(),
+        POSTAL => r.postal.as_slice(),
+        CITY => r.city.as_slice(),
+        _ => r.gender.as_slice(),
     }
 }
 
@@ -903,7 +943,7 @@ impl Model {
     /// model does not keep these counts; they are recounted from the records it scores).
     pub fn count_term_frequencies(&mut self, records: &[MatchRecord]) {
         self.tf = TERM_FREQUENCY
-            .iter()
+            .par_iter()
             .map(|&f| term_frequencies(records, f))
             .collect();
     }
@@ -937,7 +977,7 @@ impl Model {
         let (va, vb) = (values(a, f), values(b, f));
         va.iter()
             .filter(|v| vb.contains(v))
-            .filter_map(|v| tf.get(*v).copied())
+            .filter_map(|v| tf.get(v.as_str()).copied())
             .reduce(f64::min)
     }
 
@@ -1136,10 +1176,19 @@ pub fn cluster(
 ) -> crate::unify::Clustering {
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
-    let weight_of: HashMap<(u32, u32), f64> = scored
+    // Looked up by binary search: a map of every scored pair would hold millions of entries.
+    let mut weight_of: Vec<((u32, u32), f64)> = scored
         .iter()
         .map(|&(i, j, w)| ((i.min(j), i.max(j)), w))
         .collect();
+    weight_of.par_sort_unstable_by_key(|p| p.0);
+    let weight = |x: u32, y: u32| {
+        let key = (x.min(y), x.max(y));
+        weight_of
+            .binary_search_by_key(&key, |p| p.0)
+            .ok()
+            .map(|k| weight_of[k].1)
+    };
     for &(a, b) in same {
         join(&mut parent, &mut members, a, b);
     }
@@ -1160,7 +1209,7 @@ pub fn cluster(
         let (mut sum, mut seen, mut veto) = (0.0, 0usize, false);
         for &x in ma {
             for &y in mb {
-                if let Some(&w) = weight_of.get(&(x.min(y), x.max(y))) {
+                if let Some(w) = weight(x, y) {
                     sum += probability(w);
                     seen += 1;
                     veto |= w < -threshold;
@@ -1176,7 +1225,7 @@ pub fn cluster(
 
 /// Clusters numbered `0..` in order of their first record, from each record's group label.
 fn numbered(labels: impl Iterator<Item = u32>) -> crate::unify::Clustering {
-    let mut number: HashMap<u32, u32> = HashMap::new();
+    let mut number: rustc_hash::FxHashMap<u32, u32> = Default::default();
     let cluster_of = labels
         .map(|label| {
             let next = number.len() as u32;
@@ -1303,7 +1352,7 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         .collect();
     must_link.extend(loyalty_links(records, &settings.rules, settings.block_cap));
     must_link.extend_from_slice(&decisions.links);
-    let decided: std::collections::HashSet<(u32, u32)> = decisions
+    let decided: rustc_hash::FxHashSet<(u32, u32)> = decisions
         .same
         .iter()
         .chain(&decisions.different)
