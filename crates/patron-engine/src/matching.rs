@@ -934,9 +934,9 @@ impl LinkRules {
 }
 
 /// The match weight below which a fitted model vetoes an email or phone link: the other
-/// fields together clearly say "two people" (the review band below the link weight), as when
-/// two records of one mailbox differ in phone, street and city.
-const OUTRIGHT_VETO: f64 = -1.5;
+/// fields together make two people likelier than one (a probability under one half), as when
+/// two records of one mailbox differ in phone, street and city. Pairs near it go to review.
+const OUTRIGHT_VETO: f64 = 0.0;
 
 impl Model {
     /// Counts how common each value of the term-frequency fields is in `records` (a stored
