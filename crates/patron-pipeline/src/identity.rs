@@ -103,6 +103,8 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         linked_pairs,
         uncertain,
     } = matching::resolve(&matches, &rules.settings(), &decisions);
+    // The opened personal fields are not needed for writing: gone before its peak.
+    drop(matches);
     clock.lap("resolve (block, compare, estimate, cluster)");
     store
         .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)
@@ -128,10 +130,6 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     u.actor = "unify".into();
     let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
     clock.lap("survivorship");
-    store.apply_unification(u).await?;
-    clock.lap("write profiles");
-    attribute_activity(store).await?;
-    clock.lap("attribute activity");
     let review: Vec<(i64, i64, f64)> = uncertain
         .iter()
         .take(REVIEW_LIMIT)
@@ -143,12 +141,19 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             )
         })
         .collect();
+    let read = records.len() as u64;
+    // The sealed records are not needed for writing either.
+    drop(records);
+    store.apply_unification(u).await?;
+    clock.lap("write profiles");
+    attribute_activity(store).await?;
+    clock.lap("attribute activity");
     store.replace_review_queue(review).await?;
     clock.lap("review queue");
     Ok(StageSummary {
         stage: "unify",
         counts: vec![
-            ("records", records.len() as u64),
+            ("records", read),
             ("candidate pairs", candidate_pairs as u64),
             ("pairs linked", linked_pairs as u64),
             ("EM iterations", model.iterations as u64),
