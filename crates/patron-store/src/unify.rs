@@ -612,10 +612,14 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "",
         rows,
     ));
+    // Only records whose profile changed are rewritten: a nightly re-run moves few, and each
+    // rewrite copies the whole (wide, sealed) row.
     steps.push(Step::sql(
         "UPDATE source_records SET customer_id = \
          (SELECT a.customer_id FROM unify_assign a WHERE a.record_id = source_records.record_id) \
-         WHERE record_id IN (SELECT record_id FROM unify_assign)",
+         WHERE record_id IN (SELECT a.record_id FROM unify_assign a \
+         JOIN source_records s ON s.record_id = a.record_id \
+         WHERE s.customer_id IS DISTINCT FROM a.customer_id)",
     ));
 
     let set = GOLDEN_ROW[1..]
