@@ -411,7 +411,7 @@ struct Blocking {
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
 /// give nearly every true pair more than one way to be found.
-const RULES: [Blocking; 11] = [
+const RULES: [Blocking; 12] = [
     // Email.
     Blocking {
         keys: |r, k| r.email.iter().for_each(|e| k.add(&[e])),
@@ -480,6 +480,15 @@ const RULES: [Blocking; 11] = [
             }
         },
         uses: &[BIRTH, POSTAL],
+    },
+    // Birth date + city (the name and the postal code mistyped).
+    Blocking {
+        keys: |r, k| {
+            if let (Some(b), Some(c)) = (&r.birth, &r.city) {
+                k.add(&[b, c]);
+            }
+        },
+        uses: &[BIRTH, CITY],
     },
     // Birth date + initials.
     Blocking {
