@@ -411,7 +411,7 @@ struct Blocking {
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
 /// give nearly every true pair more than one way to be found.
-const RULES: [Blocking; 12] = [
+const RULES: [Blocking; 13] = [
     // Email.
     Blocking {
         keys: |r, k| r.email.iter().for_each(|e| k.add(&[e])),
@@ -480,6 +480,15 @@ const RULES: [Blocking; 12] = [
             }
         },
         uses: &[BIRTH, POSTAL],
+    },
+    // Street + birth date (the postal code and city mistyped).
+    Blocking {
+        keys: |r, k| {
+            if let (Some(a), Some(b)) = (&r.address, &r.birth) {
+                k.add(&[a, b]);
+            }
+        },
+        uses: &[ADDRESS, BIRTH],
     },
     // Birth date + city (the name and the postal code mistyped).
     Blocking {
