@@ -519,6 +519,9 @@ const RULES: [Blocking; 13] = [
     },
 ];
 
+// [`Blocked`] records the rules that found a pair as bits of a u16.
+const _: () = assert!(RULES.len() <= 16);
+
 /// The distinct words of a record's names, of two letters or more.
 fn name_words(r: &MatchRecord) -> impl Iterator<Item = &str> {
     let mut words: Vec<&str> = r
