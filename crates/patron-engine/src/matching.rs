@@ -948,8 +948,10 @@ impl LinkRules {
     pub fn explain(&self, model: &Model, a: &MatchRecord, b: &MatchRecord) -> Explanation {
         let g = compare(a, b);
         let mut e = model.explain_compared(&g, a, b);
-        let (w, _) = model.link_weight_compared(&g, a, b);
-        e.linked_outright = self.links_weighed(model, &g, w, a, b) || self.same_loyalty(a, b);
+        // A veto needs the email or phone to agree as evidence, and then the link weight is
+        // the whole weight.
+        e.linked_outright =
+            self.links_weighed(model, &g, e.weight, a, b) || self.same_loyalty(a, b);
         e
     }
 }
