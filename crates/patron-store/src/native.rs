@@ -86,14 +86,23 @@ impl NativeSqlite {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 for step in &steps {
-                    match step {
+                    let started = std::time::Instant::now();
+                    let what = match step {
                         Step::Exec(sql, vals) => {
                             tx.execute(sql, rusqlite::params_from_iter(vals))?;
+                            sql.as_str()
                         }
-                        Step::Insert(insert) => insert_rows(&tx, insert)?,
-                    }
+                        Step::Insert(insert) => {
+                            insert_rows(&tx, insert)?;
+                            insert.table
+                        }
+                    };
+                    let seconds = started.elapsed().as_secs_f64();
+                    tracing::debug!(step = %what.chars().take(60).collect::<String>(), seconds, "write step");
                 }
+                let started = std::time::Instant::now();
                 tx.commit()?;
+                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "write step: commit");
                 Ok(())
             })
         })

@@ -303,7 +303,12 @@ impl Store {
     /// aliases and audit entries, and the re-attribution of orders. Profiles in scope that no
     /// record points to any more are removed.
     pub async fn apply_unification(&self, u: Unification) -> Result<()> {
+        let started = std::time::Instant::now();
         let steps = unification_steps(u);
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "write: statements built"
+        );
         if let Some(native) = &self.native {
             native.run(steps).await?;
         } else {
@@ -311,8 +316,13 @@ impl Store {
             run_steps(&mut tx, self.backend, steps).await?;
             tx.commit().await?;
         }
+        let started = std::time::Instant::now();
         // The merges' audit entries join the chain.
         self.seal_audit().await?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "write: audit sealed"
+        );
         Ok(())
     }
 
