@@ -703,8 +703,8 @@ const FLOOR: f64 = 1e-6;
 /// u comes from `u_pairs` random pairs (seeded): nearly all of them are non-matches. m comes
 /// from expectation–maximisation run once per blocking rule over the pairs that rule finds,
 /// with the rule's own fields left out (its pairs agree on them by construction, which would
-/// otherwise teach EM that "a match" means "same name, same city"); each field's m is the
-/// average over the rules that did not use it. Finally the share of matches among all
+/// otherwise teach EM that "a match" means "same name, same city"); each level's m is the
+/// weighted median over the rules that did not use the field. Finally the share of matches among all
 /// `pairs` (the prior) is fitted with m and u held fixed.
 pub fn estimate(records: &[MatchRecord], blocked: &Blocked, u_pairs: usize, seed: u64) -> Model {
     let gammas = compare_all(records, &blocked.pairs);
@@ -742,8 +742,8 @@ fn estimate_with(
         })
         .collect();
     let u = counts_to_probabilities(&level_counts(random.iter()));
-    let mut m_sum: Vec<Vec<f64>> = LEVELS.iter().map(|l| vec![0.0; l.len()]).collect();
-    let mut m_weight = vec![0.0; FIELDS.len()];
+    // Per field, each rule's estimate of m with the weight it carries.
+    let mut estimates: Vec<Vec<(f64, Vec<f64>)>> = vec![Vec::new(); FIELDS.len()];
     let mut iterations = 0;
     // Distinct (comparison vector, rules that found it) with their counts: every fit below
     // runs over these rather than over pairs.
@@ -776,23 +776,23 @@ fn estimate_with(
             // of the name in a big city) gives EM little to separate, and its estimate of
             // how matches compare is the least reliable.
             let present: f64 = fit.matched_with[f] * fit.lambda;
-            m_weight[f] += present;
-            for (acc, x) in m_sum[f].iter_mut().zip(&fit.m[f]) {
-                *acc += x * present;
+            if present > 0.0 {
+                estimates[f].push((present, fit.m[f].clone()));
             }
         }
     }
-    let m: Vec<Vec<f64>> = m_sum
-        .into_iter()
+    let m: Vec<Vec<f64>> = estimates
+        .iter()
         .zip(initial_m())
-        .zip(&m_weight)
-        .map(|((mut sum, init), &w)| {
-            if w > 0.0 {
-                normalize(&mut sum);
-                sum
-            } else {
-                init
+        .map(|(by_rule, init)| {
+            if by_rule.is_empty() {
+                return init;
             }
+            let mut m: Vec<f64> = (0..init.len())
+                .map(|l| weighted_median(by_rule.iter().map(|(w, m)| (m[l], *w))))
+                .collect();
+            normalize(&mut m);
+            m
         })
         .collect();
     let all = patterns(combos.iter().map(|((g, _), n)| (*g, *n)), &[]);
@@ -809,6 +809,24 @@ fn estimate_with(
     };
     model.count_term_frequencies(records);
     model
+}
+
+/// The value that holds half the weight on either side. The rules' estimates of m are
+/// combined by it rather than averaged: a rule whose pairs EM cannot separate (everyone
+/// sharing a local part of an email taken for one person) is outvoted, where it would pull
+/// an average.
+fn weighted_median(values: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let mut v: Vec<(f64, f64)> = values.collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = v.iter().map(|x| x.1).sum::<f64>() / 2.0;
+    let mut seen = 0.0;
+    for (x, w) in &v {
+        seen += w;
+        if seen >= half {
+            return *x;
+        }
+    }
+    v.last().map_or(0.0, |x| x.0)
 }
 
 /// "Agreement is likely among matches": where EM starts.
@@ -1690,6 +1708,15 @@ mod tests {
         check(f, ("ann@x.com", "nna@x.com", 1), false);
         check(f, ("ann@x.com", "nna@x.com", 2), true);
         check(f, ("kitten", "sitting", 2), false);
+    }
+
+    #[test]
+    fn rules_estimates_combine_by_weighted_median() {
+        let f = |v: &Vec<(f64, f64)>| weighted_median(v.iter().copied());
+        check(f, vec![(0.0, 0.4), (0.2, 0.3), (1.0, 0.3)], 0.2);
+        // One rule that took strangers for matches is outvoted, whatever its estimate.
+        check(f, vec![(0.22, 1.0), (0.0, 1.5), (0.001, 1.5)], 0.001);
+        check(f, vec![(0.5, 2.0)], 0.5);
     }
 
     fn rec(name: &str, email: &str, phone: &str, birth: &str) -> MatchRecord {
