@@ -136,8 +136,9 @@ EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 def clean_birth_date(raw, country):
     text = raw.replace("年", "-").replace("月", "-").replace("日", "")
-    slash = "%m/%d/%Y" if country in MONTH_FIRST else "%d/%m/%Y"
-    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", slash):
+    # The country's slash order first; the other only when that is no real day (one reading).
+    slashes = ("%m/%d/%Y", "%d/%m/%Y") if country in MONTH_FIRST else ("%d/%m/%Y", "%m/%d/%Y")
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", *slashes):
         try:
             day = dt.datetime.strptime(text, fmt).date()
             break

@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 
 /// Parses a calendar date: `1990-01-02`, `1990/1/2`, `19900102`, `1990年1月2日`, and the
 /// day-first or month-first slash forms (`02/01/1990`), read month-first only for countries
-/// that write dates that way (US and a few others). Impossible dates are rejected.
+/// that write dates that way (US and a few others). A slash form that is no real day in that
+/// order but is in the other (`07/16/1952` without a country) has only one reading and is
+/// read so. Impossible dates are rejected.
 pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Invalid> {
     let s = raw.trim();
     if s.is_empty() {
@@ -20,11 +22,12 @@ pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Inva
     };
     let month_first = country.is_some_and(Country::writes_month_first);
     let [year_first, day_first, month_first_forms] = &*DATE_FORMATS;
-    let mut formats = year_first.iter().chain(if month_first {
-        month_first_forms
+    let (expected, other) = if month_first {
+        (month_first_forms, day_first)
     } else {
-        day_first
-    });
+        (day_first, month_first_forms)
+    };
+    let mut formats = year_first.iter().chain(expected).chain(other);
     if let Some(d) = formats.find_map(|f| parse_with(&s, f, |p| p.to_naive_date())) {
         return Ok(d);
     }
@@ -130,6 +133,12 @@ mod tests {
         check("01/02/1990", "US", Some("1990-01-02"));
         check("1990-02-30", "", None);
         check("31/31/1990", "", None);
+        // One reading only: the day cannot be a month.
+        check("07/16/1952", "", Some("1952-07-16"));
+        check("16/07/1952", "US", Some("1952-07-16"));
+        // Both readings are real days: the country's order decides.
+        check("07/06/1952", "", Some("1952-06-07"));
+        check("07/06/1952", "US", Some("1952-07-06"));
         check("yesterday", "", None);
     }
 
