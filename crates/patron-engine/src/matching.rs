@@ -161,7 +161,6 @@ fn loyalty_links(records: &[MatchRecord], rules: &LinkRules, cap: usize) -> Vec<
     let rule = Blocking {
         keys: |r, k| r.loyalty.iter().for_each(|l| k.add(&[l])),
         uses: &[],
-        trains: false,
     };
     rule_pairs(records, &rule, cap)
         .into_iter()
@@ -410,10 +409,6 @@ impl Keys {
 struct Blocking {
     keys: Rule,
     uses: &'static [usize],
-    /// Whether EM learns from its pairs. A rule that exists to find the most garbled
-    /// duplicates finds matches that disagree nearly everywhere; learning from them would
-    /// teach the model that matches usually do.
-    trains: bool,
 }
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
@@ -423,19 +418,16 @@ const RULES: [Blocking; 16] = [
     Blocking {
         keys: |r, k| r.email.iter().for_each(|e| k.add(&[e])),
         uses: &[EMAIL],
-        trains: true,
     },
     // Phone.
     Blocking {
         keys: |r, k| r.phone.iter().for_each(|p| k.add(&[p])),
         uses: &[PHONE],
-        trains: true,
     },
     // Phone last 8.
     Blocking {
         keys: |r, k| r.phone.iter().for_each(|p| k.add(&[last_digits(p, 8)])),
         uses: &[PHONE],
-        trains: true,
     },
     // A word of the name + birth date (a typo elsewhere in the name does not hide the pair).
     Blocking {
@@ -445,7 +437,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, BIRTH],
-        trains: true,
     },
     // A word of the name + postal code or city (a typo elsewhere in the name, no birth date).
     Blocking {
@@ -455,7 +446,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, POSTAL, CITY],
-        trains: true,
     },
     // The whole name + city: where a word of it with the place is too common a block.
     Blocking {
@@ -465,7 +455,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, CITY],
-        trains: true,
     },
     // Street + postal code (names spelled differently, same home).
     Blocking {
@@ -475,7 +464,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS, POSTAL],
-        trains: true,
     },
     // House number + postal code (the street misspelled).
     Blocking {
@@ -485,7 +473,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[POSTAL],
-        trains: true,
     },
     // Birth date + postal code.
     Blocking {
@@ -495,7 +482,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[BIRTH, POSTAL],
-        trains: true,
     },
     // Street + birth date (the postal code and city mistyped).
     Blocking {
@@ -505,7 +491,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS, BIRTH],
-        trains: true,
     },
     // Birth date + city (the name and the postal code mistyped).
     Blocking {
@@ -515,7 +500,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[BIRTH, CITY],
-        trains: true,
     },
     // Birth date + initials.
     Blocking {
@@ -525,7 +509,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, BIRTH],
-        trains: true,
     },
     // Email local part.
     Blocking {
@@ -535,7 +518,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[EMAIL],
-        trains: true,
     },
     // House number + the street's first word (the rest of the street, postal code and city
     // mistyped).
@@ -546,13 +528,11 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS],
-        trains: false,
     },
     // The whole name alone (everything else changed: a move, a new phone).
     Blocking {
         keys: |r, k| r.names.iter().for_each(|n| k.add(&[n])),
         uses: &[NAME],
-        trains: false,
     },
     // The start of the street's first word + the start of a word of the name (a new house
     // number, and a typo late in the street or the name).
@@ -563,7 +543,6 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, ADDRESS],
-        trains: false,
     },
 ];
 
@@ -594,12 +573,13 @@ fn house_and_street(address: &str) -> Option<(&str, &str)> {
 
 /// The street's first word: the first word after the house number, or the first word.
 fn street_word(address: &str) -> Option<&str> {
-    let after = address
-        .split_once(|c: char| c.is_ascii_digit())
-        .map_or(address, |(_, rest)| rest);
-    after
-        .split(' ')
-        .find(|w| w.starts_with(char::is_alphabetic))
+    house_and_street(address)
+        .map(|(_, street)| street)
+        .or_else(|| {
+            address
+                .split(' ')
+                .find(|w| w.starts_with(char::is_alphabetic))
+        })
 }
 
 /// The first `n` characters of `s`.
@@ -704,8 +684,8 @@ const FLOOR: f64 = 1e-6;
 /// from expectation–maximisation run once per blocking rule over the pairs that rule finds,
 /// with the rule's own fields left out (its pairs agree on them by construction, which would
 /// otherwise teach EM that "a match" means "same name, same city"); each level's m is the
-/// weighted median over the rules that did not use the field. Finally the share of matches among all
-/// `pairs` (the prior) is fitted with m and u held fixed.
+/// weighted median over the rules that did not use the field. Finally the share of matches
+/// among all `pairs` (the prior) is fitted with m and u held fixed.
 pub fn estimate(records: &[MatchRecord], blocked: &Blocked, u_pairs: usize, seed: u64) -> Model {
     let gammas = compare_all(records, &blocked.pairs);
     estimate_with(records, blocked, &gammas, u_pairs, seed)
@@ -762,7 +742,7 @@ fn estimate_with(
         })
         .into_iter()
         .collect();
-    for (r, rule) in RULES.iter().enumerate().filter(|(_, rule)| rule.trains) {
+    for (r, rule) in RULES.iter().enumerate() {
         let found = combos
             .iter()
             .filter(|((_, rules), _)| rules & (1 << r) != 0)
