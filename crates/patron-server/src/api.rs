@@ -301,16 +301,27 @@ async fn match_record(
     let row = patron_domain::RawRow::new(values.iter().map(|(c, v)| (*c, v.as_str())).collect());
     let (record, report) = patron_domain::clean_customer(&row, &state.clean)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Some(issue) = report.issues.first() {
-        return Err(ApiError::BadRequest(format!(
-            "{}: {}",
-            issue.field, issue.reason
-        )));
-    }
+    // A field that does not clean is left out of the match, as an import quarantines it and
+    // keeps the record: a mistyped phone must not hide the profile the email finds. The
+    // caller is told which fields were ignored and why.
+    let ignored: Vec<serde_json::Value> = report
+        .issues
+        .iter()
+        .map(|i| serde_json::json!({ "field": i.field, "reason": i.reason }))
+        .collect();
     if record.name.is_none() && record.email.is_none() && record.phone.is_none() {
-        return Err(ApiError::BadRequest(
-            "give at least one of name, email, phone".into(),
-        ));
+        let why: Vec<String> = report
+            .issues
+            .iter()
+            .map(|i| format!("{}: {}", i.field, i.reason))
+            .collect();
+        let why = match why.is_empty() {
+            true => String::new(),
+            false => format!(" (ignored {})", why.join("; ")),
+        };
+        return Err(ApiError::BadRequest(format!(
+            "give at least one valid name, email or phone{why}"
+        )));
     }
     let probe = identity::Probe::of_record(state.store.vault(), &record);
     let mut matches = identity::find_matches(&state.store, &probe).await?;
@@ -319,7 +330,9 @@ async fn match_record(
     caller
         .audit(&state.store, "match.lookup", Some(&ids.join(",")), None)
         .await?;
-    Ok(Json(serde_json::json!({ "matches": matches })))
+    Ok(Json(
+        serde_json::json!({ "matches": matches, "ignored": ignored }),
+    ))
 }
 
 #[derive(Deserialize)]

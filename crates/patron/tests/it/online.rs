@@ -112,11 +112,29 @@ async fn a_lookup_finds_the_profile_without_storing_the_record() {
         .iter()
         .all(|m| m["links"] == false));
 
+    // A field that does not clean is ignored, and said so; the rest still finds Ann.
+    let body: serde_json::Value = lookup(
+        &app,
+        Role::Agent,
+        json!({"name": "Ann Lee", "email": "ann.lee@", "phone": "(415) 555-2671", "country": "US"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["matches"][0]["customer_id"], ann, "{body}");
+    assert_eq!(body["ignored"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["ignored"][0]["field"], "email", "{body}");
+    assert!(body["ignored"][0]["reason"].as_str().unwrap().len() > 3);
+
     // Bad requests, and a role that may not read customers.
     for (bad, why) in [
         (json!({"colour": "blue"}), "unknown field"),
-        (json!({"city": "Oslo"}), "one of"),
-        (json!({"email": "not-an-email"}), "email"),
+        (json!({"city": "Oslo"}), "one valid name"),
+        (
+            json!({"email": "not-an-email", "city": "Oslo"}),
+            "ignored email:",
+        ),
         (json!({"email": ["a"]}), "must be a string"),
     ] {
         let resp = lookup(&app, Role::Agent, bad.clone()).await;
