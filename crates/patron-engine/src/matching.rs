@@ -972,6 +972,112 @@ fn term_frequencies(records: &[MatchRecord], field: usize) -> TermFrequencies {
         .collect()
 }
 
+/// The smallest frequency, by `frequency_of(k, value)` for `a`'s `k`-th value, of the values
+/// of field `f` that `a` and `b` share.
+fn agreed_frequency(
+    f: usize,
+    a: &MatchRecord,
+    b: &MatchRecord,
+    frequency_of: impl Fn(usize, &str) -> Option<f64>,
+) -> Option<f64> {
+    let (va, vb) = (values(a, f), values(b, f));
+    va.iter()
+        .enumerate()
+        .filter(|(_, v)| vb.contains(v))
+        .filter_map(|(k, v)| frequency_of(k, v))
+        .reduce(f64::min)
+}
+
+/// A model made ready to score millions of candidate pairs of `records`: each level's weight
+/// computed once, and the term frequency of every value of the term-frequency fields looked
+/// up once per record, so scoring a pair takes no logarithm but the term-frequency ones and
+/// hashes no strings.
+struct Scorer<'a> {
+    model: &'a Model,
+    /// `level_weights[f][l]`: the weight of level `l + 1` of field `f`.
+    level_weights: Vec<Vec<f64>>,
+    /// Record `r`'s frequencies are `tf[start[r]..start[r + 1]]`: field by field in
+    /// [`TERM_FREQUENCY`] order, value by value; NaN for a value the model has not counted.
+    start: Vec<usize>,
+    tf: Vec<f64>,
+}
+
+impl<'a> Scorer<'a> {
+    fn new(model: &'a Model, records: &[MatchRecord]) -> Scorer<'a> {
+        let per_record: Vec<Vec<f64>> = records
+            .par_iter()
+            .map(|r| {
+                let mut out = Vec::new();
+                for (slot, &f) in TERM_FREQUENCY.iter().enumerate() {
+                    let tf = model.tf.get(slot);
+                    out.extend(values(r, f).iter().map(|v| {
+                        tf.and_then(|tf| tf.get(v.as_str()).copied())
+                            .unwrap_or(f64::NAN)
+                    }));
+                }
+                out
+            })
+            .collect();
+        let mut start = Vec::with_capacity(records.len() + 1);
+        let mut tf = Vec::new();
+        for v in per_record {
+            start.push(tf.len());
+            tf.extend(v);
+        }
+        start.push(tf.len());
+        let level_weights = (0..FIELDS.len())
+            .map(|f| {
+                (0..model.m[f].len())
+                    .map(|l| (model.m[f][l] / model.u[f][l]).log2())
+                    .collect()
+            })
+            .collect();
+        Scorer {
+            model,
+            level_weights,
+            start,
+            tf,
+        }
+    }
+
+    /// [`Model::link_weight`] of records `i` and `j`, compared into `g`.
+    fn link_weight(
+        &self,
+        g: &Gamma,
+        i: usize,
+        a: &MatchRecord,
+        b: &MatchRecord,
+    ) -> (f64, Evidence) {
+        self.model.link_weight_of(|f| {
+            let tf = if g[f] == 1 {
+                self.agreed(f, i, a, b)
+            } else {
+                None
+            };
+            self.model
+                .field_weight_by(f, g[f], tf, |l| self.level_weights[f][l])
+        })
+    }
+
+    /// [`Model::agreed_tf`] for record `i` (that is `a`) and `b`, which agree exactly on
+    /// field `f` (level 1 is equality for every term-frequency field).
+    fn agreed(&self, f: usize, i: usize, a: &MatchRecord, b: &MatchRecord) -> Option<f64> {
+        let slot = TERM_FREQUENCY.iter().position(|&t| t == f)?;
+        let before: usize = TERM_FREQUENCY[..slot]
+            .iter()
+            .map(|&t| values(a, t).len())
+            .sum();
+        let mine = &self.tf[self.start[i] + before..self.start[i + 1]];
+        let counted = |k: usize| Some(mine[k]).filter(|x| !x.is_nan());
+        // With one value, the agreed value is `a`'s, and `b` is not read: at scale reading
+        // it is a cache miss per pair, most of the time scoring takes.
+        match values(a, f).len() {
+            1 => counted(0),
+            _ => agreed_frequency(f, a, b, |k, _| counted(k)),
+        }
+    }
+}
+
 fn values(r: &MatchRecord, field: usize) -> &[String] {
     match field {
         NAME => &r.names,
@@ -1043,15 +1149,25 @@ impl Model {
 
     /// log2 Bayes factor of one field's level, `None` for a missing value.
     fn field_weight(&self, f: usize, level: u8, tf_u: Option<f64>) -> f64 {
+        self.field_weight_by(f, level, tf_u, |l| (self.m[f][l] / self.u[f][l]).log2())
+    }
+
+    /// [`Model::field_weight`], with the weight of a level without term frequency from
+    /// `untuned(level - 1)`.
+    fn field_weight_by(
+        &self,
+        f: usize,
+        level: u8,
+        tf_u: Option<f64>,
+        untuned: impl Fn(usize) -> f64,
+    ) -> f64 {
         if level == 0 {
             return 0.0;
         }
-        let l = level as usize - 1;
-        let u = match tf_u {
-            Some(t) if l == 0 => t.max(FLOOR),
-            _ => self.u[f][l],
-        };
-        (self.m[f][l] / u).log2()
+        match (level as usize - 1, tf_u) {
+            (0, Some(t)) => (self.m[f][0] / t.max(FLOOR)).log2(),
+            (l, _) => untuned(l),
+        }
     }
 
     fn probability_of(&self, g: &Gamma) -> f64 {
@@ -1067,11 +1183,7 @@ impl Model {
     fn agreed_tf(&self, f: usize, a: &MatchRecord, b: &MatchRecord) -> Option<f64> {
         let slot = TERM_FREQUENCY.iter().position(|&t| t == f)?;
         let tf = self.tf.get(slot)?;
-        let (va, vb) = (values(a, f), values(b, f));
-        va.iter()
-            .filter(|v| vb.contains(v))
-            .filter_map(|v| tf.get(v.as_str()).copied())
-            .reduce(f64::min)
+        agreed_frequency(f, a, b, |_, v| tf.get(v).copied())
     }
 
     /// The match weight of two records, with each field's part.
@@ -1137,9 +1249,14 @@ impl Model {
     }
 
     fn link_weight_compared(&self, g: &Gamma, a: &MatchRecord, b: &MatchRecord) -> (f64, Evidence) {
+        self.link_weight_of(|f| self.weight_of(g, f, a, b))
+    }
+
+    /// [`Model::link_weight`] from each field's weight.
+    fn link_weight_of(&self, weight_of: impl Fn(usize) -> f64) -> (f64, Evidence) {
         // The same sums as `explain_compared`, without its allocations: this runs for every
         // candidate pair.
-        let fields: [f64; 8] = std::array::from_fn(|f| self.weight_of(g, f, a, b));
+        let fields: [f64; 8] = std::array::from_fn(weight_of);
         let weight = (self.lambda / (1.0 - self.lambda)).log2() + fields.iter().sum::<f64>();
         let evidence = IDENTIFYING.map(|f| fields[f]);
         if evidence.iter().any(|w| *w >= EVIDENCE) {
@@ -1270,17 +1387,27 @@ pub fn cluster(
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
     // Looked up by binary search: a map of every scored pair would hold millions of entries.
-    let mut weight_of: Vec<((u32, u32), f64)> = scored
-        .iter()
-        .map(|&(i, j, w)| ((i.min(j), i.max(j)), w))
-        .collect();
-    weight_of.par_sort_unstable_by_key(|p| p.0);
+    // `resolve` gives them sorted with `i < j`; only others are copied and sorted.
+    let in_order = scored
+        .par_windows(2)
+        .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1))
+        && scored.par_iter().all(|p| p.0 < p.1);
+    let weight_of: std::borrow::Cow<[(u32, u32, f64)]> = if in_order {
+        std::borrow::Cow::Borrowed(scored)
+    } else {
+        let mut v: Vec<(u32, u32, f64)> = scored
+            .iter()
+            .map(|&(i, j, w)| (i.min(j), i.max(j), w))
+            .collect();
+        v.par_sort_unstable_by_key(|p| (p.0, p.1));
+        std::borrow::Cow::Owned(v)
+    };
     let weight = |x: u32, y: u32| {
         let key = (x.min(y), x.max(y));
         weight_of
-            .binary_search_by_key(&key, |p| p.0)
+            .binary_search_by_key(&key, |p| (p.0, p.1))
             .ok()
-            .map(|k| weight_of[k].1)
+            .map(|k| weight_of[k].2)
     };
     for &(a, b) in same {
         join(&mut parent, &mut members, a, b);
@@ -1437,17 +1564,21 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
     let model = estimate_with(records, &blocked, &gammas, settings.u_pairs, settings.seed);
     // Each rule's own pairs were for estimation only.
     let Blocked { pairs, .. } = blocked;
+    let scorer = Scorer::new(&model, records);
     let links: Vec<(u32, u32, f64, Evidence)> = pairs
         .par_iter()
         .zip(&gammas)
         .map(|(&(i, j), g)| {
             let (a, b) = (&records[i as usize], &records[j as usize]);
-            let (w, evidence) = model.link_weight_compared(g, a, b);
+            let (w, evidence) = scorer.link_weight(g, i as usize, a, b);
             (i, j, w, evidence)
         })
         .collect();
+    drop(scorer);
+    // Every pass below reads millions of pairs at scale, so each runs in parallel (rayon's
+    // collect keeps their order).
     let mut must_link: Vec<(u32, u32)> = links
-        .iter()
+        .par_iter()
         .zip(&gammas)
         .filter(|((i, j, w, _), g)| {
             let (a, b) = (&records[*i as usize], &records[*j as usize]);
@@ -1465,7 +1596,7 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         .map(|&(a, b)| (a.min(b), a.max(b)))
         .collect();
     let mut uncertain: Vec<(u32, u32, f64, f64)> = links
-        .iter()
+        .par_iter()
         .filter_map(|&(i, j, w, evidence)| {
             let threshold = if evidence == Evidence::None {
                 settings.weak_link_weight
@@ -1478,9 +1609,15 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         })
         .collect();
     uncertain.sort_by(|x, y| x.3.total_cmp(&y.3).then((x.0, x.1).cmp(&(y.0, y.1))));
-    let (weak, scored): (Vec<_>, Vec<_>) = links.into_iter().partition(|l| l.3 == Evidence::None);
-    let scored: Vec<(u32, u32, f64)> = scored.into_iter().map(|l| (l.0, l.1, l.2)).collect();
-    let weak: Vec<(u32, u32, f64)> = weak.into_iter().map(|l| (l.0, l.1, l.2)).collect();
+    let split = |weak: bool| -> Vec<(u32, u32, f64)> {
+        links
+            .par_iter()
+            .filter(|l| (l.3 == Evidence::None) == weak)
+            .map(|l| (l.0, l.1, l.2))
+            .collect()
+    };
+    let (weak, scored) = (split(true), split(false));
+    drop(links);
     let linked_pairs = scored
         .iter()
         .filter(|p| p.2 >= settings.link_weight)
@@ -1746,6 +1883,35 @@ mod tests {
             (rec("", "", "", ""), rec("bob", "b@x.com", "+1", "19900101")),
             [0, 0, 0, 0, 0, 0, 0, 0],
         );
+    }
+
+    #[test]
+    fn the_scorer_weighs_every_pair_as_the_model_does() {
+        // Common and rare values, a record with two name keys (a Chinese name and its
+        // pinyin), missing fields, and a record the frequencies were not counted on.
+        let mut records = vec![
+            home("lee ann", "1 main st", "2000", "sydney", "19900102"),
+            home("lee ann", "1 main st", "2000", "sydney", "19900102"),
+            home("lee ann", "9 high st", "2000", "sydney", "19851231"),
+            home("bo zhang", "9 high st", "3000", "melbourne", ""),
+            home("zed quux", "", "2000", "sydney", "19900102"),
+        ];
+        records[3].names.push("张博".into());
+        records[4].names.push("bo zhang".into());
+        records[4].email = Some("zq@x.com".into());
+        let mut model = estimate(&records, &block(&records, 50), 1000, 1);
+        model.count_term_frequencies(&records[..4]);
+        let scorer = Scorer::new(&model, &records);
+        for (i, a) in records.iter().enumerate() {
+            for b in &records {
+                let g = compare(a, b);
+                assert_eq!(
+                    scorer.link_weight(&g, i, a, b),
+                    model.link_weight(a, b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
     }
 
     #[test]
