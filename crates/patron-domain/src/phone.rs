@@ -22,8 +22,13 @@ impl Phone {
         let cleaned = pre_clean(s);
         let id = region.and_then(|c| c.as_str().parse::<country::Id>().ok());
         with_database(|db, rules| {
-            let number = phonenumber::parse_with(db, id, &cleaned)
-                .map_err(|e| Invalid::new(format!("not a phone number ({e})")))?;
+            let number = phonenumber::parse_with(db, id, &cleaned).map_err(|e| match e {
+                // The usual cause in a shop's export: local numbers and no country column.
+                phonenumber::ParseError::InvalidCountryCode if id.is_none() => {
+                    Invalid::new(NO_REGION)
+                }
+                e => Invalid::new(format!("not a phone number ({e})")),
+            })?;
             let code = number.code().value();
             let national = number.national().to_string();
             if !rules.is_valid(db, code, &national) {
@@ -39,6 +44,10 @@ impl Phone {
         &self.0
     }
 }
+
+/// Why a number without a country code is not read when its record has no country.
+pub const NO_REGION: &str = "no country code, and no country to read the number in: give the \
+     record a country, or set a default region (--default-region, PATRON_DEFAULT_REGION)";
 
 /// libphonenumber's metadata (the XML the `phonenumber` crate ships; see build.rs).
 const METADATA_XML: &str = include_str!(concat!(env!("OUT_DIR"), "/PhoneNumberMetadata.xml"));
@@ -325,5 +334,19 @@ mod tests {
         check("138 0013 8000", "", None);
         check("12345", "US", None);
         check("call me", "US", None);
+    }
+
+    #[test]
+    fn a_local_number_without_a_region_says_how_to_read_it() {
+        let why = |raw: &str, region: Option<&str>| {
+            Phone::parse(raw, region.map(|r| Country::parse(r).unwrap()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(why("(415) 555-2671", None).contains("--default-region"));
+        assert!(why("138 0013 8000", None).contains("default region"));
+        // With a region, or a number that is no phone at all, the reason is libphonenumber's.
+        assert!(!why("12345", Some("US")).contains("region"));
+        assert!(!why("call me", Some("US")).contains("region"));
     }
 }

@@ -1664,6 +1664,13 @@ pub async fn import(
     if s.buyers > 0 {
         println!("  {} buyer records taken from the orders", s.buyers);
     }
+    if s.phones_without_region > 0 {
+        println!(
+            "  {} phones have no country code and their records no country: import again \
+             with --default-region (e.g. US, CN) to keep them",
+            s.phones_without_region
+        );
+    }
     if !s.fields.is_empty() {
         println!(
             "  {:<14} {:>9} {:>9} {:>9} {:>12}",

@@ -86,6 +86,9 @@ pub struct ImportSummary {
     pub with_field_issues: u64,
     /// Quarantined values per field.
     pub quarantined_by_field: BTreeMap<String, u64>,
+    /// Quarantined phones written without a country code in records without a country
+    /// (read with a default region, they would be kept).
+    pub phones_without_region: u64,
     /// Header columns Patron does not know, ignored.
     pub unknown_columns: Vec<String>,
     /// Customer records taken from the buyers of an order export (Shopify).
@@ -502,6 +505,9 @@ impl Assembler {
                         }
                         for i in report.issues {
                             self.summary.fields.entry(i.field).or_default().quarantined += 1;
+                            if i.reason == patron_domain::NO_REGION {
+                                self.summary.phones_without_region += 1;
+                            }
                             *self
                                 .summary
                                 .quarantined_by_field

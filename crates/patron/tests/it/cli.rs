@@ -833,3 +833,45 @@ async fn fixing_one_line_of_an_order_keeps_its_other_lines() {
         vec![("USD".to_owned(), 3 * 950 + 4_000)]
     );
 }
+
+/// A shop's export with local phone numbers and no country column: the phones are
+/// quarantined with a reason that says what to do, the import says it too, and importing
+/// again with a default region keeps them.
+#[tokio::test]
+async fn local_phones_without_a_country_point_to_the_default_region() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let file = env.write(
+        "local.csv",
+        "source,source_id,name,phone\nweb,1,Ann Lee,(415) 555-2671\nweb,2,Bo Lin,+44 20 7946 0018\n",
+    );
+    let out = env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    assert!(out.contains("(quarantined: phone 1)"), "{out}");
+    assert!(
+        out.contains("1 phones have no country code") && out.contains("--default-region"),
+        "{out}"
+    );
+    let listed = csv_rows(&env.patron_ok(&["quarantine", "list"]));
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0]["reason"].contains("set a default region"),
+        "{listed:?}"
+    );
+
+    let out = env.patron_ok(&[
+        "--default-region",
+        "US",
+        "import",
+        "customers",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("stored 2, rejected 0, 0 stored with fields quarantined"),
+        "{out}"
+    );
+    assert!(!out.contains("no country code"), "{out}");
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM source_records WHERE phone_hash IS NOT NULL")
+            .await,
+        2
+    );
+}
