@@ -30,6 +30,7 @@ pub use record::{
     FieldIssue, FieldReport, OrderLine, OrderStatus, Product, RawRow, RowError, CUSTOMER_COLUMNS,
     ORDER_COLUMNS, PRODUCT_COLUMNS,
 };
+pub use record::{postal_key, street_key};
 
 /// Why one value could not be standardized. The message is meant for a data team reading a
 /// quarantine report, so it names the rule that failed, never an internal detail.

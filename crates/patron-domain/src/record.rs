@@ -106,6 +106,60 @@ pub struct Address {
     pub postal_code: Option<String>,
 }
 
+/// The street line as identity resolution compares it: lower-case, punctuation as spaces, and
+/// a common street-type abbreviation at its end written out, so `12 Main St.` and
+/// `12 main street` agree exactly. Only the last word is expanded: `St Kilda Road` keeps its
+/// saint.
+pub fn street_key(line1: &str) -> String {
+    const TYPES: [(&str, &str); 22] = [
+        ("st", "street"),
+        ("str", "street"),
+        ("rd", "road"),
+        ("ave", "avenue"),
+        ("av", "avenue"),
+        ("dr", "drive"),
+        ("ln", "lane"),
+        ("blvd", "boulevard"),
+        ("ct", "court"),
+        ("pl", "place"),
+        ("cres", "crescent"),
+        ("hwy", "highway"),
+        ("pkwy", "parkway"),
+        ("sq", "square"),
+        ("tce", "terrace"),
+        ("ter", "terrace"),
+        ("cl", "close"),
+        ("cct", "circuit"),
+        ("cir", "circle"),
+        ("pde", "parade"),
+        ("gdns", "gardens"),
+        ("esp", "esplanade"),
+    ];
+    let spaced: String = line1
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .to_lowercase();
+    let mut words: Vec<&str> = spaced.split_whitespace().collect();
+    if words.len() > 1 {
+        if let Some(last) = words.last_mut() {
+            if let Some((_, full)) = TYPES.iter().find(|(short, _)| short == last) {
+                *last = full;
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// The postal code as identity resolution compares it: lower-case, without spaces or dashes
+/// (`SW1A 1AA` and `sw1a1aa` agree).
+pub fn postal_key(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// A cleaned customer record from one source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerRecord {
@@ -580,6 +634,31 @@ mod tests {
 
     fn row<'a>(pairs: &[(&'a str, &'a str)]) -> RawRow<'a> {
         RawRow::new(pairs.to_vec())
+    }
+
+    #[test]
+    fn street_and_postal_keys() {
+        for (raw, key) in [
+            ("12 Main St.", "12 main street"),
+            ("12 main street", "12 main street"),
+            ("12, Main  Street", "12 main street"),
+            ("Flat 3, 7 Wallaby Pl", "flat 3 7 wallaby place"),
+            ("St Kilda Rd", "st kilda road"),
+            ("7 St", "7 street"),
+            ("St", "st"),
+            ("O'Connell Ave", "o connell avenue"),
+            ("上海市南京东路100号", "上海市南京东路100号"),
+            ("", ""),
+        ] {
+            assert_eq!(street_key(raw), key, "{raw}");
+        }
+        for (raw, key) in [
+            ("SW1A 1AA", "sw1a1aa"),
+            ("12345-6789", "123456789"),
+            ("2000", "2000"),
+        ] {
+            assert_eq!(postal_key(raw), key, "{raw}");
+        }
     }
 
     #[test]

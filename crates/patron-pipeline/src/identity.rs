@@ -833,8 +833,12 @@ impl Probe {
             email: r.email.as_ref().map(|e| e.match_key()),
             phone: r.phone.as_ref().map(|p| p.as_str().to_owned()),
             birth: r.birth_date.map(|d| d.format("%Y%m%d").to_string()),
-            address: lower(&r.address.line1),
-            postal: lower(&r.address.postal_code),
+            address: r.address.line1.as_deref().map(patron_domain::street_key),
+            postal: r
+                .address
+                .postal_code
+                .as_deref()
+                .map(patron_domain::postal_key),
             city: lower(&r.address.city),
             gender: r.gender.map(|g| g.code().to_owned()),
             loyalty: r
@@ -1056,8 +1060,8 @@ fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchReco
             .map(|e| e.match_key()),
         phone: open(2),
         birth: open(3).map(|d| d.replace('-', "")),
-        address: part("line1"),
-        postal: part("postal_code"),
+        address: part("line1").map(|l| patron_domain::street_key(&l)),
+        postal: part("postal_code").map(|p| patron_domain::postal_key(&p)),
         city: open(6).map(|c| c.to_lowercase()),
         gender: open(5),
         loyalty: r.loyalty_hash.as_deref().map(hex),

@@ -875,3 +875,32 @@ async fn local_phones_without_a_country_point_to_the_default_region() {
         2
     );
 }
+
+/// The same home written two ways (an abbreviated street type, a postal code with and
+/// without its space) compares as the same street and postal code.
+#[tokio::test]
+async fn an_abbreviated_street_and_a_spaced_postal_code_agree_exactly() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let file = env.write(
+        "homes.csv",
+        "source,source_id,name,address_line1,postal_code,city,country\n\
+         web,a,Ann Lee,12 Main St.,SW1A 1AA,London,GB\n\
+         pos,b,Ann Lee,\"12, Main Street\",sw1a1aa,London,GB\n\
+         web,c,Bo Lin,1 High St,N1 9GU,London,GB\n",
+    );
+    env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let explained: serde_json::Value =
+        serde_json::from_str(&env.patron_ok(&["explain", "web:a", "pos:b"])).unwrap();
+    let level = |field: &str| {
+        explained["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == field)
+            .unwrap()["level"]
+            .clone()
+    };
+    assert_eq!(level("address"), "exact", "{explained}");
+    assert_eq!(level("postal_code"), "exact", "{explained}");
+}
