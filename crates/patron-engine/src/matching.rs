@@ -1028,7 +1028,7 @@ impl<'a> Scorer<'a> {
         let level_weights = (0..FIELDS.len())
             .map(|f| {
                 (0..model.m[f].len())
-                    .map(|l| (model.m[f][l] / model.u[f][l]).log2())
+                    .map(|l| model.level_weight(f, l))
                     .collect()
             })
             .collect();
@@ -1149,7 +1149,12 @@ impl Model {
 
     /// log2 Bayes factor of one field's level, `None` for a missing value.
     fn field_weight(&self, f: usize, level: u8, tf_u: Option<f64>) -> f64 {
-        self.field_weight_by(f, level, tf_u, |l| (self.m[f][l] / self.u[f][l]).log2())
+        self.field_weight_by(f, level, tf_u, |l| self.level_weight(f, l))
+    }
+
+    /// log2 Bayes factor of level `l + 1` of field `f`, without term frequency.
+    fn level_weight(&self, f: usize, l: usize) -> f64 {
+        (self.m[f][l] / self.u[f][l]).log2()
     }
 
     /// [`Model::field_weight`], with the weight of a level without term frequency from
