@@ -206,10 +206,10 @@ impl Store {
                 .filter(|c| **c != "received_at")
                 .map(|c| match *c {
                     "consent_at" => "consent_at = CASE WHEN \
-                        source_records.consent_email IS NOT DISTINCT FROM excluded.consent_email \
-                        AND source_records.consent_sms IS NOT DISTINCT FROM excluded.consent_sms \
-                        AND source_records.consent_wechat IS NOT DISTINCT FROM excluded.consent_wechat \
-                        THEN COALESCE(source_records.consent_at, excluded.consent_at) \
+                        source_record_data.consent_email IS NOT DISTINCT FROM excluded.consent_email \
+                        AND source_record_data.consent_sms IS NOT DISTINCT FROM excluded.consent_sms \
+                        AND source_record_data.consent_wechat IS NOT DISTINCT FROM excluded.consent_wechat \
+                        THEN COALESCE(source_record_data.consent_at, excluded.consent_at) \
                         ELSE excluded.consent_at END"
                         .to_owned(),
                     c => format!("{c} = excluded.{c}"),
@@ -217,7 +217,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             plan.inserts.push(Insert {
-                table: "source_records",
+                table: "source_record_data",
                 columns: CUSTOMER_COLS,
                 suffix: format!("ON CONFLICT (source, source_id) DO UPDATE SET {set}"),
                 rows,

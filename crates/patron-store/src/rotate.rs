@@ -34,7 +34,7 @@ pub(crate) const SEALED: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
-        "source_records",
+        "source_record_data",
         "record_id",
         &[
             "name_enc",

@@ -299,11 +299,18 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        e.records = sqlx::query("DELETE FROM source_records WHERE customer_id = $1")
+        e.records = sqlx::query(
+            "DELETE FROM source_record_data WHERE record_id IN \
+             (SELECT record_id FROM record_profiles WHERE customer_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM record_profiles WHERE customer_id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
         sqlx::query("DELETE FROM customers WHERE customer_id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -146,6 +146,7 @@ async fn subject_export_and_erase_leave_nothing_personal_in_the_file() {
     for table in [
         "customers",
         "source_records",
+        "record_profiles",
         "identities",
         "name_index",
         "events",
