@@ -25,12 +25,12 @@ pub use gender::Gender;
 pub use money::{Currency, Money};
 pub use name::PersonName;
 pub use phone::{Phone, NO_REGION};
+pub use record::{city_key, postal_key, street_key};
 pub use record::{
     clean_customer, clean_order_line, clean_product, Address, CleanConfig, CustomerRecord,
     FieldIssue, FieldReport, OrderLine, OrderStatus, Product, RawRow, RowError, CUSTOMER_COLUMNS,
     ORDER_COLUMNS, PRODUCT_COLUMNS,
 };
-pub use record::{postal_key, street_key};
 
 /// Why one value could not be standardized. The message is meant for a data team reading a
 /// quarantine report, so it names the rule that failed, never an internal detail.

@@ -85,12 +85,30 @@ impl PersonName {
     /// Order-independent keys that two spellings of the same name share: the lower-case words
     /// sorted (`ann lee` for "Lee Ann" and "Ann Lee"), and for Chinese names the pinyin of
     /// surname and given name sorted the same way (张伟 → `wei zhang`, like "Zhang Wei").
+    ///
+    /// Latin names also give their spelling without accents or hyphens, the way a form or a
+    /// till without those characters takes them (Zoë Martínez-López → `lopez martinez zoe`),
+    /// and with German umlauts written out (Müller → `mueller`), so each of those spellings
+    /// shares a key with the written one.
     pub fn match_keys(&self) -> Vec<String> {
-        let mut keys = vec![sorted_words(&self.0.to_lowercase())];
-        if let Some(p) = self.pinyin() {
-            keys.push(sorted_words(&p));
+        let lower = self.0.to_lowercase();
+        let mut keys = vec![sorted_words(&lower)];
+        let mut add = |key: String| {
+            if !key.is_empty() && !keys.contains(&key) {
+                keys.push(key);
+            }
+        };
+        add(sorted_words(&fold_latin(&lower)));
+        if lower.contains(['ä', 'ö', 'ü']) {
+            let written_out = lower
+                .replace('ä', "ae")
+                .replace('ö', "oe")
+                .replace('ü', "ue");
+            add(sorted_words(&fold_latin(&written_out)));
         }
-        keys.dedup();
+        if let Some(p) = self.pinyin() {
+            add(sorted_words(&p));
+        }
         keys
     }
 
@@ -105,14 +123,6 @@ impl PersonName {
             .iter()
             .find(|s| compact.starts_with(*s))
             .map_or(1, |s| s.chars().count());
-        let to_pinyin = |s: &str| -> String {
-            s.chars()
-                .map(|c| match c.to_pinyin() {
-                    Some(p) => p.plain().to_owned(),
-                    None => c.to_lowercase().collect(),
-                })
-                .collect()
-        };
         let surname: String = compact.chars().take(surname_len).collect();
         let given: String = compact.chars().skip(surname_len).collect();
         Some(
@@ -137,6 +147,22 @@ impl PersonName {
     }
 }
 
+/// Pinyin without tones, syllables run together (上海 → `shanghai`).
+fn to_pinyin(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.to_pinyin() {
+            Some(p) => p.plain().to_owned(),
+            None => c.to_lowercase().collect(),
+        })
+        .collect()
+}
+
+/// The pinyin of a word written in Chinese characters (spaces dropped), `None` for any
+/// other script.
+pub(crate) fn han_pinyin(s: &str) -> Option<String> {
+    is_cjk_name(s).then(|| to_pinyin(&s.chars().filter(|c| !c.is_whitespace()).collect::<String>()))
+}
+
 fn is_honorific(word: &str) -> bool {
     let w = word.trim_end_matches('.').to_lowercase();
     HONORIFICS.contains(&w.as_str())
@@ -153,6 +179,30 @@ fn is_cjk_name(name: &str) -> bool {
 
 fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// A lower-case name as plain letters: accents dropped (é → e, å → a), letters without a
+/// decomposition spelled out (ß → ss, æ → ae, ø → o, ł → l), hyphens and dots as spaces,
+/// apostrophes dropped (O'Brien → obrien). Other scripts pass through.
+pub fn fold_latin(lower: &str) -> String {
+    let mut out = String::with_capacity(lower.len());
+    for c in lower.nfkd() {
+        match c {
+            _ if unicode_normalization::char::is_combining_mark(c) => {}
+            'ß' => out.push_str("ss"),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'þ' => out.push_str("th"),
+            'ø' => out.push('o'),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'ı' => out.push('i'),
+            '-' | '‐' | '‑' | '–' | '.' => out.push(' '),
+            '\'' | '’' | '`' | 'ʼ' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn sorted_words(s: &str) -> String {
@@ -249,6 +299,20 @@ mod tests {
         // Homophones share the key too (薇 is also "wei"); matching weighs the rest.
         assert!(shares("张伟", "张薇"));
         assert!(!shares("Ann Lee", "Ann Li"));
+        // Accents, hyphens and umlauts as tills and web forms write them.
+        assert!(shares("Zoë Martínez-López", "Zoe Martinez Lopez"));
+        assert!(shares("Björn Åström", "Bjorn Astrom"));
+        assert!(shares("Mary-Jane Watson", "Mary Jane Watson"));
+        assert!(shares("Hans-Peter Müller", "Hans Peter Mueller"));
+        assert!(shares("Hans-Peter Müller", "Hans Peter Muller"));
+        assert!(shares("Sean O'Brien", "Sean OBrien"));
+        assert!(shares("Łukasz Straße", "Lukasz Strasse"));
+        assert!(!shares("Müller", "Miller"));
+        assert_eq!(
+            p("Zoë Martínez").match_keys(),
+            vec!["martínez zoë", "martinez zoe"]
+        );
+        assert_eq!(p("Ann Lee").match_keys(), vec!["ann lee"]);
     }
 
     #[test]

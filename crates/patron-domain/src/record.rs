@@ -160,6 +160,25 @@ pub fn postal_key(code: &str) -> String {
         .collect()
 }
 
+/// The city as identity resolution compares it: lower-case without accents (São Paulo =
+/// sao paulo), and a city written in Chinese characters as its pinyin without the 市 ("city")
+/// suffix, so 上海市, 上海 and Shanghai agree exactly. Names that differ between languages
+/// (München, Munich) stay different.
+pub fn city_key(city: &str) -> String {
+    let city = city.trim();
+    let han = city
+        .strip_suffix('市')
+        .filter(|c| !c.is_empty())
+        .unwrap_or(city);
+    if let Some(pinyin) = crate::name::han_pinyin(han) {
+        return pinyin;
+    }
+    crate::name::fold_latin(&city.to_lowercase())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A cleaned customer record from one source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerRecord {
@@ -658,6 +677,16 @@ mod tests {
             ("2000", "2000"),
         ] {
             assert_eq!(postal_key(raw), key, "{raw}");
+        }
+        for (raw, key) in [
+            ("Shanghai", "shanghai"),
+            ("上海", "shanghai"),
+            ("上海市", "shanghai"),
+            ("São  Paulo", "sao paulo"),
+            ("Saint-Étienne", "saint etienne"),
+            ("München", "munchen"),
+        ] {
+            assert_eq!(city_key(raw), key, "{raw}");
         }
     }
 

@@ -827,7 +827,6 @@ impl Probe {
 
     /// The probe of a cleaned record that is not stored (a lookup).
     pub fn of_record(vault: &Vault, r: &patron_domain::CustomerRecord) -> Probe {
-        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
         let features = MatchRecord {
             names: r.name.as_ref().map(|n| n.match_keys()).unwrap_or_default(),
             email: r.email.as_ref().map(|e| e.match_key()),
@@ -839,7 +838,7 @@ impl Probe {
                 .postal_code
                 .as_deref()
                 .map(patron_domain::postal_key),
-            city: lower(&r.address.city),
+            city: r.address.city.as_deref().map(patron_domain::city_key),
             gender: r.gender.map(|g| g.code().to_owned()),
             loyalty: r
                 .loyalty_id
@@ -1062,7 +1061,7 @@ fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchReco
         birth: open(3).map(|d| d.replace('-', "")),
         address: part("line1").map(|l| patron_domain::street_key(&l)),
         postal: part("postal_code").map(|p| patron_domain::postal_key(&p)),
-        city: open(6).map(|c| c.to_lowercase()),
+        city: open(6).map(|c| patron_domain::city_key(&c)),
         gender: open(5),
         loyalty: r.loyalty_hash.as_deref().map(hex),
         untrusted: rules.untrusted(&r.source),

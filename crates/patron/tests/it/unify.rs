@@ -250,3 +250,65 @@ fn febrl1_and_febrl2_deduplication_f1_is_at_least_0_98() {
         assert!(q.f1 >= 0.98, "{file} deduplication: {q:?}");
     }
 }
+
+/// Spellings a till or a web form makes of one person join them; a household or namesakes
+/// whose only likeness is what any two such people share stay apart. Among 2,000 generated
+/// customers, so the model is fitted as on real data.
+#[tokio::test]
+async fn spellings_join_and_households_and_namesakes_stay_apart() {
+    use crate::helpers::{Db, TestEnv};
+    let env = TestEnv::new(Db::Sqlite).await;
+    let generated = env.data_dir().with_file_name("generated");
+    env.patron_ok(&[
+        "demo",
+        "--customers",
+        "2000",
+        "--no-orders",
+        "--generate-only",
+        generated.to_str().unwrap(),
+    ]);
+    env.patron_ok(&[
+        "import",
+        "customers",
+        generated.join("customers.csv").to_str().unwrap(),
+    ]);
+    let file = env.write(
+        "people.csv",
+        "source,source_id,name,email,phone,address_line1,city,postal_code,country,birth_date\n\
+         web,Z1,Zoë Martínez-López,zml1995@gmail.com,,,,,,\n\
+         pos,Z2,Zoe Martinez Lopez,zml1995@gmail.com,,,,,,\n\
+         web,Z3,Björn Åström,,+46 70 123 45 67,,,,,\n\
+         pos,Z4,Bjorn Astrom,,070-123 45 67,,,,SE,\n\
+         web,Z5,Mary-Jane Watson,mjw@aol.com,,,,,,\n\
+         pos,Z6,Mary Jane Watson,mjw@aol.com,,,,,,\n\
+         web,C1,王小明,,,,上海,,CN,1991-09-09\n\
+         pos,C2,Wang Xiaoming,,,,Shanghai,,China,1991-09-09\n\
+         web,H1,Tom Baker,bakerfam@gmail.com,,15 Pine Road,Smalltown,59999,US,1979-07-07\n\
+         pos,H2,Mary Baker,bakerfam@gmail.com,,15 Pine Road,Smalltown,59999,US,1981-02-14\n\
+         web,K1,Kevin Hart,kevin.hart@outlook.com,,,Chicago,60601,US,1981-08-08\n\
+         pos,K2,Kevin Hart,kevinhart@outlook.com,,,Chicago,60601,US,1975-12-25\n\
+         web,K3,Kevin Hart,kevin.hart@yahoo.com,,,Chicago,60602,US,1960-01-01\n\
+         pos,K4,Kevin Hart,kevin.hart@aol.com,,,Chicago,60603,US,1990-05-05\n",
+    );
+    env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    for (a, b, same) in [
+        ("web:Z1", "pos:Z2", true),
+        ("web:Z3", "pos:Z4", true),
+        ("web:Z5", "pos:Z6", true),
+        ("web:C1", "pos:C2", true),
+        ("web:H1", "pos:H2", false),
+        ("web:K1", "pos:K2", false),
+        ("web:K3", "pos:K4", false),
+    ] {
+        let (sa, ia) = a.split_once(':').unwrap();
+        let (sb, ib) = b.split_once(':').unwrap();
+        let (pa, pb) = (env.profile_of(sa, ia).await, env.profile_of(sb, ib).await);
+        assert_eq!(
+            pa == pb,
+            same,
+            "{a} and {b}: {}",
+            env.patron_ok(&["explain", a, b])
+        );
+    }
+}
