@@ -2,7 +2,7 @@
 
 use crate::{Country, Invalid};
 use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::sync::LazyLock;
 
 /// Parses a calendar date: `1990-01-02`, `1990/1/2`, `19900102`, `1990年1月2日`, and the
@@ -29,6 +29,10 @@ pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Inva
     };
     let mut formats = year_first.iter().chain(expected).chain(other);
     if let Some(d) = formats.find_map(|f| parse_with(&s, f, |p| p.to_naive_date())) {
+        // `%Y` takes any number of digits: 4/3/85 is the year 85, which no export means.
+        if d.year() < 1000 {
+            return Err(Invalid::new("a two-digit year: write the year in full"));
+        }
         return Ok(d);
     }
     // A timestamp where a date was asked for: keep its date part.
@@ -140,6 +144,11 @@ mod tests {
         check("07/06/1952", "", Some("1952-06-07"));
         check("07/06/1952", "US", Some("1952-07-06"));
         check("yesterday", "", None);
+        check("4/3/85", "US", None);
+        assert!(parse_date("4/3/85", None)
+            .unwrap_err()
+            .to_string()
+            .contains("two-digit year"));
     }
 
     #[test]

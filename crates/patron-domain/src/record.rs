@@ -277,7 +277,9 @@ pub fn clean_customer(
         phone: field(row, "phone", &mut issues, |v| Phone::parse(v, region)),
         gender: field(row, "gender", &mut issues, Gender::parse).flatten(),
         birth_date: field(row, "birth_date", &mut issues, |v| {
-            let d = parse_date(v, country)?;
+            // A record without a country is read the way its region writes dates (a US
+            // retailer's 03/04/1985 is 4 March).
+            let d = parse_date(v, region)?;
             if d > today || d < earliest {
                 return Err(Invalid::new("birth date in the future or before 1900"));
             }
@@ -735,6 +737,28 @@ mod tests {
         ]);
         let (rec, _) = clean_customer(&r, &cfg).unwrap();
         assert_eq!(rec.phone.unwrap().as_str(), "+14155552671");
+    }
+
+    #[test]
+    fn a_record_without_a_country_reads_dates_as_its_default_region_writes_them() {
+        let birth = |region: &str| {
+            let cfg = CleanConfig {
+                default_region: Country::parse(region).ok(),
+            };
+            let r = row(&[
+                ("source", "pos"),
+                ("source_id", "1"),
+                ("birth_date", "03/04/1985"),
+            ]);
+            clean_customer(&r, &cfg)
+                .unwrap()
+                .0
+                .birth_date
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(birth("US"), "1985-03-04");
+        assert_eq!(birth("GB"), "1985-04-03");
     }
 
     #[test]

@@ -151,9 +151,14 @@ pub enum Command {
         kind: ImportKindArg,
         /// The file.
         file: PathBuf,
-        /// Map an input column to a canonical one, e.g. --map 'Mobile=phone' (repeatable).
+        /// Map an input column to a canonical one, e.g. --map 'Mobile=phone', or ignore it
+        /// with --map 'Mobile=-' (repeatable).
         #[arg(long = "map", value_name = "COLUMN=CANONICAL")]
         maps: Vec<String>,
+        /// The system the rows come from (web, pos, wechat, ...), for a file without a
+        /// `source` column; a row's own non-empty `source` wins.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
         /// A file of COLUMN=CANONICAL lines, applied before --map.
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
@@ -803,6 +808,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             kind,
             file,
             maps,
+            source,
             mapping,
             encoding,
         } => {
@@ -815,6 +821,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let opts = ReadOptions {
                 columns: ColumnMap::new(kind, &specs)?,
                 encoding: parse_encoding(&encoding)?,
+                source: match source.as_deref().map(str::trim) {
+                    Some("") => anyhow::bail!("--source needs a name, e.g. --source pos"),
+                    other => other.map(str::to_owned),
+                },
             };
             let store = cfg.open_store().await?;
             import(&store, &cfg, kind, &file, &opts).await?;
@@ -1663,6 +1673,21 @@ pub async fn import(
     );
     if s.buyers > 0 {
         println!("  {} buyer records taken from the orders", s.buyers);
+    }
+    if s.not_utf8 > 0 && s.read_as.contains("UTF-8") {
+        println!(
+            "  {} rows are not valid UTF-8: if the file was saved in another encoding, import \
+             it again with --encoding (e.g. windows-1252 for Western European Excel exports)",
+            s.not_utf8
+        );
+    }
+    if s.repeated_ids > 0 {
+        println!(
+            "  {} rows repeat the source and id of an earlier row (first: {}): each replaced \
+             the earlier one; combine such rows in the file to keep all their values",
+            s.repeated_ids,
+            s.first_repeated_id.as_deref().unwrap_or_default()
+        );
     }
     if s.phones_without_region > 0 {
         println!(

@@ -26,6 +26,24 @@ const ALIASES: &[(&str, &[&str])] = &[
             "phonenumber",
         ],
     ),
+    (
+        "source_id",
+        &[
+            "customer_id",
+            "customer_no",
+            "customer_number",
+            "customer_code",
+        ],
+    ),
+    (
+        "customer_source_id",
+        &[
+            "customer_id",
+            "customer_no",
+            "customer_number",
+            "customer_code",
+        ],
+    ),
     ("first_name", &["firstname", "given_name", "forename"]),
     ("last_name", &["lastname", "surname", "family_name"]),
     ("name", &["full_name", "fullname", "customer_name"]),
@@ -98,12 +116,13 @@ const ALIASES: &[(&str, &[&str])] = &[
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
     kind: ImportKind,
-    /// (input column, lower-cased and trimmed; canonical column).
-    user: Vec<(String, &'static str)>,
+    /// (input column, lower-cased and trimmed; canonical column, or `None` to ignore it).
+    user: Vec<(String, Option<&'static str>)>,
 }
 
 impl ColumnMap {
-    /// Builds a map from `Input=canonical` specs; every target must be a column of `kind`.
+    /// Builds a map from `Input=canonical` specs; every target must be a column of `kind`,
+    /// or `-` to ignore the input column.
     pub fn new(kind: ImportKind, specs: &[String]) -> anyhow::Result<ColumnMap> {
         let mut user = Vec::new();
         for spec in specs {
@@ -111,6 +130,10 @@ impl ColumnMap {
                 format!("--map {spec:?}: expected INPUT_COLUMN=canonical_column")
             })?;
             let to = to.trim().to_lowercase();
+            if to == "-" {
+                user.push((from.trim().to_lowercase(), None));
+                continue;
+            }
             let Some(canonical) = kind.columns().iter().copied().find(|c| *c == to) else {
                 bail!(
                     "--map {spec:?}: '{to}' is not a {} column (expected one of: {})",
@@ -118,7 +141,7 @@ impl ColumnMap {
                     kind.columns().join(", ")
                 );
             };
-            user.push((from.trim().to_lowercase(), canonical));
+            user.push((from.trim().to_lowercase(), Some(canonical)));
         }
         Ok(ColumnMap { kind, user })
     }
@@ -139,7 +162,7 @@ impl ColumnMap {
     pub fn resolve(&self, header: &str) -> Option<&'static str> {
         let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
         if let Some((_, c)) = self.user.iter().find(|(from, _)| *from == h) {
-            return Some(c);
+            return *c;
         }
         let columns = self.kind.columns();
         if let Some(c) = columns.iter().copied().find(|c| *c == h) {
@@ -178,7 +201,11 @@ mod tests {
     fn resolves_user_maps_canonical_names_and_aliases() {
         let map = ColumnMap::new(
             ImportKind::Customers,
-            &["Handy=phone".into(), "Kunden-Nr=source_id".into()],
+            &[
+                "Handy=phone".into(),
+                "Kunden-Nr=source_id".into(),
+                "Home Phone=-".into(),
+            ],
         )
         .unwrap();
         let check = |h: &str, expected: Option<&str>| assert_eq!(map.resolve(h), expected, "{h:?}");
@@ -193,6 +220,10 @@ mod tests {
         check("Zip", Some("postal_code"));
         check("favourite colour", None);
         check("qty", None); // an order column, not a customer one
+        check("Home Phone", None);
+        check("Customer No.", Some("source_id"));
+        let orders = ColumnMap::new(ImportKind::Orders, &[]).unwrap();
+        assert_eq!(orders.resolve("Customer ID"), Some("customer_source_id"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use patron_domain::{
 };
 use patron_store::{QuarantineEntry, RecordBatch, Store};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -89,6 +89,13 @@ pub struct ImportSummary {
     /// Quarantined phones written without a country code in records without a country
     /// (read with a default region, they would be kept).
     pub phones_without_region: u64,
+    /// Customer rows whose source and id an earlier row of the same file had: each replaced
+    /// the earlier one, as a later import would.
+    pub repeated_ids: u64,
+    /// The first repeated `source:id`, to look for in the file.
+    pub first_repeated_id: Option<String>,
+    /// Rows rejected as not valid UTF-8 (a file in another encoding, read as UTF-8).
+    pub not_utf8: u64,
     /// Header columns Patron does not know, ignored.
     pub unknown_columns: Vec<String>,
     /// Customer records taken from the buyers of an order export (Shopify).
@@ -125,6 +132,8 @@ pub struct ReadOptions {
     pub columns: ColumnMap,
     /// Forced text encoding; `None` detects it.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The source of rows without one of their own (a file without a `source` column).
+    pub source: Option<String>,
 }
 
 impl ReadOptions {
@@ -133,6 +142,7 @@ impl ReadOptions {
         ReadOptions {
             columns: ColumnMap::new(kind, &[]).expect("no mappings cannot fail"),
             encoding: None,
+            source: None,
         }
     }
 }
@@ -284,7 +294,7 @@ pub async fn import_file(
             } else {
                 let columns: Vec<Option<&'static str>> =
                     header.iter().map(|h| opts.columns.resolve(h)).collect();
-                check_columns(kind, &header, &columns)
+                check_columns(kind, &header, &columns, opts.source.is_some())
                     .with_context(|| format!("{}", path.display()))?;
                 summary.unknown_columns = header
                     .iter()
@@ -335,6 +345,7 @@ pub async fn import_file(
             summary,
             unknown_keys: BTreeSet::new(),
             quantities: HashMap::new(),
+            customer_ids: HashSet::new(),
         };
         tokio::spawn(async move {
             while let Some((upto, cleaned)) = chunks.recv().await {
@@ -366,7 +377,7 @@ pub async fn import_file(
                             }
                             Err(e) => (
                                 Err(Unparsable {
-                                    reason: "not valid UTF-8".into(),
+                                    reason: NOT_UTF8.into(),
                                     // Kept (lossily) so the line can be recognized and fixed.
                                     raw: Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
                                 }),
@@ -379,7 +390,8 @@ pub async fn import_file(
                         Ok(rows) => rows
                             .into_iter()
                             .map(|(k, r)| {
-                                (k, Ok(clean_row(store, k, &r, (&header, &columns), clean)))
+                                let read = (&header[..], &columns[..], opts.source.as_deref());
+                                (k, Ok(clean_row(store, k, &r, read, clean)))
                             })
                             .collect(),
                         Err(e) => vec![(kind, Err(e))],
@@ -436,6 +448,8 @@ struct Assembler {
     /// Quantity per (source, order, product) so far in this file: a product listed twice in
     /// one order is one line with the summed quantity, even across batches.
     quantities: HashMap<(String, String, String), i64>,
+    /// Hashes of the customer (source, id) pairs stored so far from this file.
+    customer_ids: HashSet<u64>,
 }
 
 impl Assembler {
@@ -466,6 +480,9 @@ impl Assembler {
                 match c {
                     Err(Unparsable { reason, raw }) => {
                         self.summary.rejected += 1;
+                        if reason == NOT_UTF8 {
+                            self.summary.not_utf8 += 1;
+                        }
                         *self
                             .summary
                             .quarantined_by_field
@@ -491,6 +508,13 @@ impl Assembler {
                         // A buyer taken from an order export is not one of the file's rows.
                         if self.kind == ImportKind::Customers {
                             self.summary.stored += 1;
+                            let id = (rec.source(), rec.source_id());
+                            if !self.customer_ids.insert(fxhash(&id)) {
+                                self.summary.repeated_ids += 1;
+                                self.summary
+                                    .first_repeated_id
+                                    .get_or_insert_with(|| format!("{}:{}", id.0, id.1));
+                            }
                         } else {
                             self.summary.buyers += 1;
                         }
@@ -542,6 +566,14 @@ impl Assembler {
         }
         batch
     }
+}
+
+/// The reason a row is rejected when its bytes are not UTF-8.
+const NOT_UTF8: &str = "not valid UTF-8";
+
+fn fxhash(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// A CSV row as a JSON object of header → value: the lineage kept with stored records and
@@ -673,15 +705,25 @@ fn csv_row(header: &[String], rec: csv::Result<csv::ByteRecord>) -> Result<Input
         )
     };
     if rec.len() != header.len() {
+        // A quote left open swallows the lines after it into one field.
+        let open_quote = if rec.iter().any(|f| f.contains(&b'\n')) {
+            ": a field runs over several lines, so a quote (\") may be left open"
+        } else {
+            ""
+        };
         return Err(Unparsable {
-            reason: format!("{} fields where the header has {}", rec.len(), header.len()),
+            reason: format!(
+                "{} fields where the header has {}{open_quote}",
+                rec.len(),
+                header.len()
+            ),
             raw: lossy(&rec),
         });
     }
     csv::StringRecord::from_byte_record(rec)
         .map(InputRow::Csv)
         .map_err(|e| Unparsable {
-            reason: "not valid UTF-8".into(),
+            reason: NOT_UTF8.into(),
             raw: lossy(&e.into_byte_record()),
         })
 }
@@ -689,6 +731,8 @@ fn csv_row(header: &[String], rec: csv::Result<csv::ByteRecord>) -> Result<Input
 /// Parses one JSON Lines row; nested objects are flattened to `parent.child` keys so they can
 /// be mapped (`--map address.city=city`). Returns the keys no column matched.
 fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<String>) {
+    // Editors on Windows start a UTF-8 file with a byte order mark.
+    let line = line.trim_start_matches('\u{feff}');
     let value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -750,14 +794,38 @@ fn check_columns(
     kind: ImportKind,
     header: &[String],
     columns: &[Option<&'static str>],
+    source_given: bool,
 ) -> anyhow::Result<()> {
     if header.iter().all(String::is_empty) {
         bail!("the file is empty or has no header row");
     }
-    for required in kind.required() {
-        if !columns.contains(&Some(required)) {
+    // A field keeps one value: of two columns holding it, one would be dropped unseen.
+    for (i, c) in columns.iter().enumerate() {
+        let Some(c) = c else { continue };
+        if let Some(j) = columns[i + 1..].iter().position(|d| *d == Some(*c)) {
+            let (a, b) = (&header[i], &header[i + 1 + j]);
+            let fix = if a.eq_ignore_ascii_case(b) {
+                "rename or drop one of them in the file".to_owned()
+            } else {
+                format!("drop one from the file, or have one ignored with --map '{b}=-'")
+            };
             bail!(
-                "missing required column '{required}' for {} (columns found: {}; map one with --map 'COLUMN={required}')",
+                "columns {} and {} both hold {c}, and a record keeps one value per field: {fix}",
+                i + 1,
+                i + 2 + j
+            );
+        }
+    }
+    for required in kind.required() {
+        let supplied = *required == "source" && source_given;
+        if !supplied && !columns.contains(&Some(required)) {
+            let hint = if *required == "source" {
+                "; name the system the rows come from with --source (e.g. --source pos), or map a column with --map 'COLUMN=source'".to_owned()
+            } else {
+                format!("; map one with --map 'COLUMN={required}'")
+            };
+            bail!(
+                "missing required column '{required}' for {} (columns found: {}{hint})",
                 kind.name(),
                 header.join(", ")
             );
@@ -779,10 +847,19 @@ fn clean_row(
     store: &Store,
     kind: ImportKind,
     input: &InputRow,
-    (header, columns): (&[String], &[Option<&'static str>]),
+    (header, columns, source): (&[String], &[Option<&'static str>], Option<&str>),
     clean: &CleanConfig,
 ) -> Cleaned {
-    let fields = input.fields(columns);
+    let mut fields = input.fields(columns);
+    if let Some(source) = source {
+        if !fields
+            .iter()
+            .any(|(c, v)| *c == "source" && !v.trim().is_empty())
+        {
+            fields.retain(|(c, _)| *c != "source");
+            fields.push(("source", source));
+        }
+    }
     let row = RawRow::new(fields.clone());
     let cleaned = match kind {
         ImportKind::Customers => clean_customer(&row, clean).map(|(r, report)| {

@@ -904,3 +904,97 @@ async fn an_abbreviated_street_and_a_spaced_postal_code_agree_exactly() {
     assert_eq!(level("address"), "exact", "{explained}");
     assert_eq!(level("postal_code"), "exact", "{explained}");
 }
+
+/// Exports from other systems: no source column, a second column for one field, one person
+/// on two rows, Latin-1 text, a JSON Lines file from a Windows editor. Each is stored or
+/// refused with a message that says what to do; nothing is dropped unmentioned.
+#[tokio::test]
+async fn other_systems_exports_are_stored_or_refused_with_what_to_do() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let import = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["import", "customers", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        env.patron(&args)
+    };
+
+    // No source column: refused with the option that supplies it, then stored with it.
+    let till = env.write(
+        "till.csv",
+        "Customer No.,Name,E-mail\nC1,Ann Lee,ann@example.com\n",
+    );
+    let out = import(&till, &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--source"), "{}", stderr(&out));
+    let out = import(&till, &["--source", "pos"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM source_records WHERE source = 'pos' AND source_id = 'C1'")
+            .await,
+        1
+    );
+
+    // Two columns for one field: refused whole, nothing stored, the way out named.
+    let two = env.write(
+        "two.csv",
+        "source,source_id,name,Phone,Mobile\nweb,T1,Bo Lin,+1 415 555 0100,+1 415 555 0101\n",
+    );
+    let out = import(&two, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("both hold phone") && err.contains("--map 'Mobile=-'"),
+        "{err}"
+    );
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM source_records WHERE source_id = 'T1'")
+            .await,
+        0
+    );
+    assert!(import(&two, &["--map", "Mobile=-"]).status.success());
+    let same = env.write(
+        "same.csv",
+        "source,source_id,email,email\nweb,S1,a@example.com,b@example.com\n",
+    );
+    let err = stderr(&import(&same, &[]));
+    assert!(
+        err.contains("columns 3 and 4 both hold email") && err.contains("rename"),
+        "{err}"
+    );
+
+    // One id on two rows: the later row replaces the earlier, and the summary says so.
+    let rows = env.write(
+        "rows.csv",
+        "source,source_id,name,email,phone\nweb,X1,Ann Lee,ann@example.com,\nweb,X1,,,+14155550177\n",
+    );
+    let out = String::from_utf8(import(&rows, &[]).stdout).unwrap();
+    assert!(
+        out.contains("1 rows repeat the source and id") && out.contains("web:X1"),
+        "{out}"
+    );
+
+    // Latin-1 read as UTF-8: rejected with the encoding option named; read right with it.
+    let path = env.data_dir().join("latin1.csv");
+    std::fs::write(
+        &path,
+        b"source,source_id,name\nweb,L1,J\xfcrgen M\xfcller\n",
+    )
+    .unwrap();
+    let out = String::from_utf8(import(&path, &["--encoding", "utf-8"]).stdout).unwrap();
+    assert!(
+        out.contains("rejected 1") && out.contains("--encoding"),
+        "{out}"
+    );
+    let out = String::from_utf8(import(&path, &["--encoding", "windows-1252"]).stdout).unwrap();
+    assert!(out.contains("stored 1, rejected 0"), "{out}");
+
+    // JSON Lines with a byte order mark: the first row is a row like the others.
+    let path = env.data_dir().join("bom.jsonl");
+    std::fs::write(
+        &path,
+        "\u{feff}{\"source\":\"app\",\"source_id\":\"J1\",\"name\":\"Ann Lee\"}\r\n\
+         {\"source\":\"app\",\"source_id\":\"J2\",\"name\":\"Bo Lin\"}\r\n",
+    )
+    .unwrap();
+    let out = String::from_utf8(import(&path, &[]).stdout).unwrap();
+    assert!(out.contains("read 2, stored 2, rejected 0"), "{out}");
+}
