@@ -2,7 +2,8 @@
 
 use crate::Invalid;
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::str::FromStr;
+use std::sync::{LazyLock, Mutex};
 
 /// Every assigned ISO 3166-1 alpha-2 code, space separated.
 const CODES: &str =
@@ -91,7 +92,35 @@ impl Country {
         } else {
             None
         };
-        code.or_else(|| NAME_MAP.get(s.to_lowercase().as_str()).copied())
+        let lower = s.to_lowercase();
+        let known = code
+            .or_else(|| NAME_MAP.get(lower.as_str()).copied())
+            .map(str::to_owned)
+            .or_else(|| {
+                // Every other country by its English name, alias or alpha-3 code, compared
+                // without spaces, punctuation or accents (Czech Republic, Viet Nam, Côte
+                // d'Ivoire).
+                let squashed: String = crate::name::fold_latin(&lower)
+                    .chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect();
+                // Remembered: an export repeats its few countries on every row, and the
+                // lookup scans the whole table.
+                static SEEN: LazyLock<Mutex<HashMap<String, Option<String>>>> =
+                    LazyLock::new(Default::default);
+                let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.len() > 10_000 {
+                    seen.clear();
+                }
+                seen.entry(squashed)
+                    .or_insert_with_key(|k| {
+                        celes::Country::from_str(k)
+                            .ok()
+                            .map(|c| c.alpha2.to_owned())
+                    })
+                    .clone()
+            });
+        known
             .map(|code| {
                 let b = code.as_bytes();
                 Country([b[0], b[1]])
@@ -130,6 +159,12 @@ mod tests {
         check("United States", Some("US"));
         check(" gb ", Some("GB"));
         check("XX", None);
+        check("Czech Republic", Some("CZ"));
+        check("Viet Nam", Some("VN"));
+        check("Côte d'Ivoire", Some("CI"));
+        check("New Zealand", Some("NZ"));
+        check("SWE", Some("SE"));
+        check("Atlantis", None);
         check("Atlantis", None);
         assert_eq!(CODES.split(' ').count(), 249);
     }

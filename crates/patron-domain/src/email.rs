@@ -33,7 +33,11 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, Invalid> {
         let s = raw.trim();
         check_len(s)?;
-        let s = s.to_lowercase();
+        let mut s = s.to_lowercase();
+        // A link copied from a web page or a mail client.
+        if let Some(address) = s.strip_prefix("mailto:") {
+            s = address.trim().to_owned();
+        }
         let (local, domain) = s.rsplit_once('@').ok_or_else(|| Invalid::new("no '@'"))?;
         if local.is_empty() || local.len() > 64 {
             return Err(Invalid::new(
@@ -118,6 +122,7 @@ mod tests {
     #[test]
     fn emails() {
         check("  Ann.Lee@Example.COM ", Ok("ann.lee@example.com"));
+        check("mailto:Ann.Lee@example.com", Ok("ann.lee@example.com"));
         check("wei.zhang+shop@qq.com", Ok("wei.zhang+shop@qq.com"));
         check("user@mail.例子.中国", Ok("user@mail.例子.中国"));
         check(

@@ -2,6 +2,7 @@
 
 use crate::{check_len, Country, Invalid};
 use phonenumber::country;
+use unicode_normalization::UnicodeNormalization;
 
 /// A valid phone number in E.164 form (`+8613800138000`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -206,8 +207,10 @@ impl Rules {
 /// Rewrites the international-prefix spellings libphonenumber only knows per region
 /// (`0086…`, `(+86)…`) into a plain `+86…` so they parse without a region.
 fn pre_clean(s: &str) -> String {
+    // Compatibility forms as one: full-width digits and signs (＋８６ １３８…) typed on
+    // Chinese and Japanese keyboards.
     let mut out: String = s
-        .chars()
+        .nfkc()
         .filter(|c| !matches!(c, '(' | ')' | ' ' | '-' | '.' | '\u{3000}'))
         .collect();
     if let Some(rest) = out.strip_prefix("00") {
@@ -328,6 +331,8 @@ mod tests {
         check("0086 138 0013 8000", "", Some("+8613800138000"));
         check("(+86)13800138000", "", Some("+8613800138000"));
         check("138 0013 8000", "CN", Some("+8613800138000"));
+        check("１３８ ００１３ ８０００", "CN", Some("+8613800138000"));
+        check("＋８６ １３８００１３８０００", "", Some("+8613800138000"));
         check("(415) 555-2671", "US", Some("+14155552671"));
         check("+1 415 555 2671", "CN", Some("+14155552671"));
         check("030 1234567", "DE", Some("+49301234567"));

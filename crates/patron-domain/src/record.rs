@@ -305,6 +305,24 @@ pub fn clean_customer(
         source,
         source_id,
     };
+    // A row with nothing that says who it is would make an empty profile. One whose values
+    // were all quarantined is kept: fixing them fills it in.
+    let a = &record.address;
+    let says_who = record.name.is_some()
+        || record.email.is_some()
+        || record.phone.is_some()
+        || record.loyalty_id.is_some()
+        || record.birth_date.is_some()
+        || [&a.line1, &a.city, &a.postal_code]
+            .iter()
+            .any(|v| v.is_some());
+    if !says_who && issues.issues.is_empty() {
+        return Err(RowError {
+            field: "name",
+            value: String::new(),
+            reason: "the row has no name, email, phone, loyalty id, birth date or address".into(),
+        });
+    }
     Ok((record, issues))
 }
 
@@ -759,6 +777,19 @@ mod tests {
         };
         assert_eq!(birth("US"), "1985-03-04");
         assert_eq!(birth("GB"), "1985-04-03");
+    }
+
+    #[test]
+    fn a_row_that_says_nothing_about_who_it_is_is_rejected() {
+        let cfg = CleanConfig::default();
+        let r = row(&[("source", "web"), ("source_id", "1"), ("name", "   ")]);
+        let err = clean_customer(&r, &cfg).unwrap_err();
+        assert!(err.reason.contains("no name, email, phone"), "{err:?}");
+        // Values quarantined are still its values: the record waits for the fix.
+        let r = row(&[("source", "web"), ("source_id", "1"), ("email", "nope")]);
+        assert!(clean_customer(&r, &cfg).is_ok());
+        let r = row(&[("source", "web"), ("source_id", "1"), ("city", "Oslo")]);
+        assert!(clean_customer(&r, &cfg).is_ok());
     }
 
     #[test]

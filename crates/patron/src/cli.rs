@@ -673,15 +673,24 @@ pub enum ExportKindArg {
 impl Args {
     /// Commands that serve log requests; the others only warnings, to keep output readable.
     pub fn default_log_filter(&self) -> &'static str {
-        match self.command {
-            Command::Serve(_)
-            | Command::Demo {
-                no_serve: false,
-                generate_only: None,
-                ..
-            } => "info",
-            _ => "warn",
+        if self.serves() {
+            "info"
+        } else {
+            "warn"
         }
+    }
+
+    /// Whether the command ends by serving the API (and so must outlive any one reader).
+    pub fn serves(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Serve(_)
+                | Command::Demo {
+                    no_serve: false,
+                    generate_only: None,
+                    ..
+                }
+        )
     }
 }
 

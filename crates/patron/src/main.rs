@@ -19,6 +19,9 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if !args.serves() {
+        stop_quietly_when_the_reader_goes();
+    }
     lower_worker_priority();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -34,6 +37,25 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `patron import FILE | head` closes the pipe early; a command-line tool then ends without
+/// a word, as `cat` does. Rust ignores SIGPIPE, so `println!` panics on the closed pipe
+/// instead: that one panic ends the process quietly, with the status a SIGPIPE would give.
+/// Not for the server, which prints nothing to a pipe it depends on.
+fn stop_quietly_when_the_reader_goes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Runs the rayon pool, which does the bulk CPU work (cleaning imports, model fits), at a lower

@@ -998,3 +998,29 @@ async fn other_systems_exports_are_stored_or_refused_with_what_to_do() {
     let out = String::from_utf8(import(&path, &[]).stdout).unwrap();
     assert!(out.contains("read 2, stored 2, rejected 0"), "{out}");
 }
+
+/// `patron import FILE | head` closes the pipe before the summary: the command ends quietly,
+/// as a shell tool does, not with a panic and a backtrace.
+#[tokio::test]
+async fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let file = env.write("c.csv", "source,source_id,name\nweb,1,Ann Lee\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["import", "customers", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // 141 is a SIGPIPE's status; 0 if the summary fitted in the pipe before it closed.
+    assert!(
+        matches!(out.status.code(), Some(0 | 141)),
+        "{:?}",
+        out.status
+    );
+}
