@@ -1627,6 +1627,9 @@ pub struct Resolution {
     pub candidate_pairs: usize,
     /// Pairs at or above the link weight (before clustering).
     pub linked_pairs: usize,
+    /// Pairs the deterministic rules, loyalty ids and tracking aliases link outright, each
+    /// once (some are also among `linked_pairs`).
+    pub linked_outright: usize,
     /// Pairs close to the weight that would link them, for people to review: `(i, j,
     /// weight)`, most uncertain first. Deterministic links and decided pairs are left out.
     pub uncertain: Vec<(u32, u32, f64)>,
@@ -1676,6 +1679,11 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         .collect();
     must_link.extend(loyalty_links(records, &settings.rules, settings.block_cap));
     must_link.extend_from_slice(&decisions.links);
+    let linked_outright = must_link
+        .iter()
+        .map(|&(a, b)| (a.min(b), a.max(b)))
+        .collect::<rustc_hash::FxHashSet<_>>()
+        .len();
     let decided: rustc_hash::FxHashSet<(u32, u32)> = decisions
         .same
         .iter()
@@ -1730,6 +1738,7 @@ pub fn resolve(records: &[MatchRecord], settings: &Settings, decisions: &Decisio
         model,
         candidate_pairs: pairs.len(),
         linked_pairs,
+        linked_outright,
         uncertain: uncertain
             .into_iter()
             .map(|(i, j, w, _)| (i, j, w))

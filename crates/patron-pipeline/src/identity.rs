@@ -101,6 +101,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         model,
         candidate_pairs,
         linked_pairs,
+        linked_outright,
         uncertain,
     } = matching::resolve(&matches, &rules.settings(), &decisions);
     // The opened personal fields are not needed for writing: gone before its peak.
@@ -155,7 +156,8 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         counts: vec![
             ("records", read),
             ("candidate pairs", candidate_pairs as u64),
-            ("pairs linked", linked_pairs as u64),
+            ("pairs linked by weight", linked_pairs as u64),
+            ("pairs linked outright", linked_outright as u64),
             ("EM iterations", model.iterations as u64),
             ("profiles", profiles),
             ("new records placed", new),

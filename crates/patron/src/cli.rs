@@ -934,7 +934,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 QuarantineCommand::Export { kind, out } => {
                     let kind = ImportKind::from(kind).name();
                     let rows = store.quarantine_raw_rows(kind).await?;
-                    let n = write_raw_rows(&rows, output(&out)?)?;
+                    let (n, unreadable) = write_raw_rows(&rows, output(&out)?)?;
                     store
                         .audit(
                             "cli",
@@ -948,6 +948,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             "wrote {n} rows to {}; fix them and run: patron import {kind} {}",
                             path.display(),
                             path.display()
+                        );
+                    }
+                    if unreadable > 0 {
+                        eprintln!(
+                            "{unreadable} of them could not be read as fields (a wrong number of \
+                             fields, text not in UTF-8, malformed JSON) and are whole in the \
+                             `_raw` column, as far as they could be read: correct them in the \
+                             original file and import that again (with --encoding if it is not \
+                             UTF-8)"
                         );
                     }
                 }
@@ -1582,7 +1591,8 @@ impl From<ImportKindArg> for ImportKind {
 
 /// Writes raw rows (JSON objects as read) as one CSV whose columns are all their keys in
 /// first-seen order; a row that was not even readable as fields goes whole into `_raw`.
-fn write_raw_rows(rows: &[String], out: impl std::io::Write) -> anyhow::Result<usize> {
+/// Returns the rows written and how many of them went into `_raw`.
+fn write_raw_rows(rows: &[String], out: impl std::io::Write) -> anyhow::Result<(usize, usize)> {
     let parsed: Vec<Result<serde_json::Map<String, serde_json::Value>, &String>> = rows
         .iter()
         .map(|r| match serde_json::from_str::<serde_json::Value>(r) {
@@ -1619,7 +1629,7 @@ fn write_raw_rows(rows: &[String], out: impl std::io::Write) -> anyhow::Result<u
         w.write_record(&record)?;
     }
     w.flush()?;
-    Ok(parsed.len())
+    Ok((parsed.len(), parsed.iter().filter(|r| r.is_err()).count()))
 }
 
 /// Where a command's CSV goes: the `--out` file (created or truncated), else standard output.

@@ -209,6 +209,21 @@ async fn malformed_and_non_utf8_rows_are_quarantined_and_good_rows_stored() {
     let ids: Vec<&str> = links.iter().map(|l| l["source_id"].as_str()).collect();
     assert_eq!(ids, vec!["1", "4"]);
     assert_eq!(env.store().await.quarantine_count().await.unwrap(), 2);
+    // Rows unreadable as fields cannot go back through the export as columns: said so.
+    let fix = env.data_dir().join("fix.csv");
+    let out = env.patron(&[
+        "quarantine",
+        "export",
+        "--kind",
+        "customers",
+        "--out",
+        fix.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 of them could not be read as fields"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
