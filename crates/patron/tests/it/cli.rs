@@ -3,6 +3,15 @@
 
 use crate::helpers::{csv_rows, Db, TestEnv, CUSTOMERS, ORDERS, PRODUCTS};
 
+/// `patron quarantine export --kind customers` into `fix.csv` of the data directory.
+fn export_customer_quarantine(env: &TestEnv) -> (std::process::Output, std::path::PathBuf) {
+    let fix = env.data_dir().join("fix.csv");
+    let args = ["quarantine", "export", "--kind", "customers", "--out"];
+    let mut args = args.to_vec();
+    args.push(fix.to_str().unwrap());
+    (env.patron(&args), fix)
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -210,15 +219,7 @@ async fn malformed_and_non_utf8_rows_are_quarantined_and_good_rows_stored() {
     assert_eq!(ids, vec!["1", "4"]);
     assert_eq!(env.store().await.quarantine_count().await.unwrap(), 2);
     // Rows unreadable as fields cannot go back through the export as columns: said so.
-    let fix = env.data_dir().join("fix.csv");
-    let out = env.patron(&[
-        "quarantine",
-        "export",
-        "--kind",
-        "customers",
-        "--out",
-        fix.to_str().unwrap(),
-    ]);
+    let (out, _) = export_customer_quarantine(&env);
     let err = stderr(&out);
     assert!(
         err.contains("2 of them could not be read as fields"),
@@ -636,15 +637,8 @@ async fn quarantined_rows_are_listed_exported_fixed_and_resolved() {
         ("source_id", "3")
     );
 
-    let fix = env.data_dir().join("fix.csv");
-    env.patron_ok(&[
-        "quarantine",
-        "export",
-        "--kind",
-        "customers",
-        "--out",
-        fix.to_str().unwrap(),
-    ]);
+    let (out, fix) = export_customer_quarantine(&env);
+    assert!(out.status.success(), "{}", stderr(&out));
     let rows = csv_rows(&std::fs::read_to_string(&fix).unwrap());
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(
