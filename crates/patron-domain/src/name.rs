@@ -89,7 +89,8 @@ impl PersonName {
     /// Latin names also give their spelling without accents or hyphens, the way a form or a
     /// till without those characters takes them (Zoë Martínez-López → `lopez martinez zoe`),
     /// and with German umlauts written out (Müller → `mueller`), so each of those spellings
-    /// shares a key with the written one.
+    /// shares a key with the written one; and, with a common English nickname for a first
+    /// name, the name it stands for (Liz Ocean → `elizabeth ocean`).
     pub fn match_keys(&self) -> Vec<String> {
         let lower = self.0.to_lowercase();
         let mut keys = vec![sorted_words(&lower)];
@@ -98,13 +99,21 @@ impl PersonName {
                 keys.push(key);
             }
         };
-        add(sorted_words(&fold_latin(&lower)));
+        let folded = fold_latin(&lower);
+        add(sorted_words(&folded));
         if lower.contains(['ä', 'ö', 'ü']) {
             let written_out = lower
                 .replace('ä', "ae")
                 .replace('ö', "oe")
                 .replace('ü', "ue");
             add(sorted_words(&fold_latin(&written_out)));
+        }
+        let formal: Vec<&str> = folded
+            .split_whitespace()
+            .map(|w| formal_name(w).unwrap_or(w))
+            .collect();
+        if formal.len() > 1 {
+            add(sorted_words(&formal.join(" ")));
         }
         if let Some(p) = self.pinyin() {
             add(sorted_words(&p));
@@ -179,6 +188,79 @@ fn is_cjk_name(name: &str) -> bool {
 
 fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// English nicknames that stand for one given name only (Chris, Sam or Alex could be either
+/// of two, and are left out), lower-case and without accents.
+const NICKNAMES: &[(&str, &str)] = &[
+    ("abby", "abigail"),
+    ("andy", "andrew"),
+    ("barb", "barbara"),
+    ("becky", "rebecca"),
+    ("ben", "benjamin"),
+    ("beth", "elizabeth"),
+    ("betsy", "elizabeth"),
+    ("betty", "elizabeth"),
+    ("bill", "william"),
+    ("billy", "william"),
+    ("bob", "robert"),
+    ("bobby", "robert"),
+    ("chuck", "charles"),
+    ("cindy", "cynthia"),
+    ("dan", "daniel"),
+    ("danny", "daniel"),
+    ("dave", "david"),
+    ("deb", "deborah"),
+    ("debbie", "deborah"),
+    ("dick", "richard"),
+    ("don", "donald"),
+    ("fred", "frederick"),
+    ("greg", "gregory"),
+    ("jen", "jennifer"),
+    ("jenny", "jennifer"),
+    ("jim", "james"),
+    ("jimmy", "james"),
+    ("joe", "joseph"),
+    ("joey", "joseph"),
+    ("johnny", "john"),
+    ("josh", "joshua"),
+    ("ken", "kenneth"),
+    ("kenny", "kenneth"),
+    ("larry", "lawrence"),
+    ("liz", "elizabeth"),
+    ("lizzie", "elizabeth"),
+    ("maggie", "margaret"),
+    ("mandy", "amanda"),
+    ("matt", "matthew"),
+    ("meg", "margaret"),
+    ("mike", "michael"),
+    ("nick", "nicholas"),
+    ("pam", "pamela"),
+    ("patty", "patricia"),
+    ("peggy", "margaret"),
+    ("pete", "peter"),
+    ("phil", "philip"),
+    ("rick", "richard"),
+    ("rob", "robert"),
+    ("robbie", "robert"),
+    ("ron", "ronald"),
+    ("sue", "susan"),
+    ("susie", "susan"),
+    ("tim", "timothy"),
+    ("tom", "thomas"),
+    ("tommy", "thomas"),
+    ("tony", "anthony"),
+    ("vicky", "victoria"),
+    ("will", "william"),
+    ("zach", "zachary"),
+];
+
+/// The given name a nickname stands for, if it is one of [`NICKNAMES`].
+fn formal_name(word: &str) -> Option<&'static str> {
+    NICKNAMES
+        .binary_search_by_key(&word, |(nick, _)| nick)
+        .ok()
+        .map(|i| NICKNAMES[i].1)
 }
 
 /// A lower-case name as plain letters: accents dropped (é → e, å → a), letters without a
@@ -313,6 +395,15 @@ mod tests {
             vec!["martínez zoë", "martinez zoe"]
         );
         assert_eq!(p("Ann Lee").match_keys(), vec!["ann lee"]);
+        assert!(shares("Liz Ocean", "Elizabeth Ocean"));
+        assert!(shares("Bob Smith", "SMITH, Robert"));
+        assert!(!shares("Chris Lee", "Christopher Lee"));
+        // A nickname alone is no name to expand.
+        assert_eq!(p("Bob").match_keys(), vec!["bob"]);
+        assert!(
+            NICKNAMES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no repeats"
+        );
     }
 
     #[test]

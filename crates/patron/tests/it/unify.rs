@@ -281,6 +281,8 @@ async fn spellings_join_and_households_and_namesakes_stay_apart() {
          pos,Z4,Bjorn Astrom,,070-123 45 67,,,,SE,\n\
          web,Z5,Mary-Jane Watson,mjw@aol.com,,,,,,\n\
          pos,Z6,Mary Jane Watson,mjw@aol.com,,,,,,\n\
+         web,N1,Liz Ocean,liz.ocean@gmail.com,,,Denver,,US,\n\
+         pos,N2,Elizabeth Ocean,liz.ocean@gmail.com,,,Denver,,US,\n\
          web,C1,王小明,,,,上海,,CN,1991-09-09\n\
          pos,C2,Wang Xiaoming,,,,Shanghai,,China,1991-09-09\n\
          web,H1,Tom Baker,bakerfam@gmail.com,,15 Pine Road,Smalltown,59999,US,1979-07-07\n\
@@ -296,6 +298,7 @@ async fn spellings_join_and_households_and_namesakes_stay_apart() {
         ("web:Z1", "pos:Z2", true),
         ("web:Z3", "pos:Z4", true),
         ("web:Z5", "pos:Z6", true),
+        ("web:N1", "pos:N2", true),
         ("web:C1", "pos:C2", true),
         ("web:H1", "pos:H2", false),
         ("web:K1", "pos:K2", false),
