@@ -3,7 +3,7 @@
 use crate::Invalid;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 /// Every assigned ISO 3166-1 alpha-2 code, space separated.
 const CODES: &str =
@@ -95,30 +95,19 @@ impl Country {
         let lower = s.to_lowercase();
         let known = code
             .or_else(|| NAME_MAP.get(lower.as_str()).copied())
-            .map(str::to_owned)
             .or_else(|| {
                 // Every other country by its English name, alias or alpha-3 code, compared
                 // without spaces, punctuation or accents (Czech Republic, Viet Nam, Côte
-                // d'Ivoire).
+                // d'Ivoire). Not two letters or digits once squashed: `N/A` is no Namibia,
+                // nor `840` the United States.
                 let squashed: String = crate::name::fold_latin(&lower)
                     .chars()
                     .filter(|c| c.is_alphanumeric())
                     .collect();
-                // Remembered: an export repeats its few countries on every row, and the
-                // lookup scans the whole table.
-                static SEEN: LazyLock<Mutex<HashMap<String, Option<String>>>> =
-                    LazyLock::new(Default::default);
-                let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.len() > 10_000 {
-                    seen.clear();
+                if squashed.chars().count() < 3 || squashed.chars().all(|c| c.is_ascii_digit()) {
+                    return None;
                 }
-                seen.entry(squashed)
-                    .or_insert_with_key(|k| {
-                        celes::Country::from_str(k)
-                            .ok()
-                            .map(|c| c.alpha2.to_owned())
-                    })
-                    .clone()
+                celes::Country::from_str(&squashed).ok().map(|c| c.alpha2)
             });
         known
             .map(|code| {
@@ -165,7 +154,13 @@ mod tests {
         check("New Zealand", Some("NZ"));
         check("SWE", Some("SE"));
         check("Atlantis", None);
+        check("N/A", None);
+        check("n.a.", None);
+        check("840", None);
         check("Atlantis", None);
+        check("N/A", None);
+        check("n.a.", None);
+        check("840", None);
         assert_eq!(CODES.split(' ').count(), 249);
     }
 }

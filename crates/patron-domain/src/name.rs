@@ -108,12 +108,14 @@ impl PersonName {
                 .replace('ü', "ue");
             add(sorted_words(&fold_latin(&written_out)));
         }
-        let formal: Vec<&str> = folded
-            .split_whitespace()
-            .map(|w| formal_name(w).unwrap_or(w))
-            .collect();
-        if formal.len() > 1 {
-            add(sorted_words(&formal.join(" ")));
+        // The given name comes first once a name is parsed ("Smith, Bob" is "Bob Smith"); a
+        // later word may be a surname or a pinyin syllable (Wang Dan is no Daniel).
+        let mut words = folded.split_whitespace();
+        if let (Some(given), Some(_)) = (words.next(), words.clone().next()) {
+            if let Some(formal) = formal_name(given) {
+                let rest: Vec<&str> = words.collect();
+                add(sorted_words(&format!("{formal} {}", rest.join(" "))));
+            }
         }
         if let Some(p) = self.pinyin() {
             add(sorted_words(&p));
@@ -230,9 +232,7 @@ const NICKNAMES: &[(&str, &str)] = &[
     ("liz", "elizabeth"),
     ("lizzie", "elizabeth"),
     ("maggie", "margaret"),
-    ("mandy", "amanda"),
     ("matt", "matthew"),
-    ("meg", "margaret"),
     ("mike", "michael"),
     ("nick", "nicholas"),
     ("pam", "pamela"),
@@ -263,14 +263,14 @@ fn formal_name(word: &str) -> Option<&'static str> {
         .map(|i| NICKNAMES[i].1)
 }
 
-/// A lower-case name as plain letters: accents dropped (é → e, å → a), letters without a
-/// decomposition spelled out (ß → ss, æ → ae, ø → o, ł → l), hyphens and dots as spaces,
-/// apostrophes dropped (O'Brien → obrien). Other scripts pass through.
+/// A lower-case name as plain letters: accents on Latin letters dropped (é → e, å → a),
+/// letters without a decomposition spelled out (ß → ss, æ → ae, ø → o, ł → l), hyphens and
+/// dots as spaces, apostrophes dropped (O'Brien → obrien). Other scripts pass through as they
+/// are (a kana's voicing mark or a Hangul syllable is part of the name).
 pub fn fold_latin(lower: &str) -> String {
     let mut out = String::with_capacity(lower.len());
-    for c in lower.nfkd() {
+    for c in lower.chars() {
         match c {
-            _ if unicode_normalization::char::is_combining_mark(c) => {}
             'ß' => out.push_str("ss"),
             'æ' => out.push_str("ae"),
             'œ' => out.push_str("oe"),
@@ -281,6 +281,12 @@ pub fn fold_latin(lower: &str) -> String {
             'ı' => out.push('i'),
             '-' | '‐' | '‑' | '–' | '.' => out.push(' '),
             '\'' | '’' | '`' | 'ʼ' => {}
+            // Latin-1 Supplement to Latin Extended-B, and Latin Extended Additional.
+            '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' => out.extend(
+                std::iter::once(c)
+                    .nfd()
+                    .filter(|m| !unicode_normalization::char::is_combining_mark(*m)),
+            ),
             c => out.push(c),
         }
     }
@@ -398,6 +404,10 @@ mod tests {
         assert!(shares("Liz Ocean", "Elizabeth Ocean"));
         assert!(shares("Bob Smith", "SMITH, Robert"));
         assert!(!shares("Chris Lee", "Christopher Lee"));
+        assert!(!shares("Wang Dan", "Daniel Wang"));
+        // Other scripts keep their marks: ガ is not カ.
+        assert_eq!(fold_latin("がく"), "がく");
+        assert_eq!(fold_latin("йод"), "йод");
         // A nickname alone is no name to expand.
         assert_eq!(p("Bob").match_keys(), vec!["bob"]);
         assert!(

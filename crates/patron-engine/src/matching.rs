@@ -189,8 +189,9 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
             match compare_email(x, y) {
                 // A partial agreement of two addresses spelt from the names says no more than
                 // the names do: kevin.hart@yahoo and kevinhart@outlook are what any two Kevin
-                // Harts would choose.
-                2 | 3 if spelt_from_names(x, &a.names) && spelt_from_names(y, &b.names) => 4,
+                // Harts would choose. Nor is it disagreement (one person may use both), so the
+                // email is left out of the comparison.
+                2 | 3 if spelt_from_names(x, &a.names) && spelt_from_names(y, &b.names) => 0,
                 level => level,
             }
         }),
@@ -1983,9 +1984,9 @@ mod tests {
             compare(&x, &y)[EMAIL]
         };
         check(f, ("kevin.hart@outlook.com", "kevin.hart@outlook.com"), 1);
-        check(f, ("kevin.hart@outlook.com", "kevinhart@outlook.com"), 4);
-        check(f, ("kevin.hart@yahoo.com", "kevin.hart@aol.com"), 4);
-        check(f, ("k.hart@yahoo.com", "k.hart@aol.com"), 4);
+        check(f, ("kevin.hart@outlook.com", "kevinhart@outlook.com"), 0);
+        check(f, ("kevin.hart@yahoo.com", "kevin.hart@aol.com"), 0);
+        check(f, ("k.hart@yahoo.com", "k.hart@aol.com"), 0);
         // Digits or other letters are the person's own choice, and still count.
         check(f, ("kevin.hart81@yahoo.com", "kevin.hart81@aol.com"), 2);
         check(f, ("kh@yahoo.com", "kh@aol.com"), 2);

@@ -83,6 +83,9 @@ pub enum StoreError {
     /// A stored ciphertext did not decrypt with the current key.
     #[error("a stored personal field could not be decrypted")]
     Decrypt,
+    /// An export could not be written (its reader may have gone away).
+    #[error("cannot write export")]
+    Write(#[source] std::io::Error),
     /// A bulk write through the native SQLite connection failed.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),

@@ -566,5 +566,5 @@ impl Store {
 }
 
 fn io_err(e: std::io::Error) -> StoreError {
-    StoreError::Io(format!("cannot write export: {e}"))
+    StoreError::Write(e)
 }

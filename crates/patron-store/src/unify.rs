@@ -189,7 +189,7 @@ impl Store {
 
     /// How many records no profile holds yet.
     pub async fn unplaced_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM source_records WHERE customer_id IS NULL")
+        let row = sqlx::query("SELECT COUNT(*) FROM record_profiles WHERE customer_id IS NULL")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
@@ -197,7 +197,11 @@ impl Store {
 
     /// Records no profile holds yet (imported since the last unify run), oldest first.
     pub async fn unplaced_records(&self) -> Result<Vec<UnifyRecord>> {
-        self.unify_records("WHERE customer_id IS NULL", &[]).await
+        self.unify_records(
+            "WHERE record_id IN (SELECT record_id FROM record_profiles WHERE customer_id IS NULL)",
+            &[],
+        )
+        .await
     }
 
     /// Profiles that share an identity (an email or phone blind index) or a whole-name key
@@ -629,13 +633,15 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "",
         rows,
     ));
-    // Only records whose profile changed are written: a nightly re-run moves few. (`WHERE
+    // Only records whose profile changed are written: a nightly re-run moves few. Records
+    // erased since the run read them are left out, or their profile would come back. (`WHERE
     // true` tells SQLite's parser the ON CONFLICT is the upsert's, not a join's.)
     steps.push(Step::sql(
         "INSERT INTO record_profiles (record_id, customer_id) \
-         SELECT record_id, customer_id FROM unify_assign WHERE true \
+         SELECT a.record_id, a.customer_id FROM unify_assign a \
+         JOIN source_record_data d ON d.record_id = a.record_id WHERE true \
          ON CONFLICT (record_id) DO UPDATE SET customer_id = excluded.customer_id \
-         WHERE record_profiles.customer_id <> excluded.customer_id",
+         WHERE record_profiles.customer_id IS DISTINCT FROM excluded.customer_id",
     ));
 
     let set = GOLDEN_ROW[1..]
@@ -678,7 +684,7 @@ fn unification_steps(u: Unification) -> Vec<Step> {
     let upsert = format!("ON CONFLICT (customer_id) DO UPDATE SET {set}");
     steps.push(insert("customers", &GOLDEN_ROW[..], &upsert, rows));
     let orphans = "DELETE FROM customers WHERE customer_id NOT IN \
-         (SELECT customer_id FROM record_profiles)";
+         (SELECT customer_id FROM record_profiles WHERE customer_id IS NOT NULL)";
     steps.push(Step::sql(match &u.scope {
         Some(_) => format!("{orphans} AND customer_id IN (SELECT customer_id FROM unify_scope)"),
         None => orphans.to_owned(),

@@ -19,7 +19,8 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    if !args.serves() {
+    let serves = args.serves();
+    if !serves {
         stop_quietly_when_the_reader_goes();
     }
     lower_worker_priority();
@@ -32,6 +33,9 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(cli::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of a piped export went away (`patron export links | head`): the status
+        // a SIGPIPE would give, and no message.
+        Err(e) if !serves && is_broken_pipe(&e) => std::process::ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -56,6 +60,22 @@ fn stop_quietly_when_the_reader_goes() {
         }
         default(info);
     }));
+}
+
+/// Whether a write failed because the reader of standard output went away. The I/O error
+/// may come wrapped in a CSV writer's error, itself wrapped in an I/O error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    fn broken(cause: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe
+                || io.get_ref().is_some_and(|inner| broken(inner));
+        }
+        match cause.downcast_ref::<csv::Error>().map(csv::Error::kind) {
+            Some(csv::ErrorKind::Io(io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+            _ => false,
+        }
+    }
+    e.chain().any(broken)
 }
 
 /// Runs the rayon pool, which does the bulk CPU work (cleaning imports, model fits), at a lower

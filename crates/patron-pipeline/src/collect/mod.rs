@@ -851,21 +851,49 @@ fn clean_row(
     clean: &CleanConfig,
 ) -> Cleaned {
     let mut fields = input.fields(columns);
-    if let Some(source) = source {
-        if !fields
+    let injected = source.filter(|_| {
+        !fields
             .iter()
             .any(|(c, v)| *c == "source" && !v.trim().is_empty())
-        {
-            fields.retain(|(c, _)| *c != "source");
-            fields.push(("source", source));
-        }
+    });
+    if let Some(source) = injected {
+        fields.retain(|(c, _)| *c != "source");
+        fields.push(("source", source));
     }
+    // The input as kept for fixing, with a `--source` given on the command line, so that the
+    // exported row imports again on its own.
+    let raw = || {
+        let raw = input.raw(header);
+        match (injected, serde_json::from_str(&raw)) {
+            (Some(source), Ok(serde_json::Value::Object(mut object))) => {
+                object.insert("source".into(), source.into());
+                serde_json::Value::Object(object).to_string()
+            }
+            _ => raw,
+        }
+    };
     let row = RawRow::new(fields.clone());
     let cleaned = match kind {
-        ImportKind::Customers => clean_customer(&row, clean).map(|(r, report)| {
-            let raw = (!report.issues.is_empty()).then(|| input.raw(header));
-            Cleaned::Customer(store.prepare_customer(&r, raw.as_deref()), report)
-        }),
+        ImportKind::Customers => clean_customer(&row, clean)
+            .and_then(|(r, report)| {
+                // A file row with nothing that says who it is would be an empty profile. One
+                // whose values were all quarantined is kept: fixing them fills it in.
+                if r.says_who() || !report.issues.is_empty() {
+                    Ok((r, report))
+                } else {
+                    Err(RowError {
+                        field: "name",
+                        value: String::new(),
+                        reason: "the row has no name, email, phone, loyalty id, birth date or \
+                                 address"
+                            .into(),
+                    })
+                }
+            })
+            .map(|(r, report)| {
+                let raw = (!report.issues.is_empty()).then(raw);
+                Cleaned::Customer(store.prepare_customer(&r, raw.as_deref()), report)
+            }),
         ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
         ImportKind::Products => clean_product(&row).map(Cleaned::Product),
     };
@@ -881,6 +909,6 @@ fn clean_row(
             ImportKind::Orders => (value("source"), value("order_id")),
             ImportKind::Products => (None, value("product_id")),
         };
-        Cleaned::Rejected(e, input.raw(header), key)
+        Cleaned::Rejected(e, raw(), key)
     })
 }

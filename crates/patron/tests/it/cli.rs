@@ -929,7 +929,7 @@ async fn other_systems_exports_are_stored_or_refused_with_what_to_do() {
     // No source column: refused with the option that supplies it, then stored with it.
     let till = env.write(
         "till.csv",
-        "Customer No.,Name,E-mail\nC1,Ann Lee,ann@example.com\n",
+        "Customer No.,Name,E-mail\nC1,Ann Lee,ann@example.com\nC2,Bo Lin,bo(at)example.com\n",
     );
     let out = import(&till, &[]);
     assert!(!out.status.success());
@@ -941,6 +941,15 @@ async fn other_systems_exports_are_stored_or_refused_with_what_to_do() {
             .await,
         1
     );
+    // The row kept for fixing carries the source it was given, so it imports again alone.
+    let (_, fix) = export_customer_quarantine(&env);
+    let rows = csv_rows(&std::fs::read_to_string(fix).unwrap());
+    assert_eq!(rows[0]["source"], "pos", "{rows:?}");
+
+    // A row with nothing that says who it is: rejected with that reason, not an empty profile.
+    let blank = env.write("blank.csv", "source,source_id,name,gender\nweb,B1,   ,F\n");
+    let out = String::from_utf8(import(&blank, &[]).stdout).unwrap();
+    assert!(out.contains("stored 0, rejected 1"), "{out}");
 
     // Two columns for one field: refused whole, nothing stored, the way out named.
     let two = env.write(
@@ -1008,28 +1017,36 @@ async fn other_systems_exports_are_stored_or_refused_with_what_to_do() {
     assert!(out.contains("read 2, stored 2, rejected 0"), "{out}");
 }
 
-/// `patron import FILE | head` closes the pipe before the summary: the command ends quietly,
-/// as a shell tool does, not with a panic and a backtrace.
+/// `patron import FILE | head` or `patron export links | head` closes the pipe early: the
+/// command ends quietly, as a shell tool does, not with a panic or an error.
 #[tokio::test]
 async fn a_reader_that_stops_early_ends_the_command_quietly() {
     let env = TestEnv::new(Db::Sqlite).await;
     let file = env.write("c.csv", "source,source_id,name\nweb,1,Ann Lee\n");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["import", "customers", file.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    // 141 is a SIGPIPE's status; 0 if the summary fitted in the pipe before it closed.
-    assert!(
-        matches!(out.status.code(), Some(0 | 141)),
-        "{:?}",
-        out.status
-    );
+    for args in [
+        vec!["import", "customers", file.to_str().unwrap()],
+        vec!["export", "links"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+            .arg("--data-dir")
+            .arg(env.data_dir())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("error"),
+            "{args:?}: {err}"
+        );
+        // 141 is a SIGPIPE's status; 0 if the output fitted in the pipe before it closed.
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
 }
