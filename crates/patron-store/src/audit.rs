@@ -9,7 +9,7 @@
 //! from the application's side; someone who edits the database file directly can change
 //! rows, but not without breaking the chain, which `patron audit verify` detects.
 
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Backend, Result, Store};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -159,7 +159,14 @@ impl Store {
         if pending.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await?;
+        // SQLite: take the write lock before reading the chain's head. A deferred transaction
+        // that read first cannot write once anyone else has committed (SQLITE_BUSY_SNAPSHOT,
+        // which no busy timeout waits out); under a steady stream of tracking writes every
+        // retry failed that way.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         let head = sqlx::query(
             "SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
         )
