@@ -440,9 +440,6 @@ fn profiles(
         if let Some(h) = &r.loyalty_hash {
             u.identities.push((id, "loyalty", h.clone()));
         }
-        let external = format!("{}:{}", r.source, r.source_id);
-        u.identities
-            .push((id, "external", vault.blind("external", &external)));
         for t in r.name_tokens.iter().flat_map(|t| t.chunks(16)) {
             u.name_tokens.push((id, t.to_vec()));
         }

@@ -8,8 +8,8 @@
 //! ciphertexts live side by side.
 //!
 //! Blind indexes (HMAC-SHA256) are keyed by one index key that survives rotations: some of
-//! their inputs (external ids, loyalty ids) are deliberately not stored, so an index cannot be
-//! recomputed under a new key. It is derived from the first master key until the first
+//! their inputs (loyalty ids, quarantined identities) are deliberately not stored, so an index
+//! cannot be recomputed under a new key. It is derived from the first master key until the first
 //! rotation writes it into the key file on its own, so that master key can later be retired.
 //!
 //! The key file, one entry per line (`#` starts a comment):
