@@ -215,16 +215,17 @@ async fn run_predict_forecasts_with_the_fitted_models() {
         serde_json::from_str(&env.patron_ok(&["segments", "preview", "--rule", &rule])).unwrap();
     assert!(preview["members"].as_u64().unwrap() >= 1);
 
-    // A given k is honoured; the demo's buyers lean on categories, which a cluster names.
-    let out = env.patron_ok(&["--clusters", "6", "run", "segment"]);
-    assert!(out.contains("behaviour clusters 6"), "{out}");
+    // A given k is honoured. The demo's buyers lean on categories, which a cluster names once
+    // there are enough clusters for more than spend and recency (at 600 people, 7 or more).
+    let out = env.patron_ok(&["--clusters", "8", "run", "segment"]);
+    assert!(out.contains("behaviour clusters 8"), "{out}");
     let names = crate::helpers::csv_rows(&env.patron_ok(&["segments", "list"]));
     let clusters: Vec<&str> = names
         .iter()
         .filter(|r| r["kind"] == "cluster")
         .map(|r| r["name"].as_str())
         .collect();
-    assert_eq!(clusters.len(), 6, "{clusters:?}");
+    assert_eq!(clusters.len(), 8, "{clusters:?}");
     assert!(clusters.iter().any(|n| n.contains("buys ")), "{clusters:?}");
     let out = env.patron(&["--clusters", "40", "run", "segment"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a number from 2 to 20"));

@@ -186,7 +186,8 @@ async fn deterministic_rules_can_be_switched_off_and_sources_distrusted() {
     let env = TestEnv::new(Db::Sqlite).await;
     let file = env.write("c.csv", CUSTOMERS);
     env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
-    env.patron_ok(&["run", "unify"]);
+    let out = env.patron_ok(&["run", "unify"]);
+    assert!(out.contains("pairs linked outright 2"), "{out}");
     let ann = env.profile_of("web", "w1").await;
     assert_eq!(env.profile_of("pos", "p1").await, ann, "same email");
     assert_eq!(env.profile_of("app", "a1").await, ann, "same phone");
@@ -197,17 +198,16 @@ async fn deterministic_rules_can_be_switched_off_and_sources_distrusted() {
     };
     assert!(outright(&env));
 
-    // The till's records: weighed, not linked by their email (the sample is too small for
-    // the weights to link them alone), so they wait for review.
+    // The till's records: weighed, not linked by their email. Whether the weights link them
+    // is the model's to say (in a sample this small they are close), so the pair waits for
+    // review; only the app record's phone still links outright.
     let shown = env.patron_ok(&["match-rules", "set", "--untrusted-sources", "POS"]);
     let rules: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(rules["untrusted_sources"], serde_json::json!(["POS"]));
     let out = env.patron_ok(&["run", "unify"]);
+    assert!(out.contains("pairs linked outright 1"), "{out}");
     assert!(out.contains("pairs for review 1"), "{out}");
-    assert_ne!(
-        env.profile_of("pos", "p1").await,
-        env.profile_of("web", "w1").await
-    );
+    assert!(!outright(&env));
     assert_eq!(
         env.profile_of("app", "a1").await,
         env.profile_of("web", "w1").await
