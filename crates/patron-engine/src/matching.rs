@@ -70,7 +70,7 @@ const CITY: usize = 6;
 pub const LEVELS: [&[&str]; 8] = [
     &[
         "exact",
-        "Jaro-Winkler >= 0.94",
+        "Jaro-Winkler >= 0.94, or spaced differently",
         "Jaro-Winkler >= 0.88",
         "same surname, same initial",
         "different",
