@@ -71,9 +71,28 @@ impl AlsModel {
 
     /// The predicted preference of every item for user `u`, into `out`.
     pub fn scores(&self, u: usize, out: &mut Vec<f32>) {
-        let x = self.user(u);
-        out.clear();
-        out.extend(self.items.chunks_exact(self.k).map(|y| dot(x, y)));
+        struct Scores<'a> {
+            user: &'a [f32],
+            items: &'a [f32],
+            out: &'a mut Vec<f32>,
+        }
+        impl pulp::WithSimd for Scores<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, simd: S) {
+                // A plain loop, not `extend(map(..))`: the iterator's fold would be a function
+                // of its own, compiled without the wider vectors, calling each one as a function.
+                self.out.clear();
+                for y in self.items.chunks_exact(self.user.len()) {
+                    self.out.push(dot(simd, self.user, y));
+                }
+            }
+        }
+        pulp::Arch::new().dispatch(Scores {
+            user: self.user(u),
+            items: &self.items,
+            out,
+        });
     }
 }
 
@@ -96,49 +115,50 @@ pub fn train(user_items: &Csr, params: &AlsParams) -> AlsModel {
 
 /// One half-step: every row of `x` re-solved against the fixed `y`.
 fn solve_side(x: &mut [f32], y: &[f32], m: &Csr, k: usize, params: &AlsParams) {
-    let gram = gram(y, k, params.regularization);
-    let alpha = params.alpha;
+    // The CPU's widest vector unit, found at run time: the binary stays portable, and a
+    // machine with AVX2 and FMA runs the loops below on 8-lane vectors instead of 4.
+    let simd = pulp::Arch::new();
+    let gram = gram(simd, y, k, params.regularization);
     x.par_chunks_mut(k)
         .enumerate()
         .with_min_len(64)
         .for_each_init(
             || (vec![0f32; k], vec![0f32; k], vec![0f32; k]),
-            |(r, p, ap), (row, xu)| {
+            |(r, p, ap), (row, x)| {
                 let (cols, weights) = m.row(row);
                 if cols.is_empty() {
                     // Nothing observed: the solution is zero (and stays out of YᵀY).
-                    xu.fill(0.0);
+                    x.fill(0.0);
                     return;
                 }
-                cg_row(
-                    xu,
+                simd.dispatch(CgRow {
+                    x,
                     y,
                     cols,
                     weights,
-                    &gram,
-                    alpha,
-                    params.cg_steps,
+                    gram: &gram,
+                    alpha: params.alpha,
+                    steps: params.cg_steps,
                     r,
                     p,
                     ap,
-                );
+                });
             },
         );
 }
 
 /// `YᵀY + λI`, k × k row-major.
-fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
+fn gram(simd: pulp::Arch, y: &[f32], k: usize, reg: f32) -> Vec<f32> {
     // Partial sums over fixed blocks, added in order: the same factors always give the same
     // matrix, whatever the threads did (a work-stealing reduction would not).
     let partials: Vec<Vec<f32>> = y
         .par_chunks(k * 256)
-        .map(|block| {
+        .map(|rows| {
             let mut acc = vec![0f32; k * k];
-            for row in block.chunks_exact(k) {
-                for (a, &ra) in row.iter().enumerate() {
-                    axpy(&mut acc[a * k..(a + 1) * k], ra, row);
-                }
-            }
+            simd.dispatch(GramBlock {
+                rows,
+                acc: &mut acc,
+            });
             acc
         })
         .collect();
@@ -152,87 +172,163 @@ fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
     g
 }
 
+/// `acc += Σ yᵢ yᵢᵀ` over a block of rows (k = the row length of `acc`'s square).
+struct GramBlock<'a> {
+    rows: &'a [f32],
+    acc: &'a mut [f32],
+}
+
+impl pulp::WithSimd for GramBlock<'_> {
+    type Output = ();
+
+    // Inlined, with everything it calls, into `pulp`'s function for the detected CPU, so the
+    // compiler vectorizes these loops for that CPU.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let k = self.acc.len().isqrt();
+        for row in self.rows.chunks_exact(k) {
+            for (acc, &ra) in self.acc.chunks_exact_mut(k).zip(row) {
+                axpy(simd, acc, ra, row);
+            }
+        }
+    }
+}
+
 /// Conjugate-gradient steps on one row's normal equations
-/// `(YᵀY + λI + Yᵀ(C − I)Y) x = YᵀCp`, starting from its current `x`.
-#[allow(clippy::too_many_arguments)]
-fn cg_row(
-    x: &mut [f32],
-    y: &[f32],
-    cols: &[u32],
-    weights: &[f32],
-    gram: &[f32],
+/// `(YᵀY + λI + Yᵀ(C − I)Y) x = YᵀCp`, starting from its current `x`; `r`, `p` and `ap` are
+/// scratch of the row's length.
+struct CgRow<'a> {
+    x: &'a mut [f32],
+    y: &'a [f32],
+    cols: &'a [u32],
+    weights: &'a [f32],
+    gram: &'a [f32],
     alpha: f32,
     steps: usize,
-    r: &mut [f32],
-    p: &mut [f32],
-    ap: &mut [f32],
-) {
-    let k = x.len();
-    let item = |i: u32| &y[i as usize * k..(i as usize + 1) * k];
-    // r = b − A x, with b = Σ c·y_i and A x = G x + Σ (c − 1)(y_i·x) y_i.
-    matvec(gram, x, r);
-    r.iter_mut().for_each(|v| *v = -*v);
-    for (&i, &w) in cols.iter().zip(weights) {
-        let c1 = alpha * w;
-        let yi = item(i);
-        axpy(r, (1.0 + c1) - c1 * dot(yi, x), yi);
+    r: &'a mut [f32],
+    p: &'a mut [f32],
+    ap: &'a mut [f32],
+}
+
+impl pulp::WithSimd for CgRow<'_> {
+    type Output = ();
+
+    // As `GramBlock`'s: inlined into the vectorized caller.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        self.solve(simd)
     }
-    p.copy_from_slice(r);
-    let mut rs_old = dot(r, r);
-    for _ in 0..steps {
-        if rs_old < 1e-20 {
-            break;
-        }
-        matvec(gram, p, ap);
+}
+
+impl CgRow<'_> {
+    #[inline(always)]
+    fn solve<S: pulp::Simd>(self, simd: S) {
+        let CgRow {
+            x,
+            y,
+            cols,
+            weights,
+            gram,
+            alpha,
+            steps,
+            r,
+            p,
+            ap,
+        } = self;
+        let k = x.len();
+        let item = |i: u32| &y[i as usize * k..(i as usize + 1) * k];
+        // r = b − A x, with b = Σ c·y_i and A x = G x + Σ (c − 1)(y_i·x) y_i.
+        matvec(simd, gram, x, r);
+        r.iter_mut().for_each(|v| *v = -*v);
         for (&i, &w) in cols.iter().zip(weights) {
+            let c1 = alpha * w;
             let yi = item(i);
-            axpy(ap, alpha * w * dot(yi, p), yi);
+            axpy(simd, r, (1.0 + c1) - c1 * dot(simd, yi, x), yi);
         }
-        let pap = dot(p, ap);
-        // Only with no regularization and a degenerate row can this be zero; a NaN here
-        // would spread through the next Gram matrix to everyone.
-        if !(pap.is_finite() && pap > 0.0) {
-            break;
+        p.copy_from_slice(r);
+        let mut rs_old = dot(simd, r, r);
+        for _ in 0..steps {
+            if rs_old < 1e-20 {
+                break;
+            }
+            matvec(simd, gram, p, ap);
+            for (&i, &w) in cols.iter().zip(weights) {
+                let yi = item(i);
+                axpy(simd, ap, alpha * w * dot(simd, yi, p), yi);
+            }
+            let pap = dot(simd, p, ap);
+            // Only with no regularization and a degenerate row can this be zero; a NaN here
+            // would spread through the next Gram matrix to everyone.
+            if !(pap.is_finite() && pap > 0.0) {
+                break;
+            }
+            let a = rs_old / pap;
+            axpy(simd, x, a, p);
+            axpy(simd, r, -a, ap);
+            let rs_new = dot(simd, r, r);
+            if rs_new < 1e-20 {
+                break;
+            }
+            let beta = rs_new / rs_old;
+            p.iter_mut()
+                .zip(r.iter())
+                .for_each(|(pv, rv)| *pv = rv + beta * *pv);
+            rs_old = rs_new;
         }
-        let a = rs_old / pap;
-        axpy(x, a, p);
-        axpy(r, -a, ap);
-        let rs_new = dot(r, r);
-        if rs_new < 1e-20 {
-            break;
-        }
-        let beta = rs_new / rs_old;
-        p.iter_mut()
-            .zip(r.iter())
-            .for_each(|(pv, rv)| *pv = rv + beta * *pv);
-        rs_old = rs_new;
     }
 }
 
-/// `out = m v` for a square row-major `m`.
-fn matvec(m: &[f32], v: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(m.chunks_exact(v.len())) {
-        *o = dot(row, v);
+/// `out = m v` for a symmetric row-major `m`, as the sum of its rows weighted by `v`: axpys
+/// need no horizontal sum at the end, which a dot product per row would.
+#[inline(always)]
+fn matvec<S: pulp::Simd>(simd: S, m: &[f32], v: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for (&vj, row) in v.iter().zip(m.chunks_exact(v.len())) {
+        axpy(simd, out, vj, row);
     }
 }
 
-/// Dot product in eight independent lanes, which the compiler turns into SIMD.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+/// Dot product on `simd`'s vectors, in four independent accumulators: one would chain every
+/// multiply-add on the one before it, and the CPU would wait out each one's latency.
+#[inline(always)]
+fn dot<S: pulp::Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
+    let ((va, ta), (vb, tb)) = (S::as_simd_f32s(a), S::as_simd_f32s(b));
+    let ((ca, ra), (cb, rb)) = (va.as_chunks::<4>(), vb.as_chunks::<4>());
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    for (x, y) in ca.iter().zip(cb) {
+        for l in 0..4 {
+            acc[l] = simd.mul_add_e_f32s(x[l], y[l], acc[l]);
         }
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    for (x, y) in ra.iter().zip(rb) {
+        acc[0] = simd.mul_add_e_f32s(*x, *y, acc[0]);
+    }
+    let sum = simd.add_f32s(simd.add_f32s(acc[0], acc[1]), simd.add_f32s(acc[2], acc[3]));
+    simd.reduce_sum_f32s(sum) + ta.iter().zip(tb).map(|(x, y)| x * y).sum::<f32>()
 }
 
-/// `y += a x`.
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    y.iter_mut().zip(x).for_each(|(yv, xv)| *yv += a * xv);
+/// `y += a x` on `simd`'s vectors.
+#[inline(always)]
+fn axpy<S: pulp::Simd>(simd: S, y: &mut [f32], a: f32, x: &[f32]) {
+    let ((vy, ty), (vx, tx)) = (S::as_mut_simd_f32s(y), S::as_simd_f32s(x));
+    let va = simd.splat_f32s(a);
+    for (yv, xv) in vy.iter_mut().zip(vx) {
+        *yv = simd.mul_add_e_f32s(va, *xv, *yv);
+    }
+    ty.iter_mut().zip(tx).for_each(|(yv, xv)| *yv += a * xv);
+}
+
+/// The dot product of two factor vectors, on the widest vectors this CPU has.
+pub(crate) fn factor_dot(a: &[f32], b: &[f32]) -> f32 {
+    struct Dot<'a>(&'a [f32], &'a [f32]);
+    impl pulp::WithSimd for Dot<'_> {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) -> f32 {
+            dot(simd, self.0, self.1)
+        }
+    }
+    pulp::Arch::new().dispatch(Dot(a, b))
 }
 
 #[cfg(test)]
@@ -281,12 +377,22 @@ mod tests {
         let cols = [0u32, 2, 5];
         let weights = [1.0f32, 3.0, 2.0];
         let (alpha, reg) = (2.0, 0.1);
-        let g = gram(&y, k, reg);
+        let g = gram(pulp::Arch::new(), &y, k, reg);
         let mut x = vec![0f32; k];
         let (mut r, mut p, mut ap) = (vec![0f32; k], vec![0f32; k], vec![0f32; k]);
-        cg_row(
-            &mut x, &y, &cols, &weights, &g, alpha, 20, &mut r, &mut p, &mut ap,
-        );
+        CgRow {
+            x: &mut x,
+            y: &y,
+            cols: &cols,
+            weights: &weights,
+            gram: &g,
+            alpha,
+            steps: 20,
+            r: &mut r,
+            p: &mut p,
+            ap: &mut ap,
+        }
+        .solve(pulp::Scalar::new());
         // Direct: A = G + Σ c1 y yᵀ, b = Σ (1 + c1) y, solved by Gaussian elimination in f64.
         let mut a: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let mut b = vec![0f64; k];

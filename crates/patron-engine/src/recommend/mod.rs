@@ -147,7 +147,8 @@ impl Models {
                 als.scores(user, &mut s.scores);
                 picks(s, &|i, _| Why::Taste {
                     like: history.iter().copied().max_by(|a, b| {
-                        let sim = |h: u32| als::dot(als.item(h as usize), als.item(i as usize));
+                        let sim =
+                            |h: u32| als::factor_dot(als.item(h as usize), als.item(i as usize));
                         sim(*a).total_cmp(&sim(*b))
                     }),
                 })
