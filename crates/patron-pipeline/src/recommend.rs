@@ -36,27 +36,165 @@ fn dense(map: &mut HashMap<String, u32>, key: &str) -> u32 {
     *map.entry(key.to_owned()).or_insert(n)
 }
 
-/// Reads `user,item[,weight][,timestamp]` CSV (a header naming the columns). A row without
-/// user or item, or with a weight that is not a positive number, is refused with its line
-/// and reason; the rest are kept. A missing weight is 1.
-fn read(path: &Path, ids: &mut Ids, out: &mut Interactions) -> anyhow::Result<()> {
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let header = r.headers()?.clone();
-    let col = |name: &str| {
+/// Which columns of an interactions file hold the user, the item and the weight. A name
+/// given here must be in the header; a column left `None` is found by its usual names.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    /// The user column's header name.
+    pub user: Option<String>,
+    /// The item column's header name.
+    pub item: Option<String>,
+    /// The weight column's header name.
+    pub weight: Option<String>,
+}
+
+/// The usual names of each column in other systems' exports (MovieLens `userId,movieId`,
+/// shop exports' `customer_id,product_id,quantity`, web analytics' `visitorid,itemid`),
+/// compared with case, spaces and punctuation ignored, in this order of preference.
+const USER_NAMES: &[&str] = &[
+    "user",
+    "userid",
+    "customer",
+    "customerid",
+    "visitor",
+    "visitorid",
+    "client",
+    "clientid",
+    "member",
+    "memberid",
+    "buyer",
+    "buyerid",
+    "shopper",
+    "shopperid",
+];
+const ITEM_NAMES: &[&str] = &[
+    "item",
+    "itemid",
+    "product",
+    "productid",
+    "sku",
+    "stockcode",
+    "article",
+    "articleid",
+    "movie",
+    "movieid",
+    "asin",
+    "isbn",
+];
+const WEIGHT_NAMES: &[&str] = &["weight", "quantity", "qty", "count", "plays", "playcount"];
+
+/// `Customer ID` → `customerid`.
+fn simplified(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The column named `given`, else the first of `usual` in the header.
+fn column(
+    header: &csv::StringRecord,
+    given: Option<&str>,
+    usual: &[&str],
+    what: &str,
+    path: &Path,
+) -> anyhow::Result<Option<usize>> {
+    let position = |name: &str| {
         header
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
     };
-    let (Some(user), Some(item)) = (col("user"), col("item")) else {
+    if let Some(name) = given {
+        return match position(name) {
+            Some(i) => Ok(Some(i)),
+            None => bail!(
+                "{}: no column {name:?} for the {what} (the header has {})",
+                path.display(),
+                listed(header)
+            ),
+        };
+    }
+    let simple: Vec<String> = header.iter().map(simplified).collect();
+    Ok(usual
+        .iter()
+        .find_map(|u| simple.iter().position(|h| h == u)))
+}
+
+fn listed(header: &csv::StringRecord) -> String {
+    header
+        .iter()
+        .map(|h| format!("{h:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The field separator of a delimited file, from its header line: the one of `,` `;` tab `|`
+/// that occurs most often outside quotes (a comma when none does).
+fn delimiter(header_line: &str) -> u8 {
+    let mut quoted = false;
+    let mut counts = [0usize; 4];
+    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+    for b in header_line.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(k) = CANDIDATES.iter().position(|&c| c == b) {
+                counts[k] += 1;
+            }
+        }
+    }
+    let (best, n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(k, n)| (*n, std::cmp::Reverse(k)))
+        .expect("four candidates");
+    if *n == 0 {
+        b','
+    } else {
+        CANDIDATES[best]
+    }
+}
+
+/// Reads a delimited file of interactions with a header naming the columns (see [`Columns`];
+/// comma, semicolon, tab or pipe separated). A row without user or item, or with a weight that
+/// is not a positive number, is refused with its line and reason; the rest are kept. A missing
+/// weight is 1.
+fn read(
+    path: &Path,
+    columns: &Columns,
+    ids: &mut Ids,
+    out: &mut Interactions,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let cannot = || format!("cannot read {}", path.display());
+    let mut first = String::new();
+    std::io::BufReader::new(std::fs::File::open(path).with_context(cannot)?)
+        .read_line(&mut first)
+        .with_context(cannot)?;
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter(&first))
+        .from_path(path)
+        .with_context(cannot)?;
+    let header = r.headers()?.clone();
+    let user = column(&header, columns.user.as_deref(), USER_NAMES, "user", path)?;
+    let item = column(&header, columns.item.as_deref(), ITEM_NAMES, "item", path)?;
+    let (Some(user), Some(item)) = (user, item) else {
         bail!(
-            "{}: the header must name `user` and `item` columns (and optionally `weight`, `timestamp`)",
-            path.display()
+            "{}: the header must name a user and an item column (such as `user` and `item`, \
+             or `customer_id` and `product_id`), or name them with --user-column and \
+             --item-column; it has {}",
+            path.display(),
+            listed(&header)
         );
     };
-    let weight = col("weight");
+    let weight = column(
+        &header,
+        columns.weight.as_deref(),
+        WEIGHT_NAMES,
+        "weight",
+        path,
+    )?;
     for (n, row) in r.records().enumerate() {
         let line = n + 2;
         let row = match row {
@@ -105,6 +243,8 @@ pub struct EvalOptions {
     pub similar: SimilarParams,
     /// Seed of the leave-one-out split.
     pub seed: u64,
+    /// The columns of `--interactions` and `--holdout` files.
+    pub columns: Columns,
 }
 
 /// Length of the lists evaluated.
@@ -155,11 +295,16 @@ pub fn eval_file(
 ) -> anyhow::Result<FileReport> {
     let mut ids = Ids::default();
     let mut data = Interactions::default();
-    read(interactions, &mut ids, &mut data)?;
+    read(interactions, &opts.columns, &mut ids, &mut data)?;
     let (train, held) = match holdout {
         Some(path) => {
             let mut h = Interactions::default();
-            read(path, &mut ids, &mut h)?;
+            // Held-out pairs need no weight, so a --weight-column need not be there.
+            let columns = Columns {
+                weight: None,
+                ..opts.columns.clone()
+            };
+            read(path, &columns, &mut ids, &mut h)?;
             data.rejected.append(&mut h.rejected);
             let held: Vec<(u32, u32)> = h.triplets.iter().map(|t| (t.0, t.1)).collect();
             (std::mem::take(&mut data.triplets), held)
@@ -167,7 +312,15 @@ pub fn eval_file(
         None => eval::leave_one_out(&data.triplets, opts.seed),
     };
     if train.is_empty() {
-        bail!("{}: no usable interactions", interactions.display());
+        let why = match data.rejected.as_slice() {
+            [] => "it has no rows".to_owned(),
+            refused => format!(
+                "all {} rows were refused, for example: {}",
+                refused.len(),
+                refused[..refused.len().min(3)].join("; ")
+            ),
+        };
+        bail!("{}: no usable interactions: {why}", interactions.display());
     }
     let m = Csr::from_triplets(ids.users.len(), ids.items.len(), &train);
     // Users seen only in the held-out file have no history: no model can rank for them.
@@ -763,4 +916,47 @@ pub async fn eval_stored(
         customers_evaluated,
         models,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_separator_is_the_header_lines_commonest_outside_quotes() {
+        for (line, want) in [
+            ("user,item,weight\n", b','),
+            ("Customer ID;Product ID;Quantity\r\n", b';'),
+            ("user\titem\n", b'\t'),
+            ("user|item|weight", b'|'),
+            // A comma inside a quoted name is not a separator.
+            ("\"Name, full\";customer;product\n", b';'),
+            // One column, or none: a comma, as the csv format's default.
+            ("user\n", b','),
+            ("", b','),
+        ] {
+            assert_eq!(delimiter(line), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn columns_are_found_by_their_usual_names_or_as_given() {
+        let path = Path::new("f.csv");
+        let header = csv::StringRecord::from(vec!["Order", "Customer ID", "StockCode", "Qty"]);
+        let find = |given: Option<&str>, usual: &[&str]| {
+            column(&header, given, usual, "user", path).map_err(|e| e.to_string())
+        };
+        assert_eq!(find(None, USER_NAMES), Ok(Some(1)));
+        assert_eq!(find(None, ITEM_NAMES), Ok(Some(2)));
+        assert_eq!(find(None, WEIGHT_NAMES), Ok(Some(3)));
+        assert_eq!(find(Some("order"), USER_NAMES), Ok(Some(0)));
+        let missing = find(Some("Shopper"), USER_NAMES).unwrap_err();
+        assert!(missing.contains(r#"no column "Shopper""#), "{missing}");
+        // `user` is preferred to `userId` when a file has both.
+        let both = csv::StringRecord::from(vec!["userId", "user"]);
+        assert_eq!(
+            column(&both, None, USER_NAMES, "user", path).unwrap(),
+            Some(1)
+        );
+    }
 }

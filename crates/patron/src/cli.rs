@@ -482,12 +482,24 @@ pub enum EvalCommand {
     /// `--holdout`). Without: on the stored orders, holding the last `--holdout-days` out
     /// (precision, recall, NDCG at 10 and catalogue coverage).
     Recommend {
-        /// CSV with `user`, `item` and optional `weight`, `timestamp` columns.
+        /// CSV (comma, semicolon, tab or pipe separated) with a user column, an item column
+        /// and an optional weight column, found by their usual names (`user`, `userId`,
+        /// `customer_id`, `visitorid`...; `item`, `movieId`, `product_id`, `sku`...;
+        /// `weight`, `quantity`, `count`...) unless named with the options below.
         #[arg(long)]
         interactions: Option<PathBuf>,
-        /// CSV of held-out `user,item` pairs; `--interactions` is then the training set.
+        /// CSV of held-out user, item pairs; `--interactions` is then the training set.
         #[arg(long, requires = "interactions")]
         holdout: Option<PathBuf>,
+        /// The user column of the files, by its header name.
+        #[arg(long, requires = "interactions")]
+        user_column: Option<String>,
+        /// The item column of the files, by its header name.
+        #[arg(long, requires = "interactions")]
+        item_column: Option<String>,
+        /// The weight column of `--interactions` (a positive number; 1 when absent).
+        #[arg(long, requires = "interactions")]
+        weight_column: Option<String>,
         /// Days at the end of the stored history held out (stored data only).
         #[arg(long, default_value_t = 60)]
         holdout_days: u32,
@@ -1380,6 +1392,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 EvalCommand::Recommend {
                     interactions,
                     holdout,
+                    user_column,
+                    item_column,
+                    weight_column,
                     holdout_days,
                     models,
                     seed,
@@ -1402,6 +1417,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 als: als.params(),
                 similar: Default::default(),
                 seed,
+                columns: patron_pipeline::recommend::Columns {
+                    user: user_column,
+                    item: item_column,
+                    weight: weight_column,
+                },
             };
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads.unwrap_or(0))

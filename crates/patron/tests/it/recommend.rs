@@ -146,18 +146,23 @@ async fn recommendations_beat_popularity_follow_the_rules_and_are_served() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// Rows of two taste groups of 30 users over 10 items each, every user missing a few of
+/// their group's items: `row(user, group, item)` for each interaction.
+fn taste_groups(row: impl Fn(usize, usize, usize) -> String) -> String {
+    let mut rows = String::new();
+    for u in 0..60 {
+        for i in (0..10).filter(|i| (u + i) % 7 != 0) {
+            rows.push_str(&row(u, u % 2, i));
+        }
+    }
+    rows
+}
+
 #[tokio::test]
 async fn eval_on_a_file_reports_bad_rows_and_uses_the_rest() {
     let env = TestEnv::new(Db::Sqlite).await;
     let mut csv = String::from("user,item,weight\n");
-    // Two taste groups of 30 users over 10 items each.
-    for u in 0..60 {
-        for i in 0..10 {
-            if (u + i) % 7 != 0 {
-                csv.push_str(&format!("u{u},i{}{i},1\n", u % 2));
-            }
-        }
-    }
+    csv.push_str(&taste_groups(|u, g, i| format!("u{u},i{g}{i},1\n")));
     csv.push_str("u1,,1\nu2,i05,-3\nu3,i07,lots\n");
     let file = env.write("interactions.csv", &csv);
     let out = env.patron(&[
@@ -195,16 +200,93 @@ async fn eval_on_a_file_reports_bad_rows_and_uses_the_rest() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
-    let empty = env.write("empty.csv", "customer,product\n");
+    let unnamed = env.write("unnamed.csv", "a,b\n1,2\n");
     let out = env.patron(&[
         "eval",
         "recommend",
         "--interactions",
-        empty.to_str().unwrap(),
+        unnamed.to_str().unwrap(),
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("must name `user` and `item`"),
+        stderr.contains("must name a user and an item column") && stderr.contains(r#""a", "b""#),
+        "{stderr}"
+    );
+}
+
+/// Other systems' exports are read as they come: the separator and the usual column names
+/// are recognised, other names can be given, and a file with nothing usable says why.
+#[tokio::test]
+async fn eval_reads_other_systems_exports() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    // A shop export: semicolons, `Customer ID;Product ID;Quantity`, and a return (negative
+    // quantity) that must be refused, not counted.
+    let mut csv = String::from("Order;Customer ID;Product ID;Quantity\n");
+    csv.push_str(&taste_groups(|u, g, i| format!("o{u}{i};c{u};p{g}{i};2\n")));
+    csv.push_str("o9;c1;p10;-1\n");
+    let shop = env.write("shop.csv", &csv);
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        shop.to_str().unwrap(),
+        "--factors",
+        "4",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["users"], 60, "{report}");
+    assert_eq!(report["items"], 20, "{report}");
+    assert_eq!(report["rejected_rows"], 1, "{report}");
+    assert!(model_score(&report, "als", "hr_at_10") > 0.9, "{report}");
+
+    // Columns named on the command line; a name that is not there is an error.
+    let tabs = env.write(
+        "tabs.tsv",
+        &csv.replace(';', "\t").replace("Order", "Basket"),
+    );
+    let args = |user: &str| {
+        env.patron(&[
+            "eval",
+            "recommend",
+            "--interactions",
+            tabs.to_str().unwrap(),
+            "--user-column",
+            user,
+            "--item-column",
+            "Product ID",
+            "--models",
+            "popularity",
+        ])
+    };
+    let out = args("Basket");
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One basket per row; not the header, nor the refused return.
+    assert_eq!(report["users"], csv.lines().count() - 2, "{report}");
+    let out = args("Shopper");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(r#"no column "Shopper" for the user"#),
         "{out:?}"
+    );
+
+    // Every row refused: the error gives the reasons, not only that nothing was left.
+    let refused = env.write("refused.csv", "user,item,weight\nu1,i1,0\n,i2,1\n");
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        refused.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("all 2 rows were refused")
+            && stderr.contains("not a positive number")
+            && stderr.contains("required"),
+        "{stderr}"
     );
 }
 
