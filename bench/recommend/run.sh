@@ -14,7 +14,7 @@
 #              bench/data/recommend/movielens/
 #
 # Environment (all optional):
-#   REG (0.05) ALPHA (10) FACTORS (64) ITERATIONS (15) THREADS (2) SEED (1: implicit's init)
+#   REG (0.05) ALPHA (10) FACTORS (64) ITERATIONS (15) THREADS (2) SEED (1: the random initial factors' seed, on both sides)
 #   RUNS (3)   each side is run RUNS times; the best training time is reported (the quality
 #              numbers are deterministic for a given seed, so the last run's are shown)
 #   PATRON_BIN (target/release/patron; never built here: cargo build --release -p patron)
@@ -113,7 +113,7 @@ if [[ $patron_ok == 1 ]]; then
     for _ in $(seq "$RUNS"); do
         PATRON_JSON="$("$PATRON_BIN" eval recommend --interactions "$TRAIN" --holdout "$HOLDOUT" \
             --models als --factors "$FACTORS" --iterations "$ITERATIONS" \
-            --regularization "$REG" --alpha "$ALPHA" --threads "$THREADS")"
+            --regularization "$REG" --alpha "$ALPHA" --threads "$THREADS" --als-seed "$SEED")"
         read -r t _ _ _ < <(fields patron "$PATRON_JSON")
         patron_times+=("$t")
     done
