@@ -157,6 +157,7 @@ fn gram(simd: pulp::Arch, y: &[f32], k: usize, reg: f32) -> Vec<f32> {
             let mut acc = vec![0f32; k * k];
             simd.dispatch(GramBlock {
                 rows,
+                k,
                 acc: &mut acc,
             });
             acc
@@ -172,9 +173,10 @@ fn gram(simd: pulp::Arch, y: &[f32], k: usize, reg: f32) -> Vec<f32> {
     g
 }
 
-/// `acc += Σ yᵢ yᵢᵀ` over a block of rows (k = the row length of `acc`'s square).
+/// `acc += Σ yᵢ yᵢᵀ` over a block of rows of length `k`; `acc` is k × k.
 struct GramBlock<'a> {
     rows: &'a [f32],
+    k: usize,
     acc: &'a mut [f32],
 }
 
@@ -185,9 +187,8 @@ impl pulp::WithSimd for GramBlock<'_> {
     // compiler vectorizes these loops for that CPU.
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
-        let k = self.acc.len().isqrt();
-        for row in self.rows.chunks_exact(k) {
-            for (acc, &ra) in self.acc.chunks_exact_mut(k).zip(row) {
+        for row in self.rows.chunks_exact(self.k) {
+            for (acc, &ra) in self.acc.chunks_exact_mut(self.k).zip(row) {
                 axpy(simd, acc, ra, row);
             }
         }
