@@ -128,54 +128,30 @@ fn listed(header: &csv::StringRecord) -> String {
         .join(", ")
 }
 
-/// The field separator of a delimited file, from its header line: the one of `,` `;` tab `|`
-/// that occurs most often outside quotes (a comma when none does).
-fn delimiter(header_line: &str) -> u8 {
-    let mut quoted = false;
-    let mut counts = [0usize; 4];
-    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
-    for b in header_line.bytes() {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            if let Some(k) = CANDIDATES.iter().position(|&c| c == b) {
-                counts[k] += 1;
-            }
-        }
-    }
-    let (best, n) = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|&(k, n)| (*n, std::cmp::Reverse(k)))
-        .expect("four candidates");
-    if *n == 0 {
-        b','
-    } else {
-        CANDIDATES[best]
-    }
-}
-
-/// Reads a delimited file of interactions with a header naming the columns (see [`Columns`];
-/// comma, semicolon, tab or pipe separated). A row without user or item, or with a weight that
-/// is not a positive number, is refused with its line and reason; the rest are kept. A missing
-/// weight is 1.
+/// Reads a delimited file of interactions with a header naming the columns (see [`Columns`]),
+/// opened as imports are (gzip or not, UTF-8 or GB18030, comma, semicolon, tab or pipe
+/// separated). A row without user or item, or with a weight that is not a positive number, is
+/// refused with its line and reason; the rest are kept. A missing weight is 1.
 fn read(
     path: &Path,
     columns: &Columns,
     ids: &mut Ids,
     out: &mut Interactions,
 ) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let cannot = || format!("cannot read {}", path.display());
-    let mut first = String::new();
-    std::io::BufReader::new(std::fs::File::open(path).with_context(cannot)?)
-        .read_line(&mut first)
-        .with_context(cannot)?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let opened = crate::collect::open_input(Box::new(file), None)
+        .with_context(|| path.display().to_string())?;
+    let crate::collect::Format::Csv { delimiter } = opened.format else {
+        bail!(
+            "{}: interactions must be a delimited file with a header row, not JSON Lines",
+            path.display()
+        );
+    };
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
-        .delimiter(delimiter(&first))
-        .from_path(path)
-        .with_context(cannot)?;
+        .delimiter(delimiter)
+        .from_reader(opened.reader);
     let header = r.headers()?.clone();
     let user = column(&header, columns.user.as_deref(), USER_NAMES, "user", path)?;
     let item = column(&header, columns.item.as_deref(), ITEM_NAMES, "item", path)?;
@@ -921,23 +897,6 @@ pub async fn eval_stored(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_separator_is_the_header_lines_commonest_outside_quotes() {
-        for (line, want) in [
-            ("user,item,weight\n", b','),
-            ("Customer ID;Product ID;Quantity\r\n", b';'),
-            ("user\titem\n", b'\t'),
-            ("user|item|weight", b'|'),
-            // A comma inside a quoted name is not a separator.
-            ("\"Name, full\";customer;product\n", b';'),
-            // One column, or none: a comma, as the csv format's default.
-            ("user\n", b','),
-            ("", b','),
-        ] {
-            assert_eq!(delimiter(line), want, "{line:?}");
-        }
-    }
 
     #[test]
     fn columns_are_found_by_their_usual_names_or_as_given() {

@@ -241,6 +241,26 @@ async fn eval_reads_other_systems_exports() {
     assert_eq!(report["rejected_rows"], 1, "{report}");
     assert!(model_score(&report, "als", "hr_at_10") > 0.9, "{report}");
 
+    // Opened as imports are: the same export gzipped reads the same.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+    let gzipped = env.data_dir().join("shop.csv.gz");
+    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    let out = env.patron(&[
+        "eval",
+        "recommend",
+        "--interactions",
+        gzipped.to_str().unwrap(),
+        "--models",
+        "popularity",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&again["users"], &again["items"], &again["rejected_rows"]),
+        (&report["users"], &report["items"], &report["rejected_rows"])
+    );
+
     // Columns named on the command line; a name that is not there is an error.
     let tabs = env.write(
         "tabs.tsv",
