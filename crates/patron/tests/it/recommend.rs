@@ -146,6 +146,18 @@ async fn recommendations_beat_popularity_follow_the_rules_and_are_served() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// `patron eval recommend --interactions FILE ARGS...`.
+fn eval_file(env: &TestEnv, file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "eval",
+        "recommend",
+        "--interactions",
+        file.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    env.patron(&all)
+}
+
 /// Rows of two taste groups of 30 users over 10 items each, every user missing a few of
 /// their group's items: `row(user, group, item)` for each interaction.
 fn taste_groups(row: impl Fn(usize, usize, usize) -> String) -> String {
@@ -165,14 +177,7 @@ async fn eval_on_a_file_reports_bad_rows_and_uses_the_rest() {
     csv.push_str(&taste_groups(|u, g, i| format!("u{u},i{g}{i},1\n")));
     csv.push_str("u1,,1\nu2,i05,-3\nu3,i07,lots\n");
     let file = env.write("interactions.csv", &csv);
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        file.to_str().unwrap(),
-        "--factors",
-        "4",
-    ]);
+    let out = eval_file(&env, &file, &["--factors", "4"]);
     assert!(out.status.success(), "{out:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rejected_rows"], 3, "{report}");
@@ -190,23 +195,11 @@ async fn eval_on_a_file_reports_bad_rows_and_uses_the_rest() {
         "{report}"
     );
 
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        file.to_str().unwrap(),
-        "--models",
-        "svd",
-    ]);
+    let out = eval_file(&env, &file, &["--models", "svd"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
     let unnamed = env.write("unnamed.csv", "a,b\n1,2\n");
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        unnamed.to_str().unwrap(),
-    ]);
+    let out = eval_file(&env, &unnamed, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -226,14 +219,7 @@ async fn eval_reads_other_systems_exports() {
     csv.push_str(&taste_groups(|u, g, i| format!("o{u}{i};c{u};p{g}{i};2\n")));
     csv.push_str("o9;c1;p10;-1\n");
     let shop = env.write("shop.csv", &csv);
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        shop.to_str().unwrap(),
-        "--factors",
-        "4",
-    ]);
+    let out = eval_file(&env, &shop, &["--factors", "4"]);
     assert!(out.status.success(), "{out:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["users"], 60, "{report}");
@@ -246,14 +232,7 @@ async fn eval_reads_other_systems_exports() {
     std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
     let gzipped = env.data_dir().join("shop.csv.gz");
     std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        gzipped.to_str().unwrap(),
-        "--models",
-        "popularity",
-    ]);
+    let out = eval_file(&env, &gzipped, &["--models", "popularity"]);
     assert!(out.status.success(), "{out:?}");
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -267,18 +246,18 @@ async fn eval_reads_other_systems_exports() {
         &csv.replace(';', "\t").replace("Order", "Basket"),
     );
     let args = |user: &str| {
-        env.patron(&[
-            "eval",
-            "recommend",
-            "--interactions",
-            tabs.to_str().unwrap(),
-            "--user-column",
-            user,
-            "--item-column",
-            "Product ID",
-            "--models",
-            "popularity",
-        ])
+        eval_file(
+            &env,
+            &tabs,
+            &[
+                "--user-column",
+                user,
+                "--item-column",
+                "Product ID",
+                "--models",
+                "popularity",
+            ],
+        )
     };
     let out = args("Basket");
     assert!(out.status.success(), "{out:?}");
@@ -294,12 +273,7 @@ async fn eval_reads_other_systems_exports() {
 
     // Every row refused: the error gives the reasons, not only that nothing was left.
     let refused = env.write("refused.csv", "user,item,weight\nu1,i1,0\n,i2,1\n");
-    let out = env.patron(&[
-        "eval",
-        "recommend",
-        "--interactions",
-        refused.to_str().unwrap(),
-    ]);
+    let out = eval_file(&env, &refused, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
