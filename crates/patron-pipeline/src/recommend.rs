@@ -120,6 +120,11 @@ fn column(
         .find_map(|u| simple.iter().position(|h| h == u)))
 }
 
+/// Whether a first line is a row of data rather than column names: some cell is a number.
+fn is_data(first: &csv::StringRecord) -> bool {
+    first.iter().any(|c| c.trim().parse::<f64>().is_ok())
+}
+
 fn listed(header: &csv::StringRecord) -> String {
     header
         .iter()
@@ -128,8 +133,8 @@ fn listed(header: &csv::StringRecord) -> String {
         .join(", ")
 }
 
-/// Reads a delimited file of interactions with a header naming the columns (see [`Columns`]),
-/// opened as imports are (gzip or not, UTF-8 or GB18030, comma, semicolon, tab or pipe
+/// Reads a delimited file of interactions with a header naming the columns (see [`Columns`])
+/// or with none (then `user,item[,weight]` by position), opened as imports are (gzip or not, UTF-8 or GB18030, comma, semicolon, tab or pipe
 /// separated). A row without user or item, or with a weight that is not a positive number, is
 /// refused with its line and reason; the rest are kept. A missing weight is 1.
 fn read(
@@ -155,24 +160,44 @@ fn read(
     let header = r.headers()?.clone();
     let user = column(&header, columns.user.as_deref(), USER_NAMES, "user", path)?;
     let item = column(&header, columns.item.as_deref(), ITEM_NAMES, "item", path)?;
-    let (Some(user), Some(item)) = (user, item) else {
-        bail!(
-            "{}: the header must name a user and an item column (such as `user` and `item`, \
-             or `customer_id` and `product_id`), or name them with --user-column and \
-             --item-column; it has {}",
-            path.display(),
-            listed(&header)
-        );
+    // A file whose first line names nothing and holds a number (MovieLens `u.data`, Amazon
+    // ratings dumps) has no header: its columns are `user,item[,weight][,…]` by position, as
+    // the format is documented. A first line of unknown words stays an error rather than
+    // being read as an interaction.
+    let headerless =
+        user.is_none() && item.is_none() && columns.weight.is_none() && is_data(&header);
+    let (user, item, weight) = if headerless {
+        (0, 1, (header.len() > 2).then_some(2))
+    } else {
+        let (Some(user), Some(item)) = (user, item) else {
+            bail!(
+                "{}: the header must name a user and an item column (such as `user` and \
+                 `item`, or `customer_id` and `product_id`), or name them with --user-column \
+                 and --item-column; it has {}",
+                path.display(),
+                listed(&header)
+            );
+        };
+        let weight = column(
+            &header,
+            columns.weight.as_deref(),
+            WEIGHT_NAMES,
+            "weight",
+            path,
+        )?;
+        (user, item, weight)
     };
-    let weight = column(
-        &header,
-        columns.weight.as_deref(),
-        WEIGHT_NAMES,
-        "weight",
-        path,
-    )?;
-    for (n, row) in r.records().enumerate() {
-        let line = n + 2;
+    if headerless {
+        tracing::warn!(
+            "{}: the first line names no columns, so it is read as data: user, item, weight \
+             by position",
+            path.display()
+        );
+    }
+    let first = headerless.then(|| Ok(header.clone()));
+    let first_line = if headerless { 1 } else { 2 };
+    for (n, row) in first.into_iter().chain(r.records()).enumerate() {
+        let line = n + first_line;
         let row = match row {
             Ok(row) => row,
             Err(e) => {

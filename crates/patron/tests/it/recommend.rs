@@ -271,6 +271,27 @@ async fn eval_reads_other_systems_exports() {
         "{out:?}"
     );
 
+    // No header at all, as MovieLens' `u.data` (user, item, rating, timestamp by tab): the
+    // columns are taken by position and the first line is an interaction like the rest.
+    let bare = taste_groups(|u, g, i| format!("{u}\t{g}{i}\t2\t88125{u}\n"));
+    let headerless = env.write("u.data", &bare);
+    let out = eval_file(&env, &headerless, &["--models", "popularity"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&report["users"], &report["items"], &report["rejected_rows"]),
+        (
+            &serde_json::json!(60),
+            &serde_json::json!(20),
+            &serde_json::json!(0)
+        ),
+        "{report}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read as data"),
+        "{out:?}"
+    );
+
     // Every row refused: the error gives the reasons, not only that nothing was left.
     let refused = env.write("refused.csv", "user,item,weight\nu1,i1,0\n,i2,1\n");
     let out = eval_file(&env, &refused, &[]);
