@@ -66,6 +66,8 @@ const USER_NAMES: &[&str] = &[
     "buyerid",
     "shopper",
     "shopperid",
+    "reviewer",
+    "reviewerid",
 ];
 const ITEM_NAMES: &[&str] = &[
     "item",
@@ -80,6 +82,16 @@ const ITEM_NAMES: &[&str] = &[
     "movieid",
     "asin",
     "isbn",
+    "goods",
+    "goodsid",
+    "book",
+    "bookid",
+    "track",
+    "trackid",
+    "song",
+    "songid",
+    "artist",
+    "artistid",
 ];
 const WEIGHT_NAMES: &[&str] = &["weight", "quantity", "qty", "count", "plays", "playcount"];
 
@@ -167,7 +179,17 @@ fn read(
     let headerless =
         user.is_none() && item.is_none() && columns.weight.is_none() && is_data(&header);
     let (user, item, weight) = if headerless {
-        (0, 1, (header.len() > 2).then_some(2))
+        // A third column of words (Last.fm's artist name) is not a weight.
+        let weight = header.get(2).filter(|w| w.trim().parse::<f32>().is_ok());
+        tracing::warn!(
+            "{}: the first line names no columns, so it is read as data by position: user {:?}, \
+             item {:?}, weight {:?}; give the file a header line to choose other columns",
+            path.display(),
+            &header[0],
+            header.get(1).unwrap_or_default(),
+            weight.unwrap_or("none (1)")
+        );
+        (0, 1, weight.map(|_| 2))
     } else {
         let (Some(user), Some(item)) = (user, item) else {
             bail!(
@@ -187,13 +209,6 @@ fn read(
         )?;
         (user, item, weight)
     };
-    if headerless {
-        tracing::warn!(
-            "{}: the first line names no columns, so it is read as data: user, item, weight \
-             by position",
-            path.display()
-        );
-    }
     let first = headerless.then(|| Ok(header.clone()));
     let first_line = if headerless { 1 } else { 2 };
     for (n, row) in first.into_iter().chain(r.records()).enumerate() {

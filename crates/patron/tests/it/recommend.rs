@@ -288,7 +288,21 @@ async fn eval_reads_other_systems_exports() {
         "{report}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("read as data"),
+        String::from_utf8_lossy(&out.stderr).contains(r#"user "0", item "01", weight "2""#),
+        "{out:?}"
+    );
+    // Words in the third column (Last.fm: user, artist id, artist name, plays) are no weight:
+    // every row counts once rather than every row being refused.
+    let plays = env.write(
+        "plays.tsv",
+        &taste_groups(|u, g, i| format!("{u}\t{g}{i}\tBand {g}{i}\t17\n")),
+    );
+    let out = eval_file(&env, &plays, &["--models", "popularity"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rejected_rows"], 0, "{report}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(r#"weight "none (1)""#),
         "{out:?}"
     );
 
