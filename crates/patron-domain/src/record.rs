@@ -163,20 +163,27 @@ pub fn postal_key(code: &str) -> String {
 /// The city as identity resolution compares it: lower-case without accents (São Paulo =
 /// sao paulo), and a city written in Chinese characters as its pinyin without the 市 ("city")
 /// suffix, so 上海市, 上海 and Shanghai agree exactly. Names that differ between languages
-/// (München, Munich) stay different.
+/// (München, Munich) stay different. Cities whose pinyin is the same (苏州 and 宿州 are both
+/// `suzhou`) share this key; [`city_han`] tells them apart.
 pub fn city_key(city: &str) -> String {
+    if let Some(pinyin) = city_han(city).and_then(|han| crate::name::han_pinyin(&han)) {
+        return pinyin;
+    }
+    crate::name::fold_latin(&city.trim().to_lowercase())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A city written in Chinese characters, without spaces and the 市 ("city") suffix (苏州市 →
+/// 苏州); `None` for a city in another script.
+pub fn city_han(city: &str) -> Option<String> {
     let city = city.trim();
     let han = city
         .strip_suffix('市')
         .filter(|c| !c.is_empty())
         .unwrap_or(city);
-    if let Some(pinyin) = crate::name::han_pinyin(han) {
-        return pinyin;
-    }
-    crate::name::fold_latin(&city.to_lowercase())
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::name::han_pinyin(han).map(|_| han.chars().filter(|c| !c.is_whitespace()).collect())
 }
 
 /// A cleaned customer record from one source.
@@ -706,6 +713,11 @@ mod tests {
         ] {
             assert_eq!(city_key(raw), key, "{raw}");
         }
+        // Homophones share the key and differ in writing.
+        assert_eq!(city_key("宿州市"), city_key("苏州"));
+        assert_eq!(city_han("苏州市").as_deref(), Some("苏州"));
+        assert_eq!(city_han(" 宿 州 ").as_deref(), Some("宿州"));
+        assert_eq!(city_han("Suzhou"), None);
     }
 
     #[test]

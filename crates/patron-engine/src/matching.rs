@@ -34,8 +34,11 @@ pub struct MatchRecord {
     pub address: Option<String>,
     /// Postal code.
     pub postal: Option<String>,
-    /// City, lower-case.
+    /// City, lower-case (a Chinese city as its pinyin, so 苏州 and Suzhou agree).
     pub city: Option<String>,
+    /// The city as written in Chinese characters: two cities of one pinyin (苏州 and 宿州,
+    /// both `suzhou`) are different places when both records wrote them so.
+    pub city_han: Option<String>,
     /// Gender code.
     pub gender: Option<String>,
     /// A key of the loyalty or membership id (its blind index): not a compared field but a
@@ -215,7 +218,14 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
             }
         }),
         both(&a.postal, &b.postal, |x, y| if x == y { 1 } else { 2 }),
-        both(&a.city, &b.city, |x, y| if x == y { 1 } else { 2 }),
+        both(&a.city, &b.city, |x, y| {
+            let homophones = matches!((&a.city_han, &b.city_han), (Some(p), Some(q)) if p != q);
+            if x == y && !homophones {
+                1
+            } else {
+                2
+            }
+        }),
         both(&a.gender, &b.gender, |x, y| if x == y { 1 } else { 2 }),
     ]
 }
@@ -2107,6 +2117,23 @@ mod tests {
             (rec("", "", "", ""), rec("bob", "b@x.com", "+1", "19900101")),
             [0, 0, 0, 0, 0, 0, 0, 0],
         );
+    }
+
+    #[test]
+    fn cities_of_one_pinyin_are_told_apart_by_their_characters() {
+        let f = |(a, b): &(Option<&str>, Option<&str>)| {
+            let in_suzhou = |han: Option<&str>| MatchRecord {
+                city: Some("suzhou".into()),
+                city_han: han.map(str::to_owned),
+                ..rec("wang wei", "", "", "")
+            };
+            compare(&in_suzhou(*a), &in_suzhou(*b))[CITY]
+        };
+        check(f, (Some("苏州"), Some("苏州")), 1);
+        check(f, (Some("苏州"), Some("宿州")), 2);
+        // Written in pinyin on one side, either city could be meant: the key decides.
+        check(f, (Some("苏州"), None), 1);
+        check(f, (None, None), 1);
     }
 
     #[test]

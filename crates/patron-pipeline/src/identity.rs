@@ -838,6 +838,7 @@ impl Probe {
                 .as_deref()
                 .map(patron_domain::postal_key),
             city: r.address.city.as_deref().map(patron_domain::city_key),
+            city_han: r.address.city.as_deref().and_then(patron_domain::city_han),
             gender: r.gender.map(|g| g.code().to_owned()),
             loyalty: r
                 .loyalty_id
@@ -1041,6 +1042,7 @@ fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchReco
         None => None,
     };
     let address: Option<serde_json::Value> = open(4).and_then(|a| serde_json::from_str(&a).ok());
+    let city = open(6);
     let part = |key: &str| {
         address
             .as_ref()
@@ -1060,7 +1062,8 @@ fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchReco
         birth: open(3).map(|d| d.replace('-', "")),
         address: part("line1").map(|l| patron_domain::street_key(&l)),
         postal: part("postal_code").map(|p| patron_domain::postal_key(&p)),
-        city: open(6).map(|c| patron_domain::city_key(&c)),
+        city: city.as_deref().map(patron_domain::city_key),
+        city_han: city.as_deref().and_then(patron_domain::city_han),
         gender: open(5),
         loyalty: r.loyalty_hash.as_deref().map(hex),
         untrusted: rules.untrusted(&r.source),

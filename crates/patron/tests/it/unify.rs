@@ -285,6 +285,8 @@ async fn spellings_join_and_households_and_namesakes_stay_apart() {
          pos,N2,Elizabeth Ocean,liz.ocean@gmail.com,,,Denver,,US,\n\
          web,C1,王小明,,,,上海,,CN,1991-09-09\n\
          pos,C2,Wang Xiaoming,,,,Shanghai,,China,1991-09-09\n\
+         web,S1,司马琳,,,,苏州,,CN,\n\
+         pos,S2,司马琳,,,,宿州市,,CN,\n\
          web,H1,Tom Baker,bakerfam@gmail.com,,15 Pine Road,Smalltown,59999,US,1979-07-07\n\
          pos,H2,Mary Baker,bakerfam@gmail.com,,15 Pine Road,Smalltown,59999,US,1981-02-14\n\
          web,K1,Kevin Hart,kevin.hart@outlook.com,,,Chicago,60601,US,1981-08-08\n\
@@ -300,6 +302,8 @@ async fn spellings_join_and_households_and_namesakes_stay_apart() {
         ("web:Z5", "pos:Z6", true),
         ("web:N1", "pos:N2", true),
         ("web:C1", "pos:C2", true),
+        // Namesakes in two cities both called Suzhou in pinyin: not one person.
+        ("web:S1", "pos:S2", false),
         ("web:H1", "pos:H2", false),
         ("web:K1", "pos:K2", false),
         ("web:K3", "pos:K4", false),
