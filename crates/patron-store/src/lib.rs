@@ -25,6 +25,7 @@ mod segments;
 mod subject;
 mod unify;
 mod vault;
+mod warm;
 
 pub use analytics::{MetricRow, OrderFact, OrderSnapshot, PredictionRow, RecommendationRow};
 pub use audit::{AuditCheck, AuditEntry};
@@ -46,6 +47,7 @@ pub use unify::{
     Unification, UnifyRecord, GOLDEN_FIELDS,
 };
 pub use vault::{Vault, RELOAD_EVERY};
+pub use warm::Warmed;
 
 use native::NativeSqlite;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -227,6 +229,18 @@ impl Store {
     /// The vault that encrypts personal fields.
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// Reads the SQLite file once so that the operating system caches it, for fast lookups
+    /// right after a restart (see `warm.rs`); `None` for PostgreSQL, which keeps its own
+    /// cache. It blocks for as long as the read takes: run it on a blocking thread.
+    pub fn warm_cache(&self) -> Result<Option<Warmed>> {
+        let Some(native) = &self.native else {
+            return Ok(None);
+        };
+        warm::warm(native.path())
+            .map(Some)
+            .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", native.path().display())))
     }
 
     /// Closes the connection pool, flushing SQLite's WAL.

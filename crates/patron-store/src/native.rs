@@ -28,6 +28,11 @@ impl NativeSqlite {
         }
     }
 
+    /// The database file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Writes a batch in one transaction, off the async runtime.
     pub(crate) async fn write(self: &std::sync::Arc<Self>, plan: BatchPlan) -> Result<()> {
         let me = self.clone();

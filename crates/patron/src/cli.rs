@@ -1848,6 +1848,26 @@ pub async fn serve_until_stopped(
             serve.keep,
         ));
     }
+    // Online matching right after a restart would otherwise wait on the disk for every row.
+    let warming = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match warming.warm_cache() {
+            Ok(Some(patron_store::Warmed::Read(bytes))) => tracing::info!(
+                "database read into the page cache: {} MB in {:.1} s",
+                bytes >> 20,
+                started.elapsed().as_secs_f64()
+            ),
+            Ok(Some(patron_store::Warmed::TooLarge { file, available })) => tracing::info!(
+                "database ({} MB) not read into the page cache: more than half of the {} MB \
+                 of memory available",
+                file >> 20,
+                available >> 20
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+    });
     let app = patron_server::app(AppState {
         store,
         clean: cfg.clean,

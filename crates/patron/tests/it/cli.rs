@@ -416,7 +416,7 @@ async fn demo_builds_a_data_dir_that_serves() {
         ])
         .arg(format!("127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(env.data_dir().join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let client = reqwest::Client::builder()
@@ -442,6 +442,17 @@ async fn demo_builds_a_data_dir_that_serves() {
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(!body["identities"].as_array().unwrap().is_empty(), "{body}");
+    // It read the database file once in the background, so lookups after a restart do not
+    // wait on the disk.
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(env.data_dir().join("serve.log")).unwrap();
+        if log.contains("database read into the page cache") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(log.contains("database read into the page cache"), "{log}");
     server.kill().unwrap();
     server.wait().unwrap();
 }
