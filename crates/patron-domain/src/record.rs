@@ -162,11 +162,11 @@ pub fn postal_key(code: &str) -> String {
 
 /// The city as identity resolution compares it: lower-case without accents (São Paulo =
 /// sao paulo), and a city written in Chinese characters as its pinyin without the 市 ("city")
-/// suffix, so 上海市, 上海 and Shanghai agree exactly. Names that differ between languages
-/// (München, Munich) stay different. Cities whose pinyin is the same (苏州 and 宿州 are both
-/// `suzhou`) share this key; [`city_han`] tells them apart.
+/// suffix, so 上海市, 上海, 上海 in traditional script and Shanghai agree exactly. Names that
+/// differ between languages (München, Munich) stay different. Cities whose pinyin is the same
+/// (苏州 and 宿州 are both `suzhou`) share this key; [`homophone_city`] tells them apart.
 pub fn city_key(city: &str) -> String {
-    if let Some(pinyin) = city_han(city).and_then(|han| crate::name::han_pinyin(&han)) {
+    if let Some(pinyin) = crate::name::han_pinyin(without_shi(city)) {
         return pinyin;
     }
     crate::name::fold_latin(&city.trim().to_lowercase())
@@ -175,15 +175,52 @@ pub fn city_key(city: &str) -> String {
         .join(" ")
 }
 
-/// A city written in Chinese characters, without spaces and the 市 ("city") suffix (苏州市 →
-/// 苏州); `None` for a city in another script.
-pub fn city_han(city: &str) -> Option<String> {
+fn without_shi(city: &str) -> &str {
     let city = city.trim();
-    let han = city
-        .strip_suffix('市')
+    city.strip_suffix('市')
         .filter(|c| !c.is_empty())
-        .unwrap_or(city);
-    crate::name::han_pinyin(han).map(|_| han.chars().filter(|c| !c.is_whitespace()).collect())
+        .unwrap_or(city)
+}
+
+/// Chinese cities whose toneless pinyin another city shares, each with its spellings
+/// (simplified, traditional). A list rather than the characters themselves: 蘇州 and 苏州 are
+/// one city in two scripts, and no table of every character's two forms is kept here.
+const HOMOPHONE_CITIES: &[&[&str]] = &[
+    &["苏州", "蘇州"],
+    &["宿州"],
+    &["福州"],
+    &["抚州", "撫州"],
+    &["泰州"],
+    &["台州", "臺州"],
+    &["宜春"],
+    &["伊春"],
+    &["玉林"],
+    &["榆林"],
+    &["萍乡", "萍鄉"],
+    &["凭祥", "憑祥"],
+    &["滨州", "濱州"],
+    &["彬州"],
+    &["锦州", "錦州"],
+    &["晋州", "晉州"],
+    &["吉安"],
+    &["集安"],
+    &["惠州"],
+    &["徽州"],
+    &["阜阳", "阜陽"],
+    &["富阳", "富陽"],
+];
+
+/// Which city of a shared pinyin key is meant, when the record wrote it in characters (苏州市
+/// and 蘇州 → `苏州`, 宿州 → `宿州`); `None` for any other city, which its key alone tells.
+pub fn homophone_city(city: &str) -> Option<&'static str> {
+    let written: String = without_shi(city)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    HOMOPHONE_CITIES
+        .iter()
+        .find(|spellings| spellings.contains(&written.as_str()))
+        .map(|spellings| spellings[0])
 }
 
 /// A cleaned customer record from one source.
@@ -713,11 +750,14 @@ mod tests {
         ] {
             assert_eq!(city_key(raw), key, "{raw}");
         }
-        // Homophones share the key and differ in writing.
+        // Homophones share the key; the list tells them apart, one city in either script.
         assert_eq!(city_key("宿州市"), city_key("苏州"));
-        assert_eq!(city_han("苏州市").as_deref(), Some("苏州"));
-        assert_eq!(city_han(" 宿 州 ").as_deref(), Some("宿州"));
-        assert_eq!(city_han("Suzhou"), None);
+        assert_eq!(city_key("蘇州"), city_key("苏州"));
+        assert_eq!(homophone_city("苏州市"), Some("苏州"));
+        assert_eq!(homophone_city(" 蘇 州 "), Some("苏州"));
+        assert_eq!(homophone_city("宿州"), Some("宿州"));
+        assert_eq!(homophone_city("上海"), None);
+        assert_eq!(homophone_city("Suzhou"), None);
     }
 
     #[test]

@@ -36,9 +36,9 @@ pub struct MatchRecord {
     pub postal: Option<String>,
     /// City, lower-case (a Chinese city as its pinyin, so 苏州 and Suzhou agree).
     pub city: Option<String>,
-    /// The city as written in Chinese characters: two cities of one pinyin (苏州 and 宿州,
-    /// both `suzhou`) are different places when both records wrote them so.
-    pub city_han: Option<String>,
+    /// Which of the Chinese cities sharing the `city` key the record wrote in characters (苏州
+    /// or 宿州, both `suzhou`): two different ones are different places.
+    pub city_homophone: Option<&'static str>,
     /// Gender code.
     pub gender: Option<String>,
     /// A key of the loyalty or membership id (its blind index): not a compared field but a
@@ -219,7 +219,8 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Gamma {
         }),
         both(&a.postal, &b.postal, |x, y| if x == y { 1 } else { 2 }),
         both(&a.city, &b.city, |x, y| {
-            let homophones = matches!((&a.city_han, &b.city_han), (Some(p), Some(q)) if p != q);
+            let homophones =
+                matches!((a.city_homophone, b.city_homophone), (Some(p), Some(q)) if p != q);
             if x == y && !homophones {
                 1
             } else {
@@ -2121,10 +2122,10 @@ mod tests {
 
     #[test]
     fn cities_of_one_pinyin_are_told_apart_by_their_characters() {
-        let f = |(a, b): &(Option<&str>, Option<&str>)| {
-            let in_suzhou = |han: Option<&str>| MatchRecord {
+        let f = |(a, b): &(Option<&'static str>, Option<&'static str>)| {
+            let in_suzhou = |city: Option<&'static str>| MatchRecord {
                 city: Some("suzhou".into()),
-                city_han: han.map(str::to_owned),
+                city_homophone: city,
                 ..rec("wang wei", "", "", "")
             };
             compare(&in_suzhou(*a), &in_suzhou(*b))[CITY]

@@ -838,7 +838,11 @@ impl Probe {
                 .as_deref()
                 .map(patron_domain::postal_key),
             city: r.address.city.as_deref().map(patron_domain::city_key),
-            city_han: r.address.city.as_deref().and_then(patron_domain::city_han),
+            city_homophone: r
+                .address
+                .city
+                .as_deref()
+                .and_then(patron_domain::homophone_city),
             gender: r.gender.map(|g| g.code().to_owned()),
             loyalty: r
                 .loyalty_id
@@ -1063,7 +1067,7 @@ fn match_record(vault: &Vault, r: &UnifyRecord, rules: &MatchRules) -> MatchReco
         address: part("line1").map(|l| patron_domain::street_key(&l)),
         postal: part("postal_code").map(|p| patron_domain::postal_key(&p)),
         city: city.as_deref().map(patron_domain::city_key),
-        city_han: city.as_deref().and_then(patron_domain::city_han),
+        city_homophone: city.as_deref().and_then(patron_domain::homophone_city),
         gender: open(5),
         loyalty: r.loyalty_hash.as_deref().map(hex),
         untrusted: rules.untrusted(&r.source),

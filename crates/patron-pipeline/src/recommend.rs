@@ -132,9 +132,23 @@ fn column(
         .find_map(|u| simple.iter().position(|h| h == u)))
 }
 
-/// Whether a first line is a row of data rather than column names: some cell is a number.
+/// Whether a first line is a row of data rather than column names: no cell is empty (pandas
+/// writes an index column with an empty name), some cell is a number, and the cells are not
+/// numbered 0, 1, 2… or 1, 2, 3… (pandas' names for unnamed columns).
 fn is_data(first: &csv::StringRecord) -> bool {
-    first.iter().any(|c| c.trim().parse::<f64>().is_ok())
+    let cells: Vec<&str> = first.iter().map(str::trim).collect();
+    let numbered = |from: usize| {
+        cells
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.parse::<usize>() == Ok(i + from))
+    };
+    !cells.iter().any(|c| c.is_empty())
+        && cells
+            .iter()
+            .any(|c| c.parse::<f64>().is_ok_and(f64::is_finite))
+        && !numbered(0)
+        && !numbered(1)
 }
 
 fn listed(header: &csv::StringRecord) -> String {
@@ -146,9 +160,10 @@ fn listed(header: &csv::StringRecord) -> String {
 }
 
 /// Reads a delimited file of interactions with a header naming the columns (see [`Columns`])
-/// or with none (then `user,item[,weight]` by position), opened as imports are (gzip or not, UTF-8 or GB18030, comma, semicolon, tab or pipe
-/// separated). A row without user or item, or with a weight that is not a positive number, is
-/// refused with its line and reason; the rest are kept. A missing weight is 1.
+/// or with none (then user and item are its first two columns, and every row weighs 1), opened
+/// as imports are (gzip or not, UTF-8 or GB18030, comma, semicolon, tab or pipe separated). A
+/// row without user or item, or with a weight that is not a positive number, is refused with
+/// its line and reason; the rest are kept. A missing weight is 1.
 fn read(
     path: &Path,
     columns: &Columns,
@@ -161,7 +176,7 @@ fn read(
         .with_context(|| path.display().to_string())?;
     let crate::collect::Format::Csv { delimiter } = opened.format else {
         bail!(
-            "{}: interactions must be a delimited file with a header row, not JSON Lines",
+            "{}: interactions must be a delimited file, not JSON Lines",
             path.display()
         );
     };
@@ -173,23 +188,20 @@ fn read(
     let user = column(&header, columns.user.as_deref(), USER_NAMES, "user", path)?;
     let item = column(&header, columns.item.as_deref(), ITEM_NAMES, "item", path)?;
     // A file whose first line names nothing and holds a number (MovieLens `u.data`, Amazon
-    // ratings dumps) has no header: its columns are `user,item[,weight][,…]` by position, as
-    // the format is documented. A first line of unknown words stays an error rather than
-    // being read as an interaction.
+    // and Taobao dumps) has no header: user and item are its first two columns. What follows
+    // differs from file to file (a rating, a category id, an artist's name, a timestamp), so
+    // no weight is taken from it. A first line of unknown words stays an error rather than
+    // being read as an interaction. The warning shows no value: ids may be personal.
     let headerless =
         user.is_none() && item.is_none() && columns.weight.is_none() && is_data(&header);
     let (user, item, weight) = if headerless {
-        // A third column of words (Last.fm's artist name) is not a weight.
-        let weight = header.get(2).filter(|w| w.trim().parse::<f32>().is_ok());
         tracing::warn!(
-            "{}: the first line names no columns, so it is read as data by position: user {:?}, \
-             item {:?}, weight {:?}; give the file a header line to choose other columns",
-            path.display(),
-            &header[0],
-            header.get(1).unwrap_or_default(),
-            weight.unwrap_or("none (1)")
+            "{}: the first line names no columns, so the file is read as data: the user is its \
+             first column, the item its second, and every row weighs 1; give the file a \
+             header line to choose other columns or a weight",
+            path.display()
         );
-        (0, 1, weight.map(|_| 2))
+        (0, 1, None)
     } else {
         let (Some(user), Some(item)) = (user, item) else {
             bail!(

@@ -233,7 +233,8 @@ impl Store {
 
     /// Reads the SQLite file once so that the operating system caches it, for fast lookups
     /// right after a restart (see `warm.rs`); `None` for PostgreSQL, which keeps its own
-    /// cache. It blocks for as long as the read takes: run it on a blocking thread.
+    /// cache, and for an in-memory database. It blocks for as long as the read takes: run it
+    /// on a thread of its own.
     pub fn warm_cache(&self) -> Result<Option<Warmed>> {
         let Some(native) = &self.native else {
             return Ok(None);

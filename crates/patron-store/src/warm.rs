@@ -2,11 +2,10 @@
 //!
 //! Online matching reads a handful of rows spread over the whole file (lookup indexes, the
 //! candidates' records, their profiles). Right after a restart each of those reads waits on
-//! the disk: against a million profiles the first 2,000 matches had a p99 of 174 ms instead of
-//! 7 ms. Reading the file once, sequentially, costs about 2 s per GB and leaves every later
-//! read in memory.
+//! the disk: against a million profiles, with the page cache dropped, the p99 of 2,000
+//! matches was 9.75–9.95 ms, and 6.93–7.50 ms with the file read first. Reading it once,
+//! sequentially, took 0.7–1.1 s for 1.1 GB.
 
-use std::io::Read;
 use std::path::Path;
 
 /// What warming did.
@@ -42,26 +41,28 @@ pub(crate) fn warm(db: &Path) -> std::io::Result<Warmed> {
             });
         }
     }
-    let mut buf = vec![0u8; 1 << 20];
-    let mut read = 0;
-    for file in &files {
-        let Ok(mut f) = std::fs::File::open(file) else {
-            continue;
-        };
-        loop {
-            match f.read(&mut buf)? {
-                0 => break,
-                n => read += n as u64,
-            }
-        }
+    let mut read = std::io::copy(&mut std::fs::File::open(db)?, &mut std::io::sink())?;
+    // The log may not exist (checkpointed away); the database must.
+    if let Ok(mut log) = std::fs::File::open(&files[1]) {
+        read += std::io::copy(&mut log, &mut std::io::sink())?;
     }
     Ok(Warmed::Read(read))
 }
 
-/// `MemAvailable` from `/proc/meminfo`, in bytes; `None` where there is none (not Linux).
+/// `MemAvailable` from `/proc/meminfo`, or less in a container whose memory is limited
+/// (cgroup v2), in bytes; `None` where neither is known (not Linux).
 fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    meminfo_available(&info)
+    let host = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| meminfo_available(&info));
+    let number =
+        |file: &str| -> Option<u64> { std::fs::read_to_string(file).ok()?.trim().parse().ok() };
+    let container = number("/sys/fs/cgroup/memory.max")
+        .map(|max| max.saturating_sub(number("/sys/fs/cgroup/memory.current").unwrap_or(0)));
+    match (host, container) {
+        (Some(h), Some(c)) => Some(h.min(c)),
+        (h, c) => h.or(c),
+    }
 }
 
 fn meminfo_available(info: &str) -> Option<u64> {
@@ -73,6 +74,12 @@ fn meminfo_available(info: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(warm(&dir.path().join("patron.db")).is_err());
+    }
 
     #[test]
     fn reads_the_file_and_its_log() {

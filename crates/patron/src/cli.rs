@@ -485,7 +485,9 @@ pub enum EvalCommand {
         /// CSV (comma, semicolon, tab or pipe separated) with a user column, an item column
         /// and an optional weight column, found by their usual names (`user`, `userId`,
         /// `customer_id`, `visitorid`...; `item`, `movieId`, `product_id`, `sku`...;
-        /// `weight`, `quantity`, `count`...) unless named with the options below.
+        /// `weight`, `quantity`, `count`...) unless named with the options below. A file
+        /// without a header row is read as user and item in its first two columns, each row
+        /// weighing 1.
         #[arg(long)]
         interactions: Option<PathBuf>,
         /// CSV of held-out user, item pairs; `--interactions` is then the training set.
@@ -1849,8 +1851,10 @@ pub async fn serve_until_stopped(
         ));
     }
     // Online matching right after a restart would otherwise wait on the disk for every row.
+    // A detached thread, not a blocking task: the runtime would wait for the whole read
+    // before letting a server that failed to start exit.
     let warming = store.clone();
-    tokio::task::spawn_blocking(move || {
+    std::thread::spawn(move || {
         let started = std::time::Instant::now();
         match warming.warm_cache() {
             Ok(Some(patron_store::Warmed::Read(bytes))) => tracing::info!(

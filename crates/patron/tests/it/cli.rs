@@ -415,6 +415,7 @@ async fn demo_builds_a_data_dir_that_serves() {
             "--listen",
         ])
         .arg(format!("127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(env.data_dir().join("serve.log")).unwrap())
         .spawn()

@@ -271,9 +271,10 @@ async fn eval_reads_other_systems_exports() {
         "{out:?}"
     );
 
-    // No header at all, as MovieLens' `u.data` (user, item, rating, timestamp by tab): the
-    // columns are taken by position and the first line is an interaction like the rest.
-    let bare = taste_groups(|u, g, i| format!("{u}\t{g}{i}\t2\t88125{u}\n"));
+    // No header at all, as MovieLens' `u.data` (user, item, rating, timestamp by tab): user
+    // and item are the first two columns, the first line is an interaction like the rest, and
+    // the rating is no weight.
+    let bare = taste_groups(|u, g, i| format!("{u}\t{g}{i}\t{}\t88125{u}\n", 1 + i % 5));
     let headerless = env.write("u.data", &bare);
     let out = eval_file(&env, &headerless, &["--models", "popularity"]);
     assert!(out.status.success(), "{out:?}");
@@ -287,22 +288,23 @@ async fn eval_reads_other_systems_exports() {
         ),
         "{report}"
     );
+    // Every line is one training interaction or a held-out one: none lost, none twice.
+    let held_out = report["models"][0]["users_evaluated"].as_u64().unwrap();
+    assert_eq!(
+        report["interactions"].as_u64().unwrap() + held_out,
+        bare.lines().count() as u64,
+        "{report}"
+    );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(r#"user "0", item "01", weight "2""#),
+        String::from_utf8_lossy(&out.stderr).contains("every row weighs 1"),
         "{out:?}"
     );
-    // Words in the third column (Last.fm: user, artist id, artist name, plays) are no weight:
-    // every row counts once rather than every row being refused.
-    let plays = env.write(
-        "plays.tsv",
-        &taste_groups(|u, g, i| format!("{u}\t{g}{i}\tBand {g}{i}\t17\n")),
-    );
-    let out = eval_file(&env, &plays, &["--models", "popularity"]);
-    assert!(out.status.success(), "{out:?}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["rejected_rows"], 0, "{report}");
+    // pandas' `to_csv` of unnamed columns: a header (`,0,1`), not data.
+    let pandas = env.write("pandas.csv", ",0,1\n0,u1,i1\n1,u2,i2\n");
+    let out = eval_file(&env, &pandas, &[]);
+    assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(r#"weight "none (1)""#),
+        String::from_utf8_lossy(&out.stderr).contains("must name a user and an item column"),
         "{out:?}"
     );
 
