@@ -97,6 +97,14 @@ impl Step {
     pub(crate) fn sql(sql: impl Into<String>) -> Step {
         Step::Exec(sql.into(), Vec::new())
     }
+
+    /// What the step does, short, for the debug log of a slow write.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Step::Exec(sql, _) => sql.chars().take(60).collect(),
+            Step::Insert(insert) => insert.table.to_owned(),
+        }
+    }
 }
 
 /// Runs `steps` on a pooled connection (inside the caller's transaction).
@@ -106,6 +114,7 @@ pub(crate) async fn run_steps(
     steps: Vec<Step>,
 ) -> sqlx::Result<()> {
     for step in steps {
+        let (started, what) = (std::time::Instant::now(), step.label());
         match step {
             Step::Exec(sql, vals) => {
                 let mut q = sqlx::query(&sql);
@@ -118,6 +127,8 @@ pub(crate) async fn run_steps(
                 insert(conn, backend, i.table, i.columns, &i.suffix, i.rows).await?;
             }
         }
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::debug!(step = %what, seconds, "write step");
     }
     Ok(())
 }

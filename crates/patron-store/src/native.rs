@@ -92,18 +92,14 @@ impl NativeSqlite {
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 for step in &steps {
                     let started = std::time::Instant::now();
-                    let what = match step {
+                    match step {
                         Step::Exec(sql, vals) => {
                             tx.execute(sql, rusqlite::params_from_iter(vals))?;
-                            sql.as_str()
                         }
-                        Step::Insert(insert) => {
-                            insert_rows(&tx, insert)?;
-                            insert.table
-                        }
-                    };
+                        Step::Insert(insert) => insert_rows(&tx, insert)?,
+                    }
                     let seconds = started.elapsed().as_secs_f64();
-                    tracing::debug!(step = %what.chars().take(60).collect::<String>(), seconds, "write step");
+                    tracing::debug!(step = %step.label(), seconds, "write step");
                 }
                 let started = std::time::Instant::now();
                 tx.commit()?;

@@ -274,8 +274,8 @@ impl Store {
         }
         let left = history.len() as u64 - entered;
         sqlx::query(
-            "DELETE FROM segment_members WHERE segment_id = $1 AND customer_id NOT IN \
-                     (SELECT customer_id FROM customers)",
+            "DELETE FROM segment_members WHERE segment_id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM customers c WHERE c.customer_id = segment_members.customer_id)",
         )
         .bind(segment_id)
         .execute(&mut *tx)
