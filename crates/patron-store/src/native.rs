@@ -103,7 +103,10 @@ impl NativeSqlite {
                 }
                 let started = std::time::Instant::now();
                 tx.commit()?;
-                tracing::debug!(seconds = started.elapsed().as_secs_f64(), "write step: commit");
+                tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "write step: commit"
+                );
                 Ok(())
             })
         })
