@@ -18,6 +18,10 @@ ROOT="$(dirname "$(dirname "$HERE")")"
 PATRON_BIN="${PATRON_BIN:-$ROOT/target/release/patron}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://patron_test:patron_test@127.0.0.1:5432/postgres}"
 DATA="$ROOT/bench/data/customers-$PEOPLE"
+if [[ ! -x "$PATRON_BIN" ]]; then
+    echo "error: no Patron binary at $PATRON_BIN (build it with 'cargo build --release -p patron', or set PATRON_BIN)" >&2
+    exit 1
+fi
 if [[ ! -s "$DATA/customers.csv" ]]; then
     echo "error: $DATA/customers.csv is missing: run bench/unify/run.sh $PEOPLE once first" >&2
     exit 1
