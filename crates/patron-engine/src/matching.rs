@@ -75,7 +75,7 @@ pub const LEVELS: [&[&str]; 8] = [
         "exact",
         "Jaro-Winkler >= 0.94, or spaced differently",
         "Jaro-Winkler >= 0.88",
-        "same surname, same initial",
+        "same surname, given name shortened or missing",
         "different",
     ],
     &[
@@ -164,6 +164,7 @@ fn loyalty_links(records: &[MatchRecord], rules: &LinkRules, cap: usize) -> Vec<
     let rule = Blocking {
         keys: |r, k| r.loyalty.iter().for_each(|l| k.add(&[l])),
         uses: &[],
+        household: false,
     };
     rule_pairs(records, &rule, cap)
         .into_iter()
@@ -245,6 +246,12 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     if a.iter().any(|x| b.contains(x)) {
         return 1;
     }
+    // Some words of the other and nothing else ("smith", "john smith"; "estrada quintero",
+    // "estrada kay quintero"): a given name left out. Close as strings, but it says no more
+    // than an initial would, and fits anyone of the family.
+    if a.iter().any(|x| b.iter().any(|y| words_left_out(x, y))) {
+        return 4;
+    }
     let best = a
         .iter()
         .flat_map(|x| b.iter().map(move |y| jaro_winkler_any_order(x, y)))
@@ -269,6 +276,15 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     } else {
         5
     }
+}
+
+/// Whether one name is some of the other's words, with fewer words.
+fn words_left_out(a: &str, b: &str) -> bool {
+    let within = |few: &str, many: &str| {
+        few.split(' ').count() < many.split(' ').count()
+            && few.split(' ').all(|w| many.split(' ').any(|v| v == w))
+    };
+    within(a, b) || within(b, a)
 }
 
 /// Jaro–Winkler of two sorted-word names, also with the second one's words in the other
@@ -363,21 +379,24 @@ fn joined_orders(words: &[&str]) -> Vec<String> {
     }
 }
 
-/// Whether two sorted-word names share a word of two letters or more and the other words
-/// start alike ("j smith" and "john smith").
+/// Whether two sorted-word names share a word of two letters or more and what else they hold
+/// is the same name shortened: an initial or the start of a word ("j smith" and "john
+/// smith", "chris lee" and "christopher lee"), or nothing on one side ("smith" alone). Two
+/// whole given names that merely start alike ("deborah saenz" and "devyn saenz") are two
+/// people, often of one household.
 fn same_surname_and_initial(a: &str, b: &str) -> bool {
     let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
-    wa.iter().any(|s| {
-        s.chars().count() >= 2 && wb.contains(s) && {
-            let ra: Vec<&&str> = wa.iter().filter(|w| *w != s).collect();
-            let rb: Vec<&&str> = wb.iter().filter(|w| *w != s).collect();
-            !ra.is_empty()
-                && !rb.is_empty()
-                && ra
-                    .iter()
-                    .any(|x| rb.iter().any(|y| x.chars().next() == y.chars().next()))
-        }
-    })
+    if !wa.iter().any(|s| s.chars().count() >= 2 && wb.contains(s)) {
+        return false;
+    }
+    // The words each has that the other lacks.
+    let ra: Vec<&str> = wa.iter().filter(|w| !wb.contains(w)).copied().collect();
+    let rb: Vec<&str> = wb.iter().filter(|w| !wa.contains(w)).copied().collect();
+    ra.is_empty()
+        || rb.is_empty()
+        || ra
+            .iter()
+            .any(|x| rb.iter().any(|y| x.starts_with(y) || y.starts_with(x)))
 }
 
 fn compare_email(a: &str, b: &str) -> u8 {
@@ -571,6 +590,11 @@ impl Keys {
 struct Blocking {
     keys: Rule,
     uses: &'static [usize],
+    /// Whether its keys are what a household shares (an address, a surname and a place):
+    /// its pairs are family members as often as one person twice, and EM on them learns
+    /// "same household" (different given names and birth dates counted as a match's), so it
+    /// finds candidates but does not teach m while other rules can.
+    household: bool,
 }
 
 /// The blocking rules, unioned. Each is narrow enough to keep blocks small and together they
@@ -580,16 +604,19 @@ const RULES: [Blocking; 16] = [
     Blocking {
         keys: |r, k| r.email.iter().for_each(|e| k.add(&[e])),
         uses: &[EMAIL],
+        household: false,
     },
     // Phone.
     Blocking {
         keys: |r, k| r.phone.iter().for_each(|p| k.add(&[p])),
         uses: &[PHONE],
+        household: false,
     },
     // Phone last 8.
     Blocking {
         keys: |r, k| r.phone.iter().for_each(|p| k.add(&[last_digits(p, 8)])),
         uses: &[PHONE],
+        household: false,
     },
     // A word of the name + birth date (a typo elsewhere in the name does not hide the pair).
     Blocking {
@@ -599,6 +626,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, BIRTH],
+        household: false,
     },
     // A word of the name + postal code or city (a typo elsewhere in the name, no birth date).
     Blocking {
@@ -608,6 +636,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, POSTAL, CITY],
+        household: true,
     },
     // The whole name + city: where a word of it with the place is too common a block.
     Blocking {
@@ -617,6 +646,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, CITY],
+        household: false,
     },
     // Street + postal code (names spelled differently, same home).
     Blocking {
@@ -626,6 +656,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS, POSTAL],
+        household: true,
     },
     // House number + postal code (the street misspelled).
     Blocking {
@@ -635,6 +666,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[POSTAL],
+        household: true,
     },
     // Birth date + postal code.
     Blocking {
@@ -644,6 +676,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[BIRTH, POSTAL],
+        household: false,
     },
     // Street + birth date (the postal code and city mistyped).
     Blocking {
@@ -653,6 +686,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS, BIRTH],
+        household: false,
     },
     // Birth date + city (the name and the postal code mistyped).
     Blocking {
@@ -662,6 +696,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[BIRTH, CITY],
+        household: false,
     },
     // Birth date + initials.
     Blocking {
@@ -671,6 +706,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, BIRTH],
+        household: false,
     },
     // Email local part.
     Blocking {
@@ -680,6 +716,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[EMAIL],
+        household: false,
     },
     // House number + the street's first word (the rest of the street, postal code and city
     // mistyped).
@@ -690,11 +727,13 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[ADDRESS],
+        household: true,
     },
     // The whole name alone (everything else changed: a move, a new phone).
     Blocking {
         keys: |r, k| r.names.iter().for_each(|n| k.add(&[n])),
         uses: &[NAME],
+        household: false,
     },
     // The start of the street's first word + the start of a word of the name (a new house
     // number, and a typo late in the street or the name).
@@ -705,6 +744,7 @@ const RULES: [Blocking; 16] = [
             }
         },
         uses: &[NAME, ADDRESS],
+        household: true,
     },
 ];
 
@@ -886,8 +926,9 @@ fn estimate_with(
         })
         .collect();
     let u = counts_to_probabilities(&level_counts(random.iter()));
-    // Per field, each rule's estimate of m with the weight it carries.
-    let mut estimates: Vec<Vec<(f64, Vec<f64>)>> = vec![Vec::new(); FIELDS.len()];
+    // Per field, each rule's estimate of m with the weight it carries, and whether the rule
+    // blocks on what a household shares.
+    let mut estimates: Vec<Vec<(f64, Vec<f64>, bool)>> = vec![Vec::new(); FIELDS.len()];
     let mut iterations = 0;
     // Distinct (comparison vector, rules that found it) with their counts: every fit below
     // runs over these rather than over pairs.
@@ -921,7 +962,7 @@ fn estimate_with(
             // how matches compare is the least reliable.
             let present: f64 = fit.matched_with[f] * fit.lambda;
             if present > 0.0 {
-                estimates[f].push((present, fit.m[f].clone()));
+                estimates[f].push((present, fit.m[f].clone(), rule.household));
             }
         }
     }
@@ -929,11 +970,18 @@ fn estimate_with(
         .iter()
         .zip(initial_m())
         .map(|(by_rule, init)| {
+            // The household rules' estimates count only where no other rule gave one.
+            let person: Vec<_> = by_rule.iter().filter(|(_, _, h)| !h).collect();
+            let by_rule: Vec<_> = if person.is_empty() {
+                by_rule.iter().collect()
+            } else {
+                person
+            };
             if by_rule.is_empty() {
                 return init;
             }
             let mut m: Vec<f64> = (0..init.len())
-                .map(|l| weighted_median(by_rule.iter().map(|(w, m)| (m[l], *w))))
+                .map(|l| weighted_median(by_rule.iter().map(|(w, m, _)| (m[l], *w))))
                 .collect();
             normalize(&mut m);
             m
@@ -2143,7 +2191,16 @@ mod tests {
         // A household, twins, father and son: the whole strings are close, the given names not.
         check(f, ("baker tom", "baker mary"), 5);
         check(f, ("anna taylor", "emma taylor"), 5);
-        check(f, ("anderson john sr", "anderson john jr"), 4);
+        check(f, ("anderson john sr", "anderson john jr"), 5);
+        // Given names that merely start alike are two people; every shared word counts as
+        // shared (a double surname is not a given name).
+        check(f, ("deborah saenz", "devyn saenz"), 5);
+        check(f, ("estrada loretta quintero", "estrada kay quintero"), 5);
+        // A given name shortened to an initial or its start, or left out, is partial
+        // agreement.
+        check(f, ("j smith", "john smith"), 4);
+        check(f, ("smith", "john smith"), 4);
+        check(f, ("estrada quintero", "estrada kay quintero"), 4);
         // Spellings of one name still are.
         check(f, ("jonathan smith", "jonathon smith"), 2);
         // The same letters with a space dropped are as close as a typo.
