@@ -4,6 +4,8 @@
 # against the generator's true persons. See bench/README.md.
 #
 #   bench/unify/run.sh [PEOPLE]     # default 133000 people, about 200,000 customer records
+#   bench/unify/run.sh DIR          # DIR/customers.csv and DIR/truth.csv made elsewhere
+#                                   # (bench/unify/pseudopeople.sh makes one)
 #
 # Environment: PATRON_BIN (default: target/release/patron of this checkout; never built here),
 # PYTHON (the interpreter that creates bench/.venv, default python3), SPLINK_THRESHOLD (the
@@ -13,8 +15,13 @@
 set -euo pipefail
 
 PEOPLE="${1:-133000}"
-if ! [[ "$PEOPLE" =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: $0 [PEOPLE]   (a positive number of people to generate)" >&2
+DATA=""
+if [[ -d "$PEOPLE" ]]; then
+    DATA="$(cd "$PEOPLE" && pwd)"
+    PEOPLE=""
+elif ! [[ "$PEOPLE" =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: $0 [PEOPLE | DIR]   (a positive number of people to generate, or a directory" >&2
+    echo "       holding customers.csv and truth.csv)" >&2
     exit 2
 fi
 
@@ -23,7 +30,7 @@ BENCH="$(dirname "$HERE")"
 ROOT="$(dirname "$BENCH")"
 PATRON_BIN="${PATRON_BIN:-$ROOT/target/release/patron}"
 VENV="$BENCH/.venv"
-DATA="$BENCH/data/customers-$PEOPLE"
+DATA="${DATA:-$BENCH/data/customers-$PEOPLE}"  # the directory given, or the generated one
 CSV="$DATA/customers.csv"
 TRUTH="$DATA/truth.csv"
 
@@ -47,6 +54,10 @@ fi
 
 # The input, once per size: generated into a scratch directory and moved into place only when
 # complete, so an interrupted run never leaves a truncated file to be reused.
+if [[ -z "$PEOPLE" && ( ! -s "$CSV" || ! -s "$TRUTH" ) ]]; then
+    echo "error: $DATA has no customers.csv and truth.csv" >&2
+    exit 1
+fi
 if [[ ! -s "$CSV" || ! -s "$TRUTH" ]]; then
     echo "Generating $PEOPLE people into $DATA..." >&2
     mkdir -p "$BENCH/data"
@@ -118,7 +129,7 @@ SPLINK_LINK_S=$(field "$SPLINK_JSON" seconds_link)
 PATRON_WHOLE=$(awk -v a="$IMPORT_S" -v b="$PATRON_S" 'BEGIN { printf "%.2f", a + b }')
 
 echo
-echo "Identity resolution, $ROWS rows ($PEOPLE people), $(nproc) cores, $(date -u +%Y-%m-%d):"
+echo "Identity resolution, $ROWS rows (${PEOPLE:+$PEOPLE people, }$DATA), $(nproc) cores, $(date -u +%Y-%m-%d):"
 echo
 echo "| tool | records | resolve s | whole s | CPU | max RSS MB | precision | recall | F1 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"

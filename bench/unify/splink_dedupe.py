@@ -108,6 +108,11 @@ def name_words(key):
 def preclean(path):
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     df = df.apply(lambda col: col.str.strip())
+    # A column the export lacks is empty on every row, as `patron import customers` reads it.
+    for col in ("name", "first_name", "last_name", "email", "phone", "birth_date", "gender",
+                "address_line1", "postal_code", "city", "country"):
+        if col not in df:
+            df[col] = ""
     # Rows without a source and an id in it are rejected, and a (source, source_id) is one
     # record (the last row wins), as `patron import customers` stores them.
     df = df[(df["source"] != "") & (df["source_id"] != "")]
@@ -396,8 +401,14 @@ def main():
     )
     table = db_api.register(records, table_name="records")
     linker = Linker(table, settings)
+    # Without an email or phone anywhere (an export of names, birth dates and addresses) the
+    # prior comes from the same name and birth date instead, at a guessed recall.
+    if records["email"].notna().any() or records["phone"].notna().any():
+        prior_rules, prior_recall = DETERMINISTIC, DETERMINISTIC_RECALL
+    else:
+        prior_rules, prior_recall = [block_on("name", "birth_date")], 0.5
     linker.training.estimate_probability_two_random_records_match(
-        DETERMINISTIC, recall=DETERMINISTIC_RECALL
+        prior_rules, recall=prior_recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=args.u_pairs, seed=1)
     for rule in EM_BLOCKING:

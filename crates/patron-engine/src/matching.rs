@@ -872,6 +872,13 @@ pub struct Model {
     pub m: Vec<Vec<f64>>,
     /// `u[f][l]`: probability of level `l + 1` of field `f` among non-matches.
     pub u: Vec<Vec<f64>>,
+    /// The name levels' probabilities among different people of one home (candidates at the
+    /// same street address with different birth dates), when enough such pairs were seen.
+    /// Family members share a surname, so a partly agreeing name is far commoner between
+    /// two people at one address than between two people drawn at random; at an agreed
+    /// address a name below exact agreement is weighed against this instead of `u`.
+    #[serde(default)]
+    pub u_home: Option<Vec<f64>>,
     /// Per term-frequency field, the share of records holding each value.
     #[serde(skip)]
     pub tf: Vec<TermFrequencies>,
@@ -926,6 +933,7 @@ fn estimate_with(
         })
         .collect();
     let u = counts_to_probabilities(&level_counts(random.iter()));
+    let u_home = home_name_levels(gammas);
     // Per field, each rule's estimate of m with the weight it carries, and whether the rule
     // blocks on what a household shares.
     let mut estimates: Vec<Vec<(f64, Vec<f64>, bool)>> = vec![Vec::new(); FIELDS.len()];
@@ -996,11 +1004,30 @@ fn estimate_with(
             .clamp(1e-12, 0.5),
         m: fit.m,
         u,
+        u_home,
         tf: Vec::new(),
         iterations,
     };
     model.count_term_frequencies(records);
     model
+}
+
+/// Fewest pairs of different people at one home to estimate [`Model::u_home`] from.
+const HOME_PAIRS: usize = 100;
+
+/// The name levels of candidate pairs at the same street address whose birth dates differ:
+/// nearly all of them two people of one household (a birth date mistyped beyond one digit is
+/// rare among a person's own records). `None` below [`HOME_PAIRS`] such pairs.
+fn home_name_levels(gammas: &[Gamma]) -> Option<Vec<f64>> {
+    let home = gammas
+        .iter()
+        .filter(|g| g[ADDRESS] == 1 && g[BIRTH] == 4 && g[NAME] > 0);
+    let counts = level_counts(home);
+    (counts[NAME].iter().sum::<f64>() >= HOME_PAIRS as f64).then(|| {
+        let mut p = counts[NAME].clone();
+        normalize(&mut p);
+        p
+    })
 }
 
 /// The value that holds half the weight on either side. The rules' estimates of m are
@@ -1076,6 +1103,7 @@ fn em(
             lambda,
             m: m.clone(),
             u: u.to_vec(),
+            u_home: None,
             tf: Vec::new(),
             iterations,
         };
@@ -1266,8 +1294,10 @@ impl<'a> Scorer<'a> {
             } else {
                 None
             };
-            self.model
-                .field_weight_by(f, g[f], tf, |l| self.level_weights[f][l])
+            let w = self
+                .model
+                .field_weight_by(f, g[f], tf, |l| self.level_weights[f][l]);
+            self.model.at_home(g, f, w)
         })
     }
 
@@ -1312,6 +1342,9 @@ pub struct FieldWeight {
     pub level: &'static str,
     /// log2 of the Bayes factor m/u (0 for missing values).
     pub weight: f64,
+    /// Why the weight is not the level's usual one, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
 /// A pair's match weight and probability with the per-field parts.
@@ -1422,6 +1455,9 @@ impl Model {
                     LEVELS[f][level as usize - 1]
                 },
                 weight: self.weight_of(g, f, a, b),
+                note: self.weighed_at_home(g, f).then_some(
+                    "weighed against the names of people sharing a home: the street address agrees",
+                ),
             })
             .collect();
         let weight = prior_weight + fields.iter().map(|f| f.weight).sum::<f64>();
@@ -1493,7 +1529,27 @@ impl Model {
         } else {
             None
         };
-        self.field_weight(f, g[f], tf)
+        self.at_home(g, f, self.field_weight(f, g[f], tf))
+    }
+
+    /// Field `f`'s weight `w` in a pair compared into `g`, weighed as between people of one
+    /// home when the street address agrees and the name agrees only partly: the lower of
+    /// `w` and the weight against [`Model::u_home`].
+    fn at_home(&self, g: &Gamma, f: usize, w: f64) -> f64 {
+        match &self.u_home {
+            Some(u_home) if self.weighed_at_home(g, f) => {
+                let l = g[NAME] as usize - 1;
+                w.min((self.m[NAME][l] / u_home[l]).log2())
+            }
+            _ => w,
+        }
+    }
+
+    /// Whether field `f` of a pair compared into `g` is weighed as between people of one home:
+    /// the name, agreeing only partly (resembling, or a given name shortened or left out;
+    /// a spelling within a typo of the other is still one person's), at an agreed street.
+    fn weighed_at_home(&self, g: &Gamma, f: usize) -> bool {
+        self.u_home.is_some() && f == NAME && g[ADDRESS] == 1 && g[NAME] >= 3
     }
 }
 
@@ -2432,6 +2488,7 @@ mod tests {
                 vec![0.1, 0.9],
                 vec![0.5, 0.5],
             ],
+            u_home: None,
             tf: Vec::new(),
             iterations: 0,
         };
@@ -2454,6 +2511,65 @@ mod tests {
             outright(&blank, &moved),
             "a model that knows nothing vetoes nothing"
         );
+    }
+
+    /// A name that only resembles, or lacks the given name, is weighed against the names of
+    /// people sharing a home when the street address agrees: Latasha and Latonya Doerr at
+    /// one address are sisters, not a typo; elsewhere the same resemblance counts as before.
+    #[test]
+    fn a_partly_agreeing_name_at_one_address_is_weighed_against_a_familys_names() {
+        // Candidates at one address with different birth dates: 150 with different names,
+        // 10 whose names resemble each other.
+        let pair = |name: u8| {
+            let mut g = [0u8; 8];
+            (g[NAME], g[ADDRESS], g[BIRTH]) = (name, 1, 4);
+            g
+        };
+        let mut gammas = vec![pair(5); 150];
+        gammas.extend([pair(3); 10]);
+        let u_home = home_name_levels(&gammas).expect("160 pairs at one address");
+        assert!((u_home[2] - 10.0 / 160.0).abs() < 1e-3, "{u_home:?}");
+        assert_eq!(home_name_levels(&gammas[..90]), None, "too few to estimate");
+
+        let model = Model {
+            lambda: 1e-5,
+            m: LEVELS
+                .iter()
+                .map(|l| vec![1.0 / l.len() as f64; l.len()])
+                .collect(),
+            u: LEVELS.iter().map(|l| vec![1e-3; l.len()]).collect(),
+            u_home: Some(u_home),
+            tf: Vec::new(),
+            iterations: 0,
+        };
+        let with = |address: &str| {
+            let mut r = rec("doerr latonya", "", "", "");
+            r.address = Some(address.into());
+            r
+        };
+        let mut sister = rec("doerr latasha", "", "", "");
+        sister.address = Some("3050 king george ave".into());
+        assert_eq!(
+            compare(&sister, &with(""))[NAME],
+            3,
+            "the names resemble each other"
+        );
+        let weight = |b: &MatchRecord| model.explain(&sister, b).fields[NAME].weight;
+        let (at_home, apart) = (weight(&with("3050 king george ave")), weight(&with("")));
+        assert!(
+            (apart - (0.2f64 / 1e-3).log2()).abs() < 1e-9,
+            "without an address the name is weighed as ever: {apart}"
+        );
+        assert!(
+            (at_home - (0.2 * 160.0 / 10.0f64).log2()).abs() < 1e-3,
+            "at one address against the family's names: {at_home}"
+        );
+        let note = |b: &MatchRecord| model.explain(&sister, b).fields[NAME].note;
+        assert!(
+            note(&with("3050 king george ave")).is_some(),
+            "explain says why"
+        );
+        assert_eq!(note(&with("")), None);
     }
 
     #[test]
