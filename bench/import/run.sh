@@ -23,14 +23,9 @@ VENV="$BENCH/.venv"
 DATA="$BENCH/data/customers-$PEOPLE"
 CSV="$DATA/customers.csv"
 
-if [[ ! -x "$PATRON_BIN" ]]; then
-    echo "error: no Patron binary at $PATRON_BIN (build it with 'cargo build --release -p patron', or set PATRON_BIN)" >&2
-    exit 1
-fi
-if [[ ! -x /usr/bin/time ]]; then
-    echo "error: /usr/bin/time is missing (apt-get install time)" >&2
-    exit 1
-fi
+source "$BENCH/lib.sh"
+require_patron "$PATRON_BIN"
+require_time
 
 # The Python side's environment, once.
 if ! "$VENV/bin/python" -c 'import pandas, phonenumbers, cryptography' 2>/dev/null; then

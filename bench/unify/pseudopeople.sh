@@ -24,11 +24,17 @@ BENCH="$(dirname "$HERE")"
 VENV="$BENCH/.venv-pseudopeople"
 DATA="$BENCH/data/pseudopeople-$SEED"
 
+# run.sh checks these too, but only after the minutes spent making the data.
+PATRON_BIN="${PATRON_BIN:-$(dirname "$BENCH")/target/release/patron}"
+source "$BENCH/lib.sh"
+require_patron "$PATRON_BIN"
+require_time
+
 if ! "$VENV/bin/python" -c 'import pseudopeople' 2>/dev/null; then
     echo "Setting up $VENV (pseudopeople)..." >&2
     "${PYTHON:-python3}" -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet pseudopeople
+    "$VENV/bin/pip" install --quiet "pseudopeople==1.3.1"
 fi
 
 # Generated into a scratch directory and moved into place only when complete.
@@ -41,4 +47,4 @@ if [[ ! -s "$DATA/customers.csv" || ! -s "$DATA/truth.csv" ]]; then
     mv "$DATA.partial" "$DATA"
 fi
 
-exec "$HERE/run.sh" "$DATA"
+PATRON_BIN="$PATRON_BIN" exec "$HERE/run.sh" "$DATA"

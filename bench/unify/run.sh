@@ -16,10 +16,12 @@ set -euo pipefail
 
 PEOPLE="${1:-133000}"
 DATA=""
-if [[ -d "$PEOPLE" ]]; then
-    DATA="$(cd "$PEOPLE" && pwd)"
+if [[ "$PEOPLE" =~ ^[1-9][0-9]*$ ]]; then
+    :
+elif [[ -d "$PEOPLE" ]]; then
+    DATA="$(CDPATH='' cd -- "$PEOPLE" && pwd)"
     PEOPLE=""
-elif ! [[ "$PEOPLE" =~ ^[1-9][0-9]*$ ]]; then
+else
     echo "usage: $0 [PEOPLE | DIR]   (a positive number of people to generate, or a directory" >&2
     echo "       holding customers.csv and truth.csv)" >&2
     exit 2
@@ -34,14 +36,9 @@ DATA="${DATA:-$BENCH/data/customers-$PEOPLE}"  # the directory given, or the gen
 CSV="$DATA/customers.csv"
 TRUTH="$DATA/truth.csv"
 
-if [[ ! -x "$PATRON_BIN" ]]; then
-    echo "error: no Patron binary at $PATRON_BIN (build it with 'cargo build --release -p patron', or set PATRON_BIN)" >&2
-    exit 1
-fi
-if [[ ! -x /usr/bin/time ]]; then
-    echo "error: /usr/bin/time is missing (apt-get install time)" >&2
-    exit 1
-fi
+source "$BENCH/lib.sh"
+require_patron "$PATRON_BIN"
+require_time
 
 # The Python side's environment, once (shared with bench/import/, whose per-field cleaning
 # functions the Splink script reuses).

@@ -325,6 +325,7 @@ BLOCKING_SETS = {
 # 199,771 rows of the 670,000-person file).
 DETERMINISTIC = [block_on("email"), block_on("phone")]
 DETERMINISTIC_RECALL = 0.8
+NAME_BIRTH_RECALL = 0.17
 
 # m by expectation-maximisation on the pairs of two rules whose pairs are partly matches and
 # partly not (Splink's advice: between 1% and 99%); each trains the comparisons it does not
@@ -402,11 +403,12 @@ def main():
     table = db_api.register(records, table_name="records")
     linker = Linker(table, settings)
     # Without an email or phone anywhere (an export of names, birth dates and addresses) the
-    # prior comes from the same name and birth date instead, at a guessed recall.
+    # prior comes from the same name and birth date instead, at the recall measured the same
+    # way on pseudopeople's data (seed 0: 8,394 of 50,552 true pairs).
     if records["email"].notna().any() or records["phone"].notna().any():
         prior_rules, prior_recall = DETERMINISTIC, DETERMINISTIC_RECALL
     else:
-        prior_rules, prior_recall = [block_on("name", "birth_date")], 0.5
+        prior_rules, prior_recall = [block_on("name", "birth_date")], NAME_BIRTH_RECALL
     linker.training.estimate_probability_two_random_records_match(
         prior_rules, recall=prior_recall
     )

@@ -278,11 +278,16 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     }
 }
 
-/// Whether one name is some of the other's words, with fewer words.
+/// Whether one name is some of the other's words, the rest including a whole word (not only
+/// initials: "john smith" and "john m smith" are left to Jaro–Winkler, a middle initial
+/// written once and not again).
 fn words_left_out(a: &str, b: &str) -> bool {
     let within = |few: &str, many: &str| {
-        few.split(' ').count() < many.split(' ').count()
-            && few.split(' ').all(|w| many.split(' ').any(|v| v == w))
+        let few: Vec<&str> = few.split(' ').collect();
+        few.iter().all(|w| many.split(' ').any(|v| v == *w))
+            && many
+                .split(' ')
+                .any(|v| !few.contains(&v) && v.chars().count() >= 2)
     };
     within(a, b) || within(b, a)
 }
@@ -392,11 +397,21 @@ fn same_surname_and_initial(a: &str, b: &str) -> bool {
     // The words each has that the other lacks.
     let ra: Vec<&str> = wa.iter().filter(|w| !wb.contains(w)).copied().collect();
     let rb: Vec<&str> = wb.iter().filter(|w| !wa.contains(w)).copied().collect();
+    // Some such word shortens, or is shortened to, one of the other's, and every such word
+    // of two letters or more does: "mary j smith" and "john smith" are two people, while an
+    // extra middle initial ("j m smith") says nothing.
+    let shortens =
+        |x: &&str, other: &[&str]| other.iter().any(|y| x.starts_with(y) || y.starts_with(*x));
+    let whole_words_shorten = |words: &[&str], other: &[&str]| {
+        words
+            .iter()
+            .all(|w| w.chars().count() < 2 || shortens(w, other))
+    };
     ra.is_empty()
         || rb.is_empty()
-        || ra
-            .iter()
-            .any(|x| rb.iter().any(|y| x.starts_with(y) || y.starts_with(x)))
+        || (ra.iter().any(|x| shortens(x, &rb))
+            && whole_words_shorten(&ra, &rb)
+            && whole_words_shorten(&rb, &ra))
 }
 
 fn compare_email(a: &str, b: &str) -> u8 {
@@ -961,7 +976,7 @@ fn estimate_with(
             .filter(|((_, rules), _)| rules & (1 << r) != 0)
             .map(|((g, _), n)| (*g, *n));
         let patterns = patterns(found, rule.uses);
-        let fit = em(&patterns, initial_m(), &u, 0.5, true);
+        let fit = em(&patterns, initial_m(), &u, None, 0.5, true);
         iterations += fit.iterations;
         for f in (0..FIELDS.len()).filter(|f| !rule.uses.contains(f)) {
             // Weighted by how many matches the rule found with the field present, times the
@@ -996,7 +1011,7 @@ fn estimate_with(
         })
         .collect();
     let all = patterns(combos.iter().map(|((g, _), n)| (*g, *n)), &[]);
-    let fit = em(&all, m, &u, 0.1, false);
+    let fit = em(&all, m, &u, u_home.clone(), 0.1, false);
     iterations += fit.iterations;
     let mut model = Model {
         // The matches EM expects among the candidates, spread over all pairs.
@@ -1015,15 +1030,23 @@ fn estimate_with(
 /// Fewest pairs of different people at one home to estimate [`Model::u_home`] from.
 const HOME_PAIRS: usize = 100;
 
+/// Above this share of exact names among them, the pairs at one address with different birth
+/// dates are mostly one person (placeholder or mistyped birth dates), not a family.
+const HOME_SAME_NAME: f64 = 0.2;
+
 /// The name levels of candidate pairs at the same street address whose birth dates differ:
 /// nearly all of them two people of one household (a birth date mistyped beyond one digit is
-/// rare among a person's own records). `None` below [`HOME_PAIRS`] such pairs.
+/// rare among a person's own records). `None` below [`HOME_PAIRS`] such pairs, or when
+/// more than [`HOME_SAME_NAME`] of them have the same name: there birth dates do not tell
+/// people apart (a default birthday, a signup date), and the pairs would teach that a
+/// person's own typos are a family's.
 fn home_name_levels(gammas: &[Gamma]) -> Option<Vec<f64>> {
     let home = gammas
         .iter()
         .filter(|g| g[ADDRESS] == 1 && g[BIRTH] == 4 && g[NAME] > 0);
     let counts = level_counts(home);
-    (counts[NAME].iter().sum::<f64>() >= HOME_PAIRS as f64).then(|| {
+    let total: f64 = counts[NAME].iter().sum();
+    (total >= HOME_PAIRS as f64 && counts[NAME][0] <= HOME_SAME_NAME * total).then(|| {
         let mut p = counts[NAME].clone();
         normalize(&mut p);
         p
@@ -1092,6 +1115,7 @@ fn em(
     patterns: &[(Gamma, f64)],
     mut m: Vec<Vec<f64>>,
     u: &[Vec<f64>],
+    u_home: Option<Vec<f64>>,
     mut lambda: f64,
     update_m: bool,
 ) -> Fit {
@@ -1103,7 +1127,7 @@ fn em(
             lambda,
             m: m.clone(),
             u: u.to_vec(),
-            u_home: None,
+            u_home: u_home.clone(),
             tf: Vec::new(),
             iterations,
         };
@@ -1424,7 +1448,7 @@ impl Model {
         let w = (self.lambda / (1.0 - self.lambda)).log2()
             + g.iter()
                 .enumerate()
-                .map(|(f, &l)| self.field_weight(f, l, None))
+                .map(|(f, &l)| self.at_home(g, f, self.field_weight(f, l, None)))
                 .sum::<f64>();
         probability(w)
     }
@@ -1455,9 +1479,12 @@ impl Model {
                     LEVELS[f][level as usize - 1]
                 },
                 weight: self.weight_of(g, f, a, b),
-                note: self.weighed_at_home(g, f).then_some(
-                    "weighed against the names of people sharing a home: the street address agrees",
-                ),
+                note: self
+                    .home_weight(g, f)
+                    .is_some_and(|home| home < self.field_weight(f, g[f], None))
+                    .then_some(
+                        "weighed against the names of people sharing a home: the street address agrees",
+                    ),
             })
             .collect();
         let weight = prior_weight + fields.iter().map(|f| f.weight).sum::<f64>();
@@ -1536,20 +1563,20 @@ impl Model {
     /// home when the street address agrees and the name agrees only partly: the lower of
     /// `w` and the weight against [`Model::u_home`].
     fn at_home(&self, g: &Gamma, f: usize, w: f64) -> f64 {
-        match &self.u_home {
-            Some(u_home) if self.weighed_at_home(g, f) => {
-                let l = g[NAME] as usize - 1;
-                w.min((self.m[NAME][l] / u_home[l]).log2())
-            }
-            _ => w,
-        }
+        self.home_weight(g, f).map_or(w, |home| w.min(home))
     }
 
-    /// Whether field `f` of a pair compared into `g` is weighed as between people of one home:
-    /// the name, agreeing only partly (resembling, or a given name shortened or left out;
-    /// a spelling within a typo of the other is still one person's), at an agreed street.
-    fn weighed_at_home(&self, g: &Gamma, f: usize) -> bool {
-        self.u_home.is_some() && f == NAME && g[ADDRESS] == 1 && g[NAME] >= 3
+    /// The weight of field `f` of a pair compared into `g` as between people of one home, when
+    /// it is weighed so: the name, agreeing only partly (resembling, or a given name
+    /// shortened or left out; a spelling within a typo of the other is still one person's),
+    /// at an agreed street.
+    fn home_weight(&self, g: &Gamma, f: usize) -> Option<f64> {
+        let u_home = self.u_home.as_ref()?;
+        if f != NAME || g[ADDRESS] != 1 || !matches!(g[NAME], 3 | 4) {
+            return None;
+        }
+        let l = g[NAME] as usize - 1;
+        Some((self.m[NAME].get(l)? / u_home.get(l)?).log2())
     }
 }
 
@@ -2257,6 +2284,13 @@ mod tests {
         check(f, ("j smith", "john smith"), 4);
         check(f, ("smith", "john smith"), 4);
         check(f, ("estrada quintero", "estrada kay quintero"), 4);
+        // A middle initial written on one record only is a close spelling, and an initial
+        // that fits a second given name does not make another person's name partial.
+        check(f, ("john smith", "john m smith"), 2);
+        check(f, ("john smith", "j m smith"), 4);
+        check(f, ("john smith", "j mary smith"), 5);
+        check(f, ("john a smith", "anna smith"), 5);
+        check(f, ("a smith", "b smith"), 5);
         // Spellings of one name still are.
         check(f, ("jonathan smith", "jonathon smith"), 2);
         // The same letters with a space dropped are as close as a typo.
@@ -2530,6 +2564,10 @@ mod tests {
         let u_home = home_name_levels(&gammas).expect("160 pairs at one address");
         assert!((u_home[2] - 10.0 / 160.0).abs() < 1e-3, "{u_home:?}");
         assert_eq!(home_name_levels(&gammas[..90]), None, "too few to estimate");
+        // Where most such pairs have one name, birth dates do not tell people apart there (a
+        // default birthday): they are one person's records, not a family's.
+        let placeholders = [vec![pair(1); 120], vec![pair(5); 80]].concat();
+        assert_eq!(home_name_levels(&placeholders), None);
 
         let model = Model {
             lambda: 1e-5,

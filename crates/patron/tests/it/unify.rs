@@ -324,8 +324,8 @@ async fn spellings_join_and_households_and_namesakes_stay_apart() {
 /// benefit, social security and tax records as a retailer's channels, with typos, nicknames,
 /// blanks and family members' values copied in, and no email or phone (see
 /// tests/data/pseudopeople/README.md). The import reports what it cannot read, unify keeps
-/// households apart, and quality holds where Splink 5 scores precision 0.996, recall 0.717,
-/// F1 0.834 (bench/unify/pseudopeople.sh).
+/// households apart, and quality holds where Splink 5 scores precision 0.968, recall 0.756,
+/// F1 0.849 (bench/unify/pseudopeople.sh).
 #[tokio::test]
 async fn pseudopeople_town_resolves_without_merging_households() {
     use crate::helpers::{Db, TestEnv};
