@@ -8,7 +8,8 @@
 #   bench/unify/pseudopeople.sh [SEED]     # pseudopeople's noise seed, default 0
 #
 # Environment: as bench/unify/run.sh; PYTHON (the interpreter that creates
-# bench/.venv-pseudopeople, default python3).
+# bench/.venv-pseudopeople, default python3); MIDDLE_INITIALS=1 writes middle initials after
+# first names (into bench/data/pseudopeople-SEED-mi).
 set -euo pipefail
 
 SEED="${1:-0}"
@@ -22,7 +23,7 @@ BENCH="$(dirname "$HERE")"
 # Its own environment: pseudopeople pins pandas and numpy through its vivarium packages,
 # which must not move the versions Splink's environment was measured with.
 VENV="$BENCH/.venv-pseudopeople"
-DATA="$BENCH/data/pseudopeople-$SEED"
+DATA="$BENCH/data/pseudopeople-$SEED${MIDDLE_INITIALS:+-mi}"
 
 # run.sh checks these too, but only after the minutes spent making the data.
 PATRON_BIN="${PATRON_BIN:-$(dirname "$BENCH")/target/release/patron}"
@@ -42,7 +43,8 @@ if [[ ! -s "$DATA/customers.csv" || ! -s "$DATA/truth.csv" ]]; then
     echo "Generating pseudopeople's sample population (noise seed $SEED) into $DATA..." >&2
     mkdir -p "$BENCH/data"
     rm -rf "$DATA.partial"
-    "$VENV/bin/python" "$HERE/pseudopeople_customers.py" "$DATA.partial" --seed "$SEED" >&2
+    "$VENV/bin/python" "$HERE/pseudopeople_customers.py" "$DATA.partial" --seed "$SEED" \
+        ${MIDDLE_INITIALS:+--middle-initials} >&2
     rm -rf "$DATA"
     mv "$DATA.partial" "$DATA"
 fi

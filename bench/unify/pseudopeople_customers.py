@@ -22,7 +22,11 @@ writes them (census mm/dd/yyyy, wic mmddyyyy, ssa yyyymmdd), turned into YYYY-MM
 where they read as a date, and left as they are where they do not (a noised "07/71/1958"),
 so that the import reports them.
 
-    python pseudopeople_customers.py OUT_DIR [--seed 0]
+    python pseudopeople_customers.py OUT_DIR [--seed 0] [--middle-initials]
+
+With --middle-initials, a source that records a middle initial writes it after the first name
+("Diana P"), as many shops' single first-name field holds it; social security records have
+none (they keep a whole middle name, left out).
 
 Writes OUT_DIR/customers.csv (Patron's customers columns) and OUT_DIR/truth.csv (source,
 source_id, person).
@@ -70,11 +74,13 @@ def address(frame, prefix=""):
     return line
 
 
-def records(name, frame, *, dob_format=None, prefix="", with_sex=True):
+def records(name, frame, *, dob_format=None, prefix="", with_sex=True, middle=False):
     out = pd.DataFrame(index=frame.index)
     out["source"] = name
     out["source_id"] = [f"{name}-{i}" for i in range(len(frame))]
     out["first_name"] = text(frame, "first_name")
+    if middle and "middle_initial" in frame:
+        out["first_name"] = (out["first_name"] + " " + text(frame, "middle_initial")).str.strip()
     out["last_name"] = text(frame, "last_name")
     out["gender"] = text(frame, "sex") if with_sex else ""
     if dob_format:
@@ -93,19 +99,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="output directory")
     parser.add_argument("--seed", type=int, default=0, help="pseudopeople's noise seed")
+    parser.add_argument(
+        "--middle-initials", action="store_true", help="write middle initials after first names"
+    )
     args = parser.parse_args()
     seed = args.seed
+    kw = {"middle": args.middle_initials}
 
     parts = [
-        records("census", psp.generate_decennial_census(seed=seed), dob_format="%m/%d/%Y"),
-        records("acs", psp.generate_american_community_survey(seed=seed), dob_format="%m/%d/%Y"),
-        records("cps", psp.generate_current_population_survey(seed=seed), dob_format="%m/%d/%Y"),
-        records("wic", psp.generate_women_infants_and_children(seed=seed), dob_format="%m%d%Y"),
-        records("ssa", psp.generate_social_security(seed=seed), dob_format="%Y%m%d"),
+        records("census", psp.generate_decennial_census(seed=seed), dob_format="%m/%d/%Y",
+                **kw),
+        records("acs", psp.generate_american_community_survey(seed=seed),
+                dob_format="%m/%d/%Y", **kw),
+        records("cps", psp.generate_current_population_survey(seed=seed),
+                dob_format="%m/%d/%Y", **kw),
+        records("wic", psp.generate_women_infants_and_children(seed=seed),
+                dob_format="%m%d%Y", **kw),
+        records("ssa", psp.generate_social_security(seed=seed), dob_format="%Y%m%d", **kw),
         records("w2", psp.generate_taxes_w2_and_1099(seed=seed), prefix="mailing_address_",
-                with_sex=False),
+                with_sex=False, **kw),
         records("tax1040", psp.generate_taxes_1040(seed=seed), prefix="mailing_address_",
-                with_sex=False),
+                with_sex=False, **kw),
     ]
     # The SSA file has a record per event (birth, death) for the same person and number; a
     # death record repeats the person, as a second record would.

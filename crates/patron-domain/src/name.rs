@@ -89,8 +89,9 @@ impl PersonName {
     /// Latin names also give their spelling without accents or hyphens, the way a form or a
     /// till without those characters takes them (Zoë Martínez-López → `lopez martinez zoe`),
     /// and with German umlauts written out (Müller → `mueller`), so each of those spellings
-    /// shares a key with the written one; and, with a common English nickname for a first
-    /// name, the name it stands for (Liz Ocean → `elizabeth ocean`).
+    /// shares a key with the written one; with a common English nickname for a first name,
+    /// the name it stands for (Liz Ocean → `elizabeth ocean`); and with a middle initial, the
+    /// name without it (John Q. Smith → `john smith`).
     pub fn match_keys(&self) -> Vec<String> {
         let lower = self.0.to_lowercase();
         let mut keys = vec![sorted_words(&lower)];
@@ -116,6 +117,14 @@ impl PersonName {
                 let rest: Vec<&str> = words.collect();
                 add(sorted_words(&format!("{formal} {}", rest.join(" "))));
             }
+        }
+        // A middle initial written on one record and not on another ("John Q. Smith", "John
+        // Smith"): also the name without its one-letter Latin words, where two words remain.
+        let all: Vec<&str> = folded.split_whitespace().collect();
+        let is_initial = |w: &&str| w.len() == 1 && w.bytes().all(|b| b.is_ascii_alphabetic());
+        let kept: Vec<&str> = all.iter().filter(|w| !is_initial(w)).copied().collect();
+        if kept.len() >= 2 && kept.len() < all.len() {
+            add(sorted_words(&kept.join(" ")));
         }
         if let Some(p) = self.pinyin() {
             add(sorted_words(&p));
@@ -439,6 +448,12 @@ mod tests {
         assert_eq!(fold_latin("йод"), "йод");
         // A nickname alone is no name to expand.
         assert_eq!(p("Bob").match_keys(), vec!["bob"]);
+        // A middle initial written once, not again; an initial that is all of a given name
+        // stays (J. Smith is not Smith).
+        assert!(shares("John Q. Smith", "John Smith"));
+        assert!(shares("Diana P Kofron", "Kofron, Diana"));
+        assert!(!p("J. Smith").match_keys().contains(&"smith".to_owned()));
+        assert!(!p("J. R. Smith").match_keys().contains(&"smith".to_owned()));
         assert!(
             NICKNAMES.windows(2).all(|w| w[0].0 < w[1].0),
             "sorted, no repeats"
