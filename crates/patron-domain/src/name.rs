@@ -119,12 +119,22 @@ impl PersonName {
             }
         }
         // A middle initial written on one record and not on another ("John Q. Smith", "John
-        // Smith"): also the name without its one-letter Latin words, where two words remain.
+        // Smith"): also the name without its one-letter Latin words between the first word
+        // and the last, when the first is a whole given name ("J. Smith-Jones" is not
+        // "Smith-Jones", nor "Mary Jane X" "Mary Jane").
         let all: Vec<&str> = folded.split_whitespace().collect();
-        let is_initial = |w: &&str| w.len() == 1 && w.bytes().all(|b| b.is_ascii_alphabetic());
-        let kept: Vec<&str> = all.iter().filter(|w| !is_initial(w)).copied().collect();
-        if kept.len() >= 2 && kept.len() < all.len() {
-            add(sorted_words(&kept.join(" ")));
+        let is_initial = |w: &str| w.len() == 1 && w.bytes().all(|b| b.is_ascii_alphabetic());
+        if all.len() >= 3 && !is_initial(all[0]) {
+            let last = all.len() - 1;
+            let kept: Vec<&str> = all
+                .iter()
+                .enumerate()
+                .filter(|&(i, w)| i == 0 || i == last || !is_initial(w))
+                .map(|(_, w)| *w)
+                .collect();
+            if kept.len() < all.len() {
+                add(sorted_words(&kept.join(" ")));
+            }
         }
         if let Some(p) = self.pinyin() {
             add(sorted_words(&p));
@@ -454,6 +464,10 @@ mod tests {
         assert!(shares("Diana P Kofron", "Kofron, Diana"));
         assert!(!p("J. Smith").match_keys().contains(&"smith".to_owned()));
         assert!(!p("J. R. Smith").match_keys().contains(&"smith".to_owned()));
+        assert!(!shares("J. Smith-Jones", "Smith-Jones"));
+        assert!(!shares("J. Smith-Jones", "K. Smith-Jones"));
+        assert!(!shares("Mary Jane X", "Mary Jane"));
+        assert!(shares("Mary Ann Q. Lee", "Mary Ann Lee"));
         assert!(
             NICKNAMES.windows(2).all(|w| w[0].0 < w[1].0),
             "sorted, no repeats"

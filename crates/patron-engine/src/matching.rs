@@ -243,7 +243,7 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
-    if a.iter().any(|x| b.contains(x)) {
+    if a.iter().any(|x| b.contains(x)) && !middle_initials_differ(a, b) {
         return 1;
     }
     // Some words of the other and nothing else ("smith", "john smith"; "estrada quintero",
@@ -276,6 +276,27 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
     } else {
         5
     }
+}
+
+/// Whether both names carry one-letter words and share none of them: "mary a smith" and
+/// "mary b smith" share the key without initials ("mary smith"), yet are as likely two people
+/// as one, so they are compared as spellings, not as one name.
+fn middle_initials_differ(a: &[String], b: &[String]) -> bool {
+    let initials = |names: &[String]| -> Vec<char> {
+        names
+            .iter()
+            .flat_map(|n| n.split(' '))
+            .filter_map(|w| {
+                let mut chars = w.trim_end_matches('.').chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if c.is_ascii_alphabetic() => Some(c),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    let (ia, ib) = (initials(a), initials(b));
+    !ia.is_empty() && !ib.is_empty() && !ia.iter().any(|c| ib.contains(c))
 }
 
 /// Whether one name is some of the other's words, the rest including a whole word (not only
@@ -2296,6 +2317,25 @@ mod tests {
         // The same letters with a space dropped are as close as a typo.
         check(f, ("jane mary watson", "maryjane watson"), 2);
         check(f, ("lukas schäfer", "cshäfer lukas"), 2);
+    }
+
+    /// Names also keyed without their middle initials agree exactly through that key, unless
+    /// both carry initials and they differ.
+    #[test]
+    fn different_middle_initials_are_not_one_name() {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = |(a, b): &(&[&str], &[&str])| compare_names(&keys(a), &keys(b));
+        let (mary_a, mary_b): (&[&str], &[&str]) = (
+            &["a mary smith", "mary smith"],
+            &["b mary smith", "mary smith"],
+        );
+        let (plain, dotted): (&[&str], &[&str]) = (
+            &["mary smith"],
+            &["a. mary smith", "a mary smith", "mary smith"],
+        );
+        check(f, (mary_a, plain), 1);
+        check(f, (mary_a, dotted), 1);
+        check(f, (mary_a, mary_b), 2);
     }
 
     #[test]
