@@ -15,3 +15,16 @@ require_time() {
         exit 1
     fi
 }
+
+# require_venv VENV MODULES PACKAGE...: creates or completes the Python environment VENV with
+# pip's PACKAGEs unless its Python can already `import MODULES` (comma-separated).
+require_venv() {
+    local venv="$1" modules="$2"
+    shift 2
+    if ! "$venv/bin/python" -c "import $modules" 2>/dev/null; then
+        echo "Setting up $venv ($*)..." >&2
+        "${PYTHON:-python3}" -m venv "$venv"
+        "$venv/bin/pip" install --quiet --upgrade pip
+        "$venv/bin/pip" install --quiet "$@"
+    fi
+}

@@ -28,12 +28,7 @@ require_patron "$PATRON_BIN"
 require_time
 
 # The Python side's environment, once.
-if ! "$VENV/bin/python" -c 'import pandas, phonenumbers, cryptography' 2>/dev/null; then
-    echo "Setting up $VENV (pandas, phonenumbers, cryptography)..." >&2
-    "${PYTHON:-python3}" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet pandas phonenumbers cryptography
-fi
+require_venv "$VENV" "pandas, phonenumbers, cryptography" pandas phonenumbers cryptography
 
 # The input, once per size: generated into a scratch directory and moved into place only when
 # complete, so an interrupted run never leaves a truncated file to be reused.

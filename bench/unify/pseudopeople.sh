@@ -31,12 +31,7 @@ source "$BENCH/lib.sh"
 require_patron "$PATRON_BIN"
 require_time
 
-if ! "$VENV/bin/python" -c 'import pseudopeople' 2>/dev/null; then
-    echo "Setting up $VENV (pseudopeople)..." >&2
-    "${PYTHON:-python3}" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet "pseudopeople==1.3.1"
-fi
+require_venv "$VENV" pseudopeople "pseudopeople==1.3.1"
 
 # Generated into a scratch directory and moved into place only when complete.
 if [[ ! -s "$DATA/customers.csv" || ! -s "$DATA/truth.csv" ]]; then

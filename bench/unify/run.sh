@@ -42,12 +42,8 @@ require_time
 
 # The Python side's environment, once (shared with bench/import/, whose per-field cleaning
 # functions the Splink script reuses).
-if ! "$VENV/bin/python" -c 'import pandas, phonenumbers, cryptography, pypinyin, splink' 2>/dev/null; then
-    echo "Setting up $VENV (pandas, phonenumbers, cryptography, pypinyin, splink 5)..." >&2
-    "${PYTHON:-python3}" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet pandas phonenumbers cryptography pypinyin "splink==5.0.0"
-fi
+require_venv "$VENV" "pandas, phonenumbers, cryptography, pypinyin, splink" \
+    pandas phonenumbers cryptography pypinyin "splink==5.0.0"
 
 # The input, once per size: generated into a scratch directory and moved into place only when
 # complete, so an interrupted run never leaves a truncated file to be reused.
