@@ -597,6 +597,8 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "DROP TABLE IF EXISTS unify_scope",
         "CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)",
         "CREATE TEMPORARY TABLE unify_scope (customer_id BIGINT PRIMARY KEY)",
+        "DROP TABLE IF EXISTS unify_keys",
+        "CREATE TEMPORARY TABLE unify_keys (key_hash BYTEA PRIMARY KEY)",
     ]
     .into_iter()
     .map(Step::sql)
@@ -692,45 +694,71 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         None => orphans.to_owned(),
     }));
 
-    // A full run rebuilds the lookup indexes after loading rather than updating them row by
-    // row: one sort instead of a random B-tree insert per row (a fifth of a run's writing).
-    let (drop_lookup, create_lookup) = match u.scope {
+    // The lookup tables are keyed by hash, so rows are written sorted that way: appended in
+    // key order into their one B-tree. A full run replaces them all; a scoped one deletes its
+    // profiles' rows by key (every record of a profile in scope is in `u`, so their hashes
+    // are all of that profile's keys) rather than scanning the table for the profile ids.
+    let identities = dedup(
+        u.identities
+            .into_iter()
+            .map(|(c, k, h)| (h, c, k))
+            .collect(),
+    );
+    let names = dedup(u.name_tokens.into_iter().map(|(c, h)| (h, c)).collect());
+    let (clear_identities, clear_names) = match &u.scope {
         None => (
-            vec![
-                "DROP INDEX IF EXISTS identities_lookup",
-                "DROP INDEX IF EXISTS name_index_lookup",
-            ],
-            vec![
-                "CREATE INDEX identities_lookup ON identities (value_hash)",
-                "CREATE INDEX name_index_lookup ON name_index (token_hash)",
-            ],
+            "DELETE FROM identities".to_owned(),
+            "DELETE FROM name_index".to_owned(),
         ),
-        Some(_) => (vec![], vec![]),
+        Some(_) => {
+            let keys = dedup(
+                identities
+                    .iter()
+                    .map(|(h, _, _)| h)
+                    .chain(names.iter().map(|(h, _)| h))
+                    .cloned()
+                    .collect(),
+            );
+            steps.push(insert(
+                "unify_keys",
+                &["key_hash"],
+                "",
+                keys.into_iter().map(|h| vec![h.into()]).collect(),
+            ));
+            let by_key = |table: &str, column: &str| {
+                format!(
+                    "DELETE FROM {table} WHERE {column} IN (SELECT key_hash FROM unify_keys) \
+                     AND customer_id IN (SELECT customer_id FROM unify_scope)"
+                )
+            };
+            (
+                by_key("identities", "value_hash"),
+                by_key("name_index", "token_hash"),
+            )
+        }
     };
-    steps.extend(drop_lookup.into_iter().map(Step::sql));
-    steps.push(Step::sql(scoped("DELETE FROM identities")));
-    let rows = dedup(u.identities)
+    steps.push(Step::sql(clear_identities));
+    let rows = identities
         .into_par_iter()
-        .map(|(c, k, h)| vec![c.into(), k.into(), h.into()])
+        .map(|(h, c, k)| vec![h.into(), c.into(), k.into()])
         .collect();
     steps.push(insert(
         "identities",
-        &["customer_id", "kind", "value_hash"],
+        &["value_hash", "customer_id", "kind"],
         "",
         rows,
     ));
-    steps.push(Step::sql(scoped("DELETE FROM name_index")));
-    let rows = dedup(u.name_tokens)
+    steps.push(Step::sql(clear_names));
+    let rows = names
         .into_par_iter()
-        .map(|(c, h)| vec![c.into(), h.into()])
+        .map(|(h, c)| vec![h.into(), c.into()])
         .collect();
     steps.push(insert(
         "name_index",
-        &["customer_id", "token_hash"],
+        &["token_hash", "customer_id"],
         "",
         rows,
     ));
-    steps.extend(create_lookup.into_iter().map(Step::sql));
 
     // Merges: what moved (to undo it), where the old id leads now, and who did it.
     let actor = u.actor.as_str();
@@ -805,6 +833,7 @@ fn unification_steps(u: Unification) -> Vec<Step> {
     steps.push(Step::sql(scoped(ATTRIBUTE_ORDER_LINES)));
     steps.push(Step::sql("DROP TABLE unify_assign"));
     steps.push(Step::sql("DROP TABLE unify_scope"));
+    steps.push(Step::sql("DROP TABLE unify_keys"));
     steps
 }
 

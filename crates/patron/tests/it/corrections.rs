@@ -31,6 +31,36 @@ async fn post_as(app: &TestApp, role: Role, path: &str, body: serde_json::Value)
         .status()
 }
 
+/// The keys online matching and search find profile `id` by: its identity and name rows.
+async fn lookup_keys(env: &TestEnv, id: i64) -> Vec<Vec<u8>> {
+    let mut keys = env
+        .blobs(&format!(
+            "SELECT value_hash FROM identities WHERE customer_id = {id} \
+             UNION ALL SELECT token_hash FROM name_index WHERE customer_id = {id}"
+        ))
+        .await;
+    keys.sort();
+    keys
+}
+
+/// Runs a full unify and checks that the profiles' lookup rows, as the correction before it
+/// wrote them, are the ones a full run writes: a scoped write must not leave a moved record's
+/// keys behind with its old profile, nor miss them in its new one.
+async fn full_run_keeps_lookup_keys(env: &TestEnv, ids: &[i64]) {
+    let mut before = Vec::new();
+    for &id in ids {
+        before.push(lookup_keys(env, id).await);
+    }
+    env.patron_ok(&["run", "unify"]);
+    for (&id, keys) in ids.iter().zip(before) {
+        assert_eq!(
+            lookup_keys(env, id).await,
+            keys,
+            "lookup rows of profile {id}"
+        );
+    }
+}
+
 async fn merge_unmerge_and_split(db: Db) {
     let app = spawn_app_with_fixtures(db).await;
     let env = &app.env;
@@ -59,9 +89,11 @@ async fn merge_unmerge_and_split(db: Db) {
         .await
         .unwrap();
     assert_eq!(merged["identities"].as_array().unwrap().len(), 4);
+    assert!(lookup_keys(env, bob).await.is_empty());
+    assert!(!lookup_keys(env, ann).await.is_empty());
 
-    // A full re-run keeps the merge and Ann's id.
-    env.patron_ok(&["run", "unify"]);
+    // A full re-run keeps the merge and Ann's id (and the lookup rows the merge wrote).
+    full_run_keeps_lookup_keys(env, &[ann, bob]).await;
     assert_eq!(env.profile_of("web", "w2").await, ann);
     assert_eq!(env.profile_of("web", "w1").await, ann);
 
@@ -74,7 +106,8 @@ async fn merge_unmerge_and_split(db: Db) {
         .get_as(Role::Agent, &format!("/api/v1/customers/{bob}"))
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    env.patron_ok(&["run", "unify"]);
+    assert!(!lookup_keys(env, bob).await.is_empty());
+    full_run_keeps_lookup_keys(env, &[ann, bob]).await;
     assert_eq!(env.profile_of("web", "w2").await, bob);
 
     // Split Ann's app record (same phone as her web record) into its own profile: the
@@ -82,7 +115,7 @@ async fn merge_unmerge_and_split(db: Db) {
     env.patron_ok(&["unmerge", "--record", "app:a1"]);
     let alone = env.profile_of("app", "a1").await;
     assert_ne!(alone, ann);
-    env.patron_ok(&["run", "unify"]);
+    full_run_keeps_lookup_keys(env, &[ann, alone]).await;
     assert_eq!(env.profile_of("app", "a1").await, alone);
     assert_eq!(env.profile_of("pos", "p1").await, ann);
 
