@@ -282,33 +282,32 @@ fn compare_names(a: &[String], b: &[String]) -> u8 {
 /// "mary b smith" share the key without initials ("mary smith"), yet are as likely two people
 /// as one, so they are compared as spellings, not as one name.
 fn middle_initials_differ(a: &[String], b: &[String]) -> bool {
-    let initials = |names: &[String]| -> Vec<char> {
-        names
-            .iter()
-            .flat_map(|n| n.split(' '))
-            .filter_map(|w| {
-                let mut chars = w.trim_end_matches('.').chars();
-                match (chars.next(), chars.next()) {
-                    (Some(c), None) if c.is_ascii_alphabetic() => Some(c),
-                    _ => None,
-                }
-            })
-            .collect()
-    };
-    let (ia, ib) = (initials(a), initials(b));
-    !ia.is_empty() && !ib.is_empty() && !ia.iter().any(|c| ib.contains(c))
+    // Iterated, not collected: this runs for every compared pair that shares a name.
+    fn initials(names: &[String]) -> impl Iterator<Item = char> + '_ {
+        names.iter().flat_map(|n| n.split(' ')).filter_map(|w| {
+            let mut chars = w.trim_end_matches('.').chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_alphabetic() => Some(c),
+                _ => None,
+            }
+        })
+    }
+    initials(a).next().is_some()
+        && initials(b).next().is_some()
+        && !initials(a).any(|c| initials(b).any(|d| d == c))
 }
 
 /// Whether one name is some of the other's words, the rest including a whole word (not only
 /// initials: "john smith" and "john m smith" are left to Jaro–Winkler, a middle initial
 /// written once and not again).
 fn words_left_out(a: &str, b: &str) -> bool {
+    // Words are split again rather than collected: nearly every compared pair stops at the
+    // first word, and an allocation per call was a visible share of matching.
     let within = |few: &str, many: &str| {
-        let few: Vec<&str> = few.split(' ').collect();
-        few.iter().all(|w| many.split(' ').any(|v| v == *w))
+        few.split(' ').all(|w| many.split(' ').any(|v| v == w))
             && many
                 .split(' ')
-                .any(|v| !few.contains(&v) && v.chars().count() >= 2)
+                .any(|v| v.chars().count() >= 2 && !few.split(' ').any(|w| w == v))
     };
     within(a, b) || within(b, a)
 }
@@ -411,10 +410,14 @@ fn joined_orders(words: &[&str]) -> Vec<String> {
 /// whole given names that merely start alike ("deborah saenz" and "devyn saenz") are two
 /// people, often of one household.
 fn same_surname_and_initial(a: &str, b: &str) -> bool {
-    let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
-    if !wa.iter().any(|s| s.chars().count() >= 2 && wb.contains(s)) {
+    // Most compared names share no word: that is decided before anything is collected.
+    if !a
+        .split(' ')
+        .any(|s| s.chars().count() >= 2 && b.split(' ').any(|t| t == s))
+    {
         return false;
     }
+    let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
     // The words each has that the other lacks.
     let ra: Vec<&str> = wa.iter().filter(|w| !wb.contains(w)).copied().collect();
     let rb: Vec<&str> = wb.iter().filter(|w| !wa.contains(w)).copied().collect();
@@ -579,10 +582,37 @@ fn levenshtein_at_most(a: &str, b: &str, k: usize) -> bool {
     if a.chars().count().abs_diff(b.chars().count()) > k {
         return false;
     }
+    // Emails are ASCII and short: their bytes, and the two rows on the stack (this runs for
+    // most compared pairs of addresses without digits).
+    if a.is_ascii() && b.is_ascii() && b.len() < 64 {
+        let (mut prev, mut cur) = ([0; 64], [0; 64]);
+        return edits_at_most(a.as_bytes(), b.as_bytes(), k, &mut prev, &mut cur);
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    edits_at_most(
+        &a,
+        &b,
+        k,
+        &mut vec![0; b.len() + 1],
+        &mut vec![0; b.len() + 1],
+    )
+}
+
+/// Whether the edit distance of `a` and `b` is at most `k`, given two rows of at least
+/// `b.len() + 1` cells.
+fn edits_at_most<T: PartialEq>(
+    a: &[T],
+    b: &[T],
+    k: usize,
+    prev: &mut [usize],
+    cur: &mut [usize],
+) -> bool {
+    let n = b.len() + 1;
+    let (mut prev, mut cur) = (&mut prev[..n], &mut cur[..n]);
+    for (j, cell) in prev.iter_mut().enumerate() {
+        *cell = j;
+    }
     for (i, ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
