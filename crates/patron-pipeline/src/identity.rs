@@ -61,11 +61,12 @@ const SPLIT_DECISIONS: usize = 100_000;
 
 pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let mut clock = Phases::default();
-    let records = store.unify_snapshot().await?;
-    clock.lap("read records");
     let rules = match_rules(store).await?;
-    let matches = match_records(store.vault(), &records, &rules);
-    clock.lap("open and featurize");
+    let featurizing = rules.clone();
+    let (records, matches) = store
+        .unify_snapshot_with(move |vault, r| match_record(vault, r, &featurizing))
+        .await?;
+    clock.lap("read, open and featurize records");
     let index: HashMap<i64, u32> = records
         .iter()
         .enumerate()

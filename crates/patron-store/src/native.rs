@@ -133,6 +133,61 @@ impl NativeSqlite {
         .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
     }
 
+    /// Reads every row of `sql` through `map`, and hands the rows in chunks to `each` on the
+    /// rayon threads as they come: reading is one core's work, and what is made of the rows
+    /// (opening sealed fields, parsing) runs beside it instead of after the last row. Returns
+    /// the rows and what `each` made of them, both in the rows' order.
+    pub(crate) async fn query_overlapped<R: Send + 'static, T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        sql: String,
+        map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        each: impl Fn(&R) -> T + Send + Sync + 'static,
+    ) -> Result<(Vec<R>, Vec<T>)> {
+        const CHUNK: usize = 4096;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.with_conn(|conn| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let each = &each;
+                // In place: the rows are read on this thread while both rayon threads work
+                // through the chunks already read.
+                rayon::in_place_scope(|scope| -> Result<()> {
+                    let mut st = conn.prepare(&sql)?;
+                    let mut rows = st.query([])?;
+                    let (mut chunk, mut n, mut done) = (Vec::with_capacity(CHUNK), 0, false);
+                    while !done {
+                        match rows.next()? {
+                            Some(row) => chunk.push(map(row)?),
+                            None => done = true,
+                        }
+                        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
+                            let (part, tx) = (std::mem::take(&mut chunk), tx.clone());
+                            scope.spawn(move |_| {
+                                let made: Vec<T> = part.iter().map(each).collect();
+                                // The receiver outlives the scope; a send cannot fail.
+                                let _ = tx.send((n, part, made));
+                            });
+                            n += 1;
+                        }
+                    }
+                    Ok(())
+                })?;
+                drop(tx);
+                let mut parts: Vec<(usize, Vec<R>, Vec<T>)> = rx.into_iter().collect();
+                parts.sort_unstable_by_key(|p| p.0);
+                let total = parts.iter().map(|p| p.1.len()).sum();
+                let (mut rows, mut made) = (Vec::with_capacity(total), Vec::with_capacity(total));
+                for (_, r, t) in parts {
+                    rows.extend(r);
+                    made.extend(t);
+                }
+                Ok((rows, made))
+            })
+        })
+        .await
+        .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
+    }
+
     /// Runs `read` on the connection, off the async runtime: for snapshots that fold millions
     /// of rows as they stream by.
     pub(crate) async fn read<T: Send + 'static>(

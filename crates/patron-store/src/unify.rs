@@ -3,7 +3,7 @@
 //! attribution) in one transaction, so readers never see half a re-clustering.
 
 use crate::bulk::{insert, run_steps, Insert, Step, Val};
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Result, Store, Vault};
 use futures_util::TryStreamExt;
 use rayon::prelude::*;
 use sqlx::Row;
@@ -170,6 +170,28 @@ impl Store {
         self.unify_records("", &[]).await
     }
 
+    /// Reads every source record for clustering, each with what `featurize` makes of it (given
+    /// the vault, to open its sealed fields). A SQLite store featurizes the records already
+    /// read while it reads the rest.
+    pub async fn unify_snapshot_with<T: Send + 'static>(
+        &self,
+        featurize: impl Fn(&Vault, &UnifyRecord) -> T + Send + Sync + 'static,
+    ) -> Result<(Vec<UnifyRecord>, Vec<T>)> {
+        if let Some(native) = &self.native {
+            let vault = self.vault.clone();
+            let each = move |r: &UnifyRecord| featurize(&vault, r);
+            return native
+                .query_overlapped(unify_records_sql(""), native_unify_record, each)
+                .await;
+        }
+        let records = self.unify_records("", &[]).await?;
+        let made = records
+            .par_iter()
+            .map(|r| featurize(&self.vault, r))
+            .collect();
+        Ok((records, made))
+    }
+
     /// Reads the records of the given profiles.
     pub async fn profile_records(&self, profiles: &[i64]) -> Result<Vec<UnifyRecord>> {
         if profiles.is_empty() {
@@ -250,12 +272,7 @@ impl Store {
     }
 
     async fn unify_records(&self, filter: &str, args: &[i64]) -> Result<Vec<UnifyRecord>> {
-        let sql = format!(
-            "SELECT record_id, source, source_id, customer_id, email_hash, phone_hash, name_tokens, \
-             COALESCE(source_created_at, updated_at) AS recency, received_at, {}, loyalty_hash \
-             FROM source_records {filter} ORDER BY record_id",
-            GOLDEN_FIELDS.join(", ")
-        );
+        let sql = unify_records_sql(filter);
         // The whole snapshot of a SQLite store is read natively: the pool's per-value copies
         // were a quarter of a unify run.
         if let (Some(native), true) = (&self.native, filter.is_empty()) {
@@ -537,6 +554,16 @@ impl Store {
 }
 
 /// A [`UnifyRecord`] from a native SQLite row of the snapshot query (same column order).
+/// The records clustering reads, with `filter` (a `WHERE` clause or nothing), by id.
+fn unify_records_sql(filter: &str) -> String {
+    format!(
+        "SELECT record_id, source, source_id, customer_id, email_hash, phone_hash, name_tokens, \
+         COALESCE(source_created_at, updated_at) AS recency, received_at, {}, loyalty_hash \
+         FROM source_records {filter} ORDER BY record_id",
+        GOLDEN_FIELDS.join(", ")
+    )
+}
+
 fn native_unify_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UnifyRecord> {
     let mut fields: [Option<FieldValue>; 8] = Default::default();
     for (i, col) in GOLDEN_FIELDS.iter().enumerate() {
