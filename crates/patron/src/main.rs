@@ -8,9 +8,13 @@ use clap::Parser;
 
 /// Import cleans rows on the rayon threads and frees them on the database writer's thread;
 /// glibc's allocator spends a quarter of an import consolidating memory across those threads,
-/// mimalloc's per-thread heaps do not.
+/// jemalloc's per-thread caches do not. jemalloc also keeps freed pages for a while (10 s)
+/// before returning them: mimalloc, used until session 14, returned them after one second
+/// and then zeroed the same memory again as huge pages, a tenth of a unify run's time
+/// (measured side by side: unify of 200,000 records 7.10 s → 6.31 s, their import 3.97 s →
+/// 3.05 s; see docs/BENCHMARKS.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Args::parse();
