@@ -23,7 +23,8 @@ pub enum Warmed {
     },
 }
 
-/// Reads the database file and its write-ahead log to the end, discarding the bytes.
+/// Reads the database file and its write-ahead log to the end, discarding the bytes; their
+/// handles stay open until the process ends.
 pub(crate) fn warm(db: &Path) -> std::io::Result<Warmed> {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
@@ -41,10 +42,18 @@ pub(crate) fn warm(db: &Path) -> std::io::Result<Warmed> {
             });
         }
     }
-    let mut read = std::io::copy(&mut std::fs::File::open(db)?, &mut std::io::sink())?;
+    let mut file = std::fs::File::open(db)?;
+    let mut read = std::io::copy(&mut file, &mut std::io::sink())?;
+    // The handles are never closed. SQLite's locks on the file are POSIX locks, which belong
+    // to the process and are all released when *any* handle of the file is closed: closing
+    // this one would drop the locks of every connection the server has open, and the next
+    // command to close its own connection beside the server would take itself for the last
+    // user and delete the log and shared-memory index the server is still using.
+    std::mem::forget(file);
     // The log may not exist (checkpointed away); the database must.
     if let Ok(mut log) = std::fs::File::open(&files[1]) {
         read += std::io::copy(&mut log, &mut std::io::sink())?;
+        std::mem::forget(log);
     }
     Ok(Warmed::Read(read))
 }

@@ -264,3 +264,31 @@ async fn a_loyalty_id_links_records_and_is_never_stored_in_clear() {
         "a card lent to a family member"
     );
 }
+
+/// A server warms the page cache by reading its SQLite file as it starts. Closing that read's
+/// file handle must not release the locks SQLite holds on the file in the same process
+/// (POSIX locks belong to the process and go with any close): without them, the next command
+/// run beside the server — here `patron review list`, which opens and closes the database —
+/// finds no one else using the file and deletes its log and shared-memory index from under
+/// the server, whose next reads fail ("disk I/O error").
+#[tokio::test]
+async fn warming_the_cache_keeps_the_servers_hold_on_the_file() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    let ann = env.profile_of("web", "w1").await;
+    assert!(matches!(
+        app.store.warm_cache(),
+        Ok(Some(patron_store::Warmed::Read(_)))
+    ));
+    env.patron_ok(&["review", "list"]);
+    let shm = env.data_dir().join("patron.db-shm");
+    assert!(shm.exists(), "the server's shared-memory index was deleted");
+    let resp = app
+        .get_as(Role::Agent, &format!("/api/v1/customers/{ann}"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = lookup(&app, Role::Agent, json!({"email": "ann.lee@example.com"})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["matches"][0]["customer_id"], ann);
+}
