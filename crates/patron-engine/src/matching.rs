@@ -573,9 +573,8 @@ fn jaro_winkler_bound(a: &str, b: &str) -> f64 {
     if !a.is_ascii() || !b.is_ascii() || a.is_empty() || b.is_empty() {
         return 1.0;
     }
-    let mut left = [0u8; 128];
-    a.bytes()
-        .for_each(|c| left[usize::from(c)] = left[usize::from(c)].saturating_add(1));
+    let mut left = [0u32; 128];
+    a.bytes().for_each(|c| left[usize::from(c)] += 1);
     let common = b.bytes().fold(0usize, |n, c| {
         let slot = &mut left[usize::from(c)];
         if *slot > 0 {

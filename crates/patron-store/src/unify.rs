@@ -624,8 +624,6 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "DROP TABLE IF EXISTS unify_scope",
         "CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)",
         "CREATE TEMPORARY TABLE unify_scope (customer_id BIGINT PRIMARY KEY)",
-        "DROP TABLE IF EXISTS unify_keys",
-        "CREATE TEMPORARY TABLE unify_keys (key_hash BYTEA PRIMARY KEY)",
     ]
     .into_iter()
     .map(Step::sql)
@@ -721,10 +719,11 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         None => orphans.to_owned(),
     }));
 
-    // The lookup tables are keyed by hash, so rows are written sorted that way: appended in
-    // key order into their one B-tree. A full run replaces them all; a scoped one deletes its
-    // profiles' rows by key (every record of a profile in scope is in `u`, so their hashes
-    // are all of that profile's keys) rather than scanning the table for the profile ids.
+    // The lookup tables are keyed by hash (what is looked up), so rows are written sorted
+    // that way and appended in key order. Their rows are replaced per profile, by the index
+    // on profile ids: a record re-imported with a new email keeps its profile, and only that
+    // profile's rows know its old hash. A full run drops that index before loading and
+    // builds it once after, instead of updating it row by row.
     let identities = dedup(
         u.identities
             .into_iter()
@@ -732,39 +731,21 @@ fn unification_steps(u: Unification) -> Vec<Step> {
             .collect(),
     );
     let names = dedup(u.name_tokens.into_iter().map(|(c, h)| (h, c)).collect());
-    let (clear_identities, clear_names) = match &u.scope {
+    let (drop_by_profile, create_by_profile) = match u.scope {
         None => (
-            "DELETE FROM identities".to_owned(),
-            "DELETE FROM name_index".to_owned(),
+            vec![
+                "DROP INDEX IF EXISTS identities_customer",
+                "DROP INDEX IF EXISTS name_index_customer",
+            ],
+            vec![
+                "CREATE INDEX identities_customer ON identities (customer_id)",
+                "CREATE INDEX name_index_customer ON name_index (customer_id)",
+            ],
         ),
-        Some(_) => {
-            let keys = dedup(
-                identities
-                    .iter()
-                    .map(|(h, _, _)| h)
-                    .chain(names.iter().map(|(h, _)| h))
-                    .cloned()
-                    .collect(),
-            );
-            steps.push(insert(
-                "unify_keys",
-                &["key_hash"],
-                "",
-                keys.into_iter().map(|h| vec![h.into()]).collect(),
-            ));
-            let by_key = |table: &str, column: &str| {
-                format!(
-                    "DELETE FROM {table} WHERE {column} IN (SELECT key_hash FROM unify_keys) \
-                     AND customer_id IN (SELECT customer_id FROM unify_scope)"
-                )
-            };
-            (
-                by_key("identities", "value_hash"),
-                by_key("name_index", "token_hash"),
-            )
-        }
+        Some(_) => (vec![], vec![]),
     };
-    steps.push(Step::sql(clear_identities));
+    steps.extend(drop_by_profile.into_iter().map(Step::sql));
+    steps.push(Step::sql(scoped("DELETE FROM identities")));
     let rows = identities
         .into_par_iter()
         .map(|(h, c, k)| vec![h.into(), c.into(), k.into()])
@@ -775,7 +756,7 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "",
         rows,
     ));
-    steps.push(Step::sql(clear_names));
+    steps.push(Step::sql(scoped("DELETE FROM name_index")));
     let rows = names
         .into_par_iter()
         .map(|(h, c)| vec![h.into(), c.into()])
@@ -786,6 +767,7 @@ fn unification_steps(u: Unification) -> Vec<Step> {
         "",
         rows,
     ));
+    steps.extend(create_by_profile.into_iter().map(Step::sql));
 
     // Merges: what moved (to undo it), where the old id leads now, and who did it.
     let actor = u.actor.as_str();
@@ -860,7 +842,6 @@ fn unification_steps(u: Unification) -> Vec<Step> {
     steps.push(Step::sql(scoped(ATTRIBUTE_ORDER_LINES)));
     steps.push(Step::sql("DROP TABLE unify_assign"));
     steps.push(Step::sql("DROP TABLE unify_scope"));
-    steps.push(Step::sql("DROP TABLE unify_keys"));
     steps
 }
 

@@ -42,18 +42,20 @@ pub(crate) fn warm(db: &Path) -> std::io::Result<Warmed> {
             });
         }
     }
-    let mut file = std::fs::File::open(db)?;
-    let mut read = std::io::copy(&mut file, &mut std::io::sink())?;
-    // The handles are never closed. SQLite's locks on the file are POSIX locks, which belong
-    // to the process and are all released when *any* handle of the file is closed: closing
-    // this one would drop the locks of every connection the server has open, and the next
-    // command to close its own connection beside the server would take itself for the last
-    // user and delete the log and shared-memory index the server is still using.
-    std::mem::forget(file);
+    // The handles are never closed, not even when a read fails. SQLite's locks on the file are
+    // POSIX locks, which belong to the process and are all released when *any* handle of the
+    // file is closed: closing this one would drop the locks of every connection the server
+    // has open, and the next command to close its own connection beside the server would
+    // take itself for the last user and delete the log and shared-memory index the server is
+    // still using.
+    let read_whole = |path: &Path| -> std::io::Result<u64> {
+        let mut file = std::mem::ManuallyDrop::new(std::fs::File::open(path)?);
+        std::io::copy(&mut *file, &mut std::io::sink())
+    };
+    let mut read = read_whole(db)?;
     // The log may not exist (checkpointed away); the database must.
-    if let Ok(mut log) = std::fs::File::open(&files[1]) {
-        read += std::io::copy(&mut log, &mut std::io::sink())?;
-        std::mem::forget(log);
+    if files[1].exists() {
+        read += read_whole(&files[1])?;
     }
     Ok(Warmed::Read(read))
 }

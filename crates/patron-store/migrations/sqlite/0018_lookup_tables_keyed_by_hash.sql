@@ -1,8 +1,8 @@
 -- The lookup tables of online matching and search are keyed by what is looked up (the blind
--- index first), so that a full unify run appends rows in key order into one B-tree instead
--- of loading a table keyed by profile and then sorting a second index over it (most of the
--- time a run spent writing them). Writes scoped to a few profiles delete by key too; only
--- erasure scans for a profile's rows.
+-- index first), so that a full unify run appends rows in key order into the table's own
+-- B-tree; the index by profile (to replace a profile's rows) is built once after the load.
+-- Before, the table was keyed by profile and a full run sorted the blind indexes into a
+-- second index: the costlier sort of 16-byte keys, after a load of the same size.
 CREATE TABLE identities_new (
     value_hash   BLOB NOT NULL,
     customer_id  INTEGER NOT NULL,
@@ -13,6 +13,7 @@ INSERT INTO identities_new (value_hash, customer_id, kind)
     SELECT value_hash, customer_id, kind FROM identities ORDER BY value_hash, customer_id, kind;
 DROP TABLE identities;
 ALTER TABLE identities_new RENAME TO identities;
+CREATE INDEX identities_customer ON identities (customer_id);
 
 CREATE TABLE name_index_new (
     token_hash   BLOB NOT NULL,
@@ -23,3 +24,4 @@ INSERT INTO name_index_new (token_hash, customer_id)
     SELECT token_hash, customer_id FROM name_index ORDER BY token_hash, customer_id;
 DROP TABLE name_index;
 ALTER TABLE name_index_new RENAME TO name_index;
+CREATE INDEX name_index_customer ON name_index (customer_id);

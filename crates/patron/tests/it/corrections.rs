@@ -69,6 +69,16 @@ async fn merge_unmerge_and_split(db: Db) {
     assert_ne!(ann, bob);
     assert_eq!(order_owner(env, "o3").await, bob);
 
+    // Bob's record comes again with a new email: it keeps its profile, whose lookup rows
+    // still hold the old email's blind index until something rewrites them.
+    let file = env.write(
+        "bob.csv",
+        "source,source_id,name,email,gender,birth_date,city,country\n\
+         web,w2,Bob Stone,bob.stone@example.net,M,1985-05-06,London,GB\n",
+    );
+    env.patron_ok(&["import", "customers", file.to_str().unwrap()]);
+    assert_eq!(env.profile_of("web", "w2").await, bob);
+
     // Merge Bob into Ann: his record and his orders move, his id leads to Ann.
     let out = env.patron_ok(&["merge", &ann.to_string(), &bob.to_string()]);
     assert!(out.contains("\"records_moved\": 1"), "{out}");
