@@ -553,7 +553,6 @@ impl Store {
     }
 }
 
-/// A [`UnifyRecord`] from a native SQLite row of the snapshot query (same column order).
 /// The records clustering reads, with `filter` (a `WHERE` clause or nothing), by id.
 fn unify_records_sql(filter: &str) -> String {
     format!(
@@ -564,6 +563,7 @@ fn unify_records_sql(filter: &str) -> String {
     )
 }
 
+/// A [`UnifyRecord`] from a native SQLite row of the snapshot query (same column order).
 fn native_unify_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UnifyRecord> {
     let mut fields: [Option<FieldValue>; 8] = Default::default();
     for (i, col) in GOLDEN_FIELDS.iter().enumerate() {
