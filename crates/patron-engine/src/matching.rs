@@ -382,18 +382,13 @@ fn words_correspond(a: &str, b: &str) -> bool {
 fn spaced_differently(a: &str, b: &str) -> bool {
     // Same letters: as many, then equal byte counts, spaces aside (on the stack; nearly every
     // compared pair stops at the length).
-    let letters = |s: &str| s.bytes().filter(|&c| c != b' ').count();
-    if a == b || letters(a) != letters(b) {
+    fn letters(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().filter(|&c| c != b' ')
+    }
+    if a == b || letters(a).count() != letters(b).count() {
         return false;
     }
-    let mut count = [0i32; 256];
-    a.bytes()
-        .filter(|&c| c != b' ')
-        .for_each(|c| count[c as usize] += 1);
-    b.bytes()
-        .filter(|&c| c != b' ')
-        .for_each(|c| count[c as usize] -= 1);
-    if count.iter().any(|&n| n != 0) {
+    if bytes_apart(letters(a), letters(b)) != 0 {
         return false;
     }
     let (wa, wb): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
@@ -564,6 +559,15 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     }
 }
 
+/// How far apart the byte counts of two strings are: the bytes of either that the other
+/// lacks, counted with repeats (0 for the same bytes in any order).
+fn bytes_apart(a: impl Iterator<Item = u8>, b: impl Iterator<Item = u8>) -> usize {
+    let mut count = [0i64; 256];
+    a.for_each(|c| count[usize::from(c)] += 1);
+    b.for_each(|c| count[usize::from(c)] -= 1);
+    count.iter().map(|n| n.unsigned_abs() as usize).sum()
+}
+
 /// An upper bound of the Jaro–Winkler similarity of two strings, in either of their word
 /// orders, from their letters alone: no more characters can match than the two have in
 /// common, whatever their positions, and the prefix bonus is at most four letters. Cheaper
@@ -573,17 +577,8 @@ fn jaro_winkler_bound(a: &str, b: &str) -> f64 {
     if !a.is_ascii() || !b.is_ascii() || a.is_empty() || b.is_empty() {
         return 1.0;
     }
-    let mut left = [0u32; 128];
-    a.bytes().for_each(|c| left[usize::from(c)] += 1);
-    let common = b.bytes().fold(0usize, |n, c| {
-        let slot = &mut left[usize::from(c)];
-        if *slot > 0 {
-            *slot -= 1;
-            n + 1
-        } else {
-            n
-        }
-    }) as f64;
+    // The characters two strings have in common, counted with repeats.
+    let common = ((a.len() + b.len() - bytes_apart(a.bytes(), b.bytes())) / 2) as f64;
     let jaro = (common / a.len() as f64 + common / b.len() as f64 + 1.0) / 3.0;
     jaro + 0.4 * (1.0 - jaro)
 }
@@ -645,15 +640,7 @@ fn levenshtein_at_most(a: &str, b: &str, k: usize) -> bool {
     if a.is_ascii() && b.is_ascii() && b.len() < 64 {
         // An edit changes the letter counts by at most two, so counts further apart than
         // twice `k` refuse the pair without the table (most pairs of strangers' addresses).
-        let mut count = [0i32; 128];
-        a.bytes().for_each(|c| count[usize::from(c)] += 1);
-        b.bytes().for_each(|c| count[usize::from(c)] -= 1);
-        if count
-            .iter()
-            .map(|n| n.unsigned_abs() as usize)
-            .sum::<usize>()
-            > 2 * k
-        {
+        if bytes_apart(a.bytes(), b.bytes()) > 2 * k {
             return false;
         }
         let (mut prev, mut cur) = ([0; 64], [0; 64]);
