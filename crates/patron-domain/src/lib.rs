@@ -24,7 +24,7 @@ pub use email::Email;
 pub use gender::Gender;
 pub use money::{Currency, Money};
 pub use name::PersonName;
-pub use phone::{Phone, NO_REGION};
+pub use phone::{warm_phone_rules, Phone, NO_REGION};
 pub use record::{city_key, homophone_city, postal_key, street_key};
 pub use record::{
     clean_customer, clean_order_line, clean_product, Address, CleanConfig, CustomerRecord,

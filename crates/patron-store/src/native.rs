@@ -13,18 +13,27 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// One lazily opened native connection to the store's SQLite file.
+/// Native connections to the store's SQLite file, opened when first needed: one that
+/// writes, and readers beside it.
 #[derive(Debug)]
 pub(crate) struct NativeSqlite {
     path: PathBuf,
+    /// The writer (SQLite runs one write at a time).
     conn: Mutex<Option<rusqlite::Connection>>,
+    /// Idle readers. In WAL mode a read runs beside a write on another connection, so an
+    /// online lookup never waits behind an import batch or a unify run's write.
+    readers: Mutex<Vec<rusqlite::Connection>>,
 }
+
+/// Readers kept open between reads; more are opened when more read at once, and closed after.
+const IDLE_READERS: usize = 4;
 
 impl NativeSqlite {
     pub(crate) fn new(path: PathBuf) -> NativeSqlite {
         NativeSqlite {
             path,
             conn: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
         }
     }
 
@@ -41,8 +50,11 @@ impl NativeSqlite {
             .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
     }
 
-    /// Drops the connection (SQLite checkpoints the log when its last connection closes).
+    /// Drops the connections (SQLite checkpoints the log when its last connection closes).
     pub(crate) fn close(&self) {
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
         if let Ok(mut conn) = self.conn.lock() {
             conn.take();
         }
@@ -114,18 +126,20 @@ impl NativeSqlite {
         .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
     }
 
-    /// Reads every row of `sql` through `map`, off the async runtime: for snapshots, where
-    /// the pool's per-value copies dominate.
+    /// Reads every row of `sql` with `args` bound through `map`, off the async runtime: for
+    /// snapshots, where the pool's per-value copies dominate, and for online lookups, where
+    /// its hops between threads do (a lookup's 60 records: 1.1 ms through the pool).
     pub(crate) async fn query<T: Send + 'static>(
         self: &std::sync::Arc<Self>,
         sql: String,
+        args: Vec<Val>,
         map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            me.with_conn(|conn| {
-                let mut st = conn.prepare(&sql)?;
-                let rows = st.query_map([], map)?;
+            me.with_reader(|conn| {
+                let mut st = conn.prepare_cached(&sql)?;
+                let rows = st.query_map(rusqlite::params_from_iter(&args), map)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
             })
         })
@@ -146,7 +160,7 @@ impl NativeSqlite {
         const CHUNK: usize = 4096;
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            me.with_conn(|conn| {
+            me.with_reader(|conn| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 let each = &each;
                 // In place: the rows are read on this thread while both rayon threads work
@@ -195,7 +209,7 @@ impl NativeSqlite {
         read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.with_conn(|conn| Ok(read(conn)?)))
+        tokio::task::spawn_blocking(move || me.with_reader(|conn| Ok(read(conn)?)))
             .await
             .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
     }
@@ -209,6 +223,21 @@ impl NativeSqlite {
             empty => empty.insert(self.open()?),
         };
         f(conn)
+    }
+
+    /// Runs `f` on an idle reader, or on a new one when none is idle.
+    fn with_reader<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let out = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
+        }
+        out
     }
 
     fn open(&self) -> Result<rusqlite::Connection> {

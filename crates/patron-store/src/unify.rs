@@ -259,8 +259,16 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = parts.join(" UNION ");
+        let keys = identities.iter().chain(names);
+        if let Some(native) = &self.native {
+            let args = keys
+                .flat_map(|h| [Val::from(h.clone()), Val::from(limit)])
+                .collect();
+            let out = native.query(sql, args, |r| r.get::<_, i64>(0)).await?;
+            return Ok(dedup(out));
+        }
         let mut query = sqlx::query(&sql);
-        for h in identities.iter().chain(names) {
+        for h in keys {
             query = query.bind(h.clone()).bind(limit);
         }
         let rows = query.fetch_all(&self.pool).await?;
@@ -273,10 +281,11 @@ impl Store {
 
     async fn unify_records(&self, filter: &str, args: &[i64]) -> Result<Vec<UnifyRecord>> {
         let sql = unify_records_sql(filter);
-        // The whole snapshot of a SQLite store is read natively: the pool's per-value copies
-        // were a quarter of a unify run.
-        if let (Some(native), true) = (&self.native, filter.is_empty()) {
-            return native.query(sql, native_unify_record).await;
+        // A SQLite store's records are read natively: the pool's per-value copies were a
+        // quarter of a unify run, and its thread hops most of an online lookup.
+        if let Some(native) = &self.native {
+            let args = args.iter().map(|a| Val::from(*a)).collect();
+            return native.query(sql, args, native_unify_record).await;
         }
         let mut query = sqlx::query(&sql);
         for a in args {
