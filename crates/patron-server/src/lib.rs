@@ -119,23 +119,33 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 /// Runs `warm` once on each worker thread of the current runtime (the threads that answer
 /// requests) and returns when all have: for per-thread state that a request would otherwise
 /// build on the way (`patron_domain::warm_phone_rules`). Each worker's call waits on a
-/// barrier until every worker has one, which is what spreads the calls one per thread, so
-/// call this before serving, while no worker is held by other work.
-pub async fn warm_request_threads(warm: fn()) {
+/// barrier until every worker has one, which is what spreads the calls one per thread: call
+/// this once, before serving, while no worker is held by other work.
+pub async fn warm_request_threads(warm: impl Fn() + Send + Sync + 'static) -> anyhow::Result<()> {
+    /// Arrives at the barrier when dropped, so a call that panics still lets the others go.
+    struct Arrive(std::sync::Arc<std::sync::Barrier>);
+    impl Drop for Arrive {
+        fn drop(&mut self) {
+            self.0.wait();
+        }
+    }
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(workers));
+    let warm = std::sync::Arc::new(warm);
     let calls: Vec<_> = (0..workers)
         .map(|_| {
-            let barrier = barrier.clone();
+            let (arrive, warm) = (Arrive(barrier.clone()), warm.clone());
             tokio::spawn(async move {
+                let _arrive = arrive;
                 warm();
-                barrier.wait();
             })
         })
         .collect();
     for call in calls {
-        let _ = call.await;
+        call.await
+            .map_err(|e| anyhow::anyhow!("warming a request thread failed: {e}"))?;
     }
+    Ok(())
 }
 
 /// Serves `app` on `listener`, over TLS when `tls` is given, until the process ends.
@@ -162,6 +172,55 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    /// The threads `warm_request_threads` ran its function on, under a runtime of `workers`.
+    fn warmed_threads(workers: Option<usize>) -> Vec<std::thread::ThreadId> {
+        let mut builder = match workers {
+            Some(n) => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(n);
+                b
+            }
+            None => tokio::runtime::Builder::new_current_thread(),
+        };
+        let runtime = builder.enable_all().build().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        runtime
+            .block_on(super::warm_request_threads(move || {
+                record.lock().unwrap().push(std::thread::current().id())
+            }))
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        seen
+    }
+
+    #[test]
+    fn every_worker_thread_is_warmed_once() {
+        let threads = warmed_threads(Some(3));
+        assert_eq!(threads.len(), 3);
+        let distinct: std::collections::HashSet<_> = threads.iter().collect();
+        assert_eq!(distinct.len(), 3, "{threads:?}");
+        assert_eq!(warmed_threads(None).len(), 1);
+    }
+
+    #[test]
+    fn a_warm_up_that_panics_is_an_error_not_a_hang() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let calls = std::sync::Arc::new(calls);
+        let count = calls.clone();
+        let result = runtime.block_on(super::warm_request_threads(move || {
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("first warm-up fails");
+            }
+        }));
+        assert!(result.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn the_openapi_description_lists_every_route() {
         let spec: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();

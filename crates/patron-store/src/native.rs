@@ -1,10 +1,11 @@
-//! Bulk writes to a SQLite file through a native connection.
+//! Bulk writes and large or frequent reads of a SQLite file through native connections.
 //!
 //! sqlx's `Any` driver copies every bound value twice on its way to SQLite and runs each
 //! statement on a worker thread; for an import that is most of the writer's time. SQLite is
 //! fastest with one prepared single-row statement run many times inside one transaction, so
 //! import batches for a SQLite store are written here, on a blocking thread, from the same
-//! [`BatchPlan`] the pooled path executes for PostgreSQL. Everything else keeps using the pool.
+//! [`BatchPlan`] the pooled path executes for PostgreSQL. Snapshots and online lookups read
+//! here too, each on a reader connection of its own; everything else uses the pool.
 
 use crate::bulk::{statement, Insert, Step, Val};
 use crate::records::BatchPlan;
@@ -21,12 +22,19 @@ pub(crate) struct NativeSqlite {
     /// The writer (SQLite runs one write at a time).
     conn: Mutex<Option<rusqlite::Connection>>,
     /// Idle readers. In WAL mode a read runs beside a write on another connection, so an
-    /// online lookup never waits behind an import batch or a unify run's write.
+    /// online lookup's reads never wait behind an import batch or a unify run's write.
     readers: Mutex<Vec<rusqlite::Connection>>,
+    /// Reads at once, each on its own connection (a burst of lookups must not open hundreds).
+    reading: tokio::sync::Semaphore,
 }
 
-/// Readers kept open between reads; more are opened when more read at once, and closed after.
+/// Readers kept open between reads; up to [`READERS`] read at once, the rest are closed after.
 const IDLE_READERS: usize = 4;
+/// Readers open at once.
+const READERS: usize = 8;
+/// A reader's own page cache (KiB, as SQLite's negative `cache_size`): its reads are mostly
+/// served by the operating system's cache, and an idle reader keeps what it holds.
+const READER_CACHE: &str = "PRAGMA cache_size = -8192";
 
 impl NativeSqlite {
     pub(crate) fn new(path: PathBuf) -> NativeSqlite {
@@ -34,6 +42,7 @@ impl NativeSqlite {
             path,
             conn: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
+            reading: tokio::sync::Semaphore::new(READERS),
         }
     }
 
@@ -106,7 +115,9 @@ impl NativeSqlite {
                     let started = std::time::Instant::now();
                     match step {
                         Step::Exec(sql, vals) => {
-                            tx.execute(sql, rusqlite::params_from_iter(vals))?;
+                            let mut st = tx.prepare(sql)?;
+                            bind_numbered(&mut st, vals)?;
+                            st.raw_execute()?;
                         }
                         Step::Insert(insert) => insert_rows(&tx, insert)?,
                     }
@@ -136,11 +147,17 @@ impl NativeSqlite {
         map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         let me = self.clone();
+        let _reading = self.reading.acquire().await;
         tokio::task::spawn_blocking(move || {
             me.with_reader(|conn| {
                 let mut st = conn.prepare_cached(&sql)?;
-                let rows = st.query_map(rusqlite::params_from_iter(&args), map)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+                bind_numbered(&mut st, &args)?;
+                let mut rows = st.raw_query();
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(map(row)?);
+                }
+                Ok(out)
             })
         })
         .await
@@ -159,6 +176,7 @@ impl NativeSqlite {
     ) -> Result<(Vec<R>, Vec<T>)> {
         const CHUNK: usize = 4096;
         let me = self.clone();
+        let _reading = self.reading.acquire().await;
         tokio::task::spawn_blocking(move || {
             me.with_reader(|conn| {
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -202,16 +220,25 @@ impl NativeSqlite {
         .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
     }
 
-    /// Runs `read` on the connection, off the async runtime: for snapshots that fold millions
-    /// of rows as they stream by.
+    /// Runs `read` on a reader, off the async runtime, in one read transaction: for snapshots
+    /// that fold millions of rows of several tables as they stream by, all as of one moment
+    /// (an import committing between two of its statements would skew the snapshot).
     pub(crate) async fn read<T: Send + 'static>(
         self: &std::sync::Arc<Self>,
         read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.with_reader(|conn| Ok(read(conn)?)))
-            .await
-            .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
+        let _reading = self.reading.acquire().await;
+        tokio::task::spawn_blocking(move || {
+            me.with_reader(|conn| {
+                let tx = conn.unchecked_transaction()?;
+                let out = read(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })
+        })
+        .await
+        .map_err(|e| crate::StoreError::Io(format!("the SQLite reader stopped: {e}")))?
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
@@ -230,11 +257,13 @@ impl NativeSqlite {
         let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => self.open()?,
+            None => self.open_reader()?,
         };
         let out = f(&conn);
+        // A reader left inside a transaction would hold its snapshot, and with it every later
+        // checkpoint of the log, for as long as it sat idle: it is closed instead.
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if readers.len() < IDLE_READERS {
+        if readers.len() < IDLE_READERS && conn.is_autocommit() {
             readers.push(conn);
         }
         out
@@ -250,6 +279,31 @@ impl NativeSqlite {
         }
         Ok(conn)
     }
+
+    fn open_reader(&self) -> Result<rusqlite::Connection> {
+        let conn = self.open()?;
+        conn.execute_batch(READER_CACHE)?;
+        Ok(conn)
+    }
+}
+
+/// Binds `args` to `$1`, `$2`, … by number, as sqlx does for the same statements. SQLite
+/// numbers `$N` parameters in order of first appearance, so binding by position would put
+/// the values of `… $2 … $1` in each other's place.
+fn bind_numbered(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
+    if st.parameter_count() != args.len() {
+        return Err(
+            rusqlite::Error::InvalidParameterCount(args.len(), st.parameter_count()).into(),
+        );
+    }
+    for (i, arg) in args.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        let index = st
+            .parameter_index(&name)?
+            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        st.raw_bind_parameter(index, arg)?;
+    }
+    Ok(())
 }
 
 /// Inserts one table's rows through one prepared single-row statement.
@@ -277,5 +331,71 @@ impl rusqlite::ToSql for Val {
             Val::Real(Some(v)) => ValueRef::Real(*v),
             Val::Int(None) | Val::Text(None) | Val::Blob(None) | Val::Real(None) => ValueRef::Null,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A WAL-mode file with a table of three rows, and the native connections to it.
+    fn store() -> (tempfile::TempDir, Arc<NativeSqlite>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+        )
+        .unwrap();
+        (dir, Arc::new(NativeSqlite::new(path)))
+    }
+
+    fn pair(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
+        Ok((row.get(0)?, row.get(1)?))
+    }
+
+    #[tokio::test]
+    async fn numbered_parameters_bind_by_number_not_by_position() {
+        let (_dir, native) = store();
+        let sql = "SELECT id, v FROM t WHERE id > $2 AND id < $1 AND v <> $3";
+        let args = vec![Val::from(3), Val::from(1), Val::from("c".to_owned())];
+        let rows = native.query(sql.into(), args, pair).await.unwrap();
+        assert_eq!(rows, [(2, "b".to_owned())]);
+        // Too few or too many values is an error, not a NULL bound in silence.
+        for args in [vec![Val::from(1)], vec![Val::from(1); 4]] {
+            assert!(native.query(sql.into(), args, pair).await.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_readers_hold_no_snapshot_that_would_stop_a_checkpoint() {
+        let (dir, native) = store();
+        let all = "SELECT id, v FROM t ORDER BY id".to_owned();
+        assert_eq!(native.query(all, vec![], pair).await.unwrap().len(), 3);
+        let n = native
+            .read(|conn| conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+        let steps = vec![Step::Exec(
+            "INSERT INTO t (id, v) VALUES ($1, $2)".into(),
+            vec![Val::from(4), Val::from("d".to_owned())],
+        )];
+        native.run(steps).await.unwrap();
+        // The reads kept their connection for the next read, outside any transaction: the
+        // whole log can be copied back and truncated.
+        assert!(!native.readers.lock().unwrap().is_empty());
+        let busy: i64 = native
+            .with_conn(|conn| {
+                Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(busy, 0, "a reader held the log");
+        let log = std::fs::metadata(dir.path().join("t.db-wal")).unwrap();
+        assert_eq!(log.len(), 0);
+        native.close();
+        assert!(native.readers.lock().unwrap().is_empty());
     }
 }
