@@ -79,6 +79,45 @@ async fn audit_chain_detects_tampering_on_postgres() {
     audit_chain_detects_tampering(Db::Postgres).await;
 }
 
+/// Requests audited at once each write and seal their entry in one transaction; racing for
+/// the same places in the chain, the losers roll back (entry and all) and try again, so
+/// every entry is there once and the chain stays whole.
+async fn audited_requests_at_once_keep_one_chain(db: Db) {
+    let app = spawn_app_with_fixtures(db).await;
+    let ann = app.env.profile_of("web", "w1").await;
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let request = app
+            .client
+            .get(app.url(&format!("/api/v1/customers/{ann}")))
+            .bearer_auth(&app.keys[&Role::Agent]);
+        requests.spawn(async move { request.send().await.expect("request").status() });
+    }
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let check: serde_json::Value =
+        serde_json::from_str(&app.env.patron_ok(&["audit", "verify"])).unwrap();
+    assert_eq!(check["intact"], true, "{check}");
+    assert_eq!(check["entries"], check["sealed"], "{check}");
+    let list = crate::helpers::csv_rows(&app.env.patron_ok(&["audit", "list", "--limit", "500"]));
+    let reads = list
+        .iter()
+        .filter(|r| r["action"] == "customer.read")
+        .count();
+    assert_eq!(reads, 24);
+}
+
+#[tokio::test]
+async fn audited_requests_at_once_keep_one_chain_on_sqlite() {
+    audited_requests_at_once_keep_one_chain(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audited_requests_at_once_keep_one_chain_on_postgres() {
+    audited_requests_at_once_keep_one_chain(Db::Postgres).await;
+}
+
 /// A demo customer with orders, events and a ticket.
 async fn busy_customer(env: &crate::helpers::TestEnv) -> i64 {
     env.scalar(
