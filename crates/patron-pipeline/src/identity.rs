@@ -899,13 +899,24 @@ pub struct ProfileCandidate {
     pub links: bool,
 }
 
-/// The model the last unify run fitted, if any.
-async fn stored_model(store: &Store) -> Result<Option<matching::Model>> {
-    let Some(bytes) = store.setting(MODEL_SETTING).await? else {
-        return Ok(None);
-    };
-    let model = serde_json::from_slice(&bytes).map_err(|e| IdentityError::Store(e.into()))?;
-    Ok(Some(model))
+/// The model the last unify run fitted, if any, and the matching rules, read together (one
+/// round trip for an online lookup).
+async fn model_and_rules(store: &Store) -> Result<(Option<matching::Model>, MatchRules)> {
+    let json = |e: serde_json::Error| IdentityError::Store(e.into());
+    let [model, rules]: [Option<Vec<u8>>; 2] = store
+        .settings(&[MODEL_SETTING, MATCH_RULES_SETTING])
+        .await?
+        .try_into()
+        .expect("one value per setting asked for");
+    let model = model
+        .map(|m| serde_json::from_slice(&m))
+        .transpose()
+        .map_err(json)?;
+    let rules = rules
+        .map(|r| serde_json::from_slice(&r))
+        .transpose()
+        .map_err(json)?;
+    Ok((model, rules.unwrap_or_default()))
 }
 
 /// Scores `probe` against its candidate profiles; returns them with their records.
@@ -915,10 +926,12 @@ async fn match_probe(
     probe: &Probe,
     rules: &MatchRules,
 ) -> Result<(Vec<i64>, matching::Placement, Vec<UnifyRecord>)> {
-    let ids = store
-        .candidate_profiles(&probe.identities, &probe.names, ONLINE_CANDIDATES)
+    let records = store
+        .candidate_records(&probe.identities, &probe.names, ONLINE_CANDIDATES)
         .await?;
-    let records = store.profile_records(&ids).await?;
+    let mut ids: Vec<i64> = records.iter().filter_map(|r| r.customer_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let features: Vec<MatchRecord> = records
         .iter()
         .map(|r| match_record(store.vault(), r, rules))
@@ -943,10 +956,9 @@ async fn match_probe(
 /// The stored profiles a record could belong to, best first, scored with the model of the
 /// last unify run (without term-frequency adjustment).
 pub async fn find_matches(store: &Store, probe: &Probe) -> Result<Vec<ProfileCandidate>> {
-    let Some(model) = stored_model(store).await? else {
+    let (Some(model), rules) = model_and_rules(store).await? else {
         return refused("no matching model yet: run `patron run unify` first".into());
     };
-    let rules = match_rules(store).await?;
     let (ids, placement, _) = match_probe(store, &model, probe, &rules).await?;
     Ok(placement
         .matches
@@ -980,8 +992,8 @@ pub struct Placed {
 pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar) -> Result<Placed> {
     // Counted first: a large import waiting for a run must not be read on every API call.
     let count = store.unplaced_count().await? as usize;
-    let model = match stored_model(store).await? {
-        Some(model) if count > 0 && count <= ONLINE_LIMIT => model,
+    let (model, match_rules) = match model_and_rules(store).await? {
+        (Some(model), rules) if count > 0 && count <= ONLINE_LIMIT => (model, rules),
         _ => {
             return Ok(Placed {
                 waiting: count,
@@ -991,7 +1003,6 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
     };
     let waiting = store.unplaced_records().await?;
     let rules = survivorship(store).await?;
-    let match_rules = match_rules(store).await?;
     let mut placed = Placed::default();
     let mut next_id = store.max_customer_id().await? + 1;
     progress.set_length(waiting.len() as u64);

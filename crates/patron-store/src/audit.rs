@@ -165,11 +165,9 @@ impl Store {
     /// writer claims a place first, the whole transaction, `new` included, rolls back and is
     /// tried again.
     async fn try_seal(&self, new: Option<&NewEntry<'_>>) -> Result<u64> {
-        let pending =
-            format!("SELECT {ENTRY_COLS} FROM audit_log WHERE seq IS NULL ORDER BY audit_id");
         // Nothing to write and nothing unsealed: no write lock taken.
         if new.is_none()
-            && sqlx::query(&pending)
+            && sqlx::query("SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1")
                 .fetch_optional(&self.pool)
                 .await?
                 .is_none()
@@ -198,21 +196,25 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let pending: Vec<AuditEntry> = sqlx::query(&pending)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(entry)
-            .collect::<Result<_>>()?;
-        let head = sqlx::query(
-            "SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
+        // The unsealed entries and the chain's head in one statement (one round trip fewer
+        // per audited request on PostgreSQL).
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLS}, hash FROM audit_log WHERE seq IS NULL UNION ALL \
+             SELECT * FROM (SELECT {ENTRY_COLS}, hash FROM audit_log WHERE seq IS NOT NULL \
+             ORDER BY seq DESC LIMIT 1) head"
+        ))
+        .fetch_all(&mut *tx)
         .await?;
-        let (mut seq, mut prev): (i64, Vec<u8>) = match head {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?),
-            None => (0, Vec::new()),
-        };
+        let (mut seq, mut prev) = (0, Vec::new());
+        let mut pending = Vec::new();
+        for row in &rows {
+            let e = entry(row)?;
+            match e.seq {
+                Some(s) => (seq, prev) = (s, row.try_get("hash")?),
+                None => pending.push(e),
+            }
+        }
+        pending.sort_by_key(|e| e.audit_id);
         for e in &pending {
             seq += 1;
             let hash = chain_hash(&prev, seq, e);

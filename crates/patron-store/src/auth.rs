@@ -158,17 +158,24 @@ impl Store {
         };
         let key_id: i64 = row.try_get(0)?;
         // At most one write a minute per key: tracking clients call many times a second, and
-        // "last used" needs no finer grain.
+        // "last used" needs no finer grain. The statement is not even sent while this process
+        // wrote it less than a minute ago: on SQLite an UPDATE takes the write lock whether it
+        // changes a row or not (every call would wait behind an import), on PostgreSQL it is
+        // a round trip.
         let now = now_ms();
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2 \
-             AND (last_used_at IS NULL OR last_used_at < $3)",
-        )
-        .bind(now)
-        .bind(key_id)
-        .bind(now - 60_000)
-        .execute(&self.pool)
-        .await?;
+        let used = || self.keys_used.lock().unwrap_or_else(|e| e.into_inner());
+        if used().get(&key_id).is_none_or(|&at| at < now - 60_000) {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2 \
+                 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(now)
+            .bind(key_id)
+            .bind(now - 60_000)
+            .execute(&self.pool)
+            .await?;
+            used().insert(key_id, now);
+        }
         Ok(Some(ApiKeyInfo {
             key_id,
             role: parse_role(&row.try_get::<String, _>(1)?),

@@ -132,6 +132,9 @@ pub struct Store {
     native: Option<std::sync::Arc<native::NativeSqlite>>,
     /// The PostgreSQL URL, for `pg_dump`.
     postgres_url: Option<std::sync::Arc<str>>,
+    /// When this process last wrote each API key's `last_used_at` (key id → ms): see
+    /// [`Store::authenticate_key`].
+    keys_used: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 impl Store {
@@ -216,6 +219,7 @@ impl Store {
             vault: std::sync::Arc::new(vault),
             native,
             postgres_url: (backend == Backend::Postgres).then(|| url.as_str().into()),
+            keys_used: Default::default(),
         };
         store.check_key().await?;
         Ok(store)
@@ -304,6 +308,24 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Several settings in one round trip, in the order of `names`.
+    pub async fn settings(&self, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let list = (1..=names.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT name, value FROM settings WHERE name IN ({list})");
+        let mut query = sqlx::query(&sql);
+        for name in names {
+            query = query.bind(name.to_string());
+        }
+        let mut found = std::collections::HashMap::<String, Vec<u8>>::new();
+        for row in query.fetch_all(&self.pool).await? {
+            found.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(names.iter().map(|n| found.remove(*n)).collect())
     }
 
     fn open_opt(&self, row: &AnyRow, col: &str) -> Result<Option<String>> {

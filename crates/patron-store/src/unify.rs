@@ -2,7 +2,7 @@
 //! of its result (record → profile, golden profiles, identity graph, search index, order
 //! attribution) in one transaction, so readers never see half a re-clustering.
 
-use crate::bulk::{insert, run_steps, Insert, Step, Val};
+use crate::bulk::{bind, insert, run_steps, Insert, Step, Val};
 use crate::{now_ms, Result, Store, Vault};
 use futures_util::TryStreamExt;
 use rayon::prelude::*;
@@ -167,7 +167,7 @@ impl Decision {
 impl Store {
     /// Reads every source record for clustering.
     pub async fn unify_snapshot(&self) -> Result<Vec<UnifyRecord>> {
-        self.unify_records("", &[]).await
+        self.unify_records("", Vec::new()).await
     }
 
     /// Reads every source record for clustering, each with what `featurize` makes of it (given
@@ -184,7 +184,7 @@ impl Store {
                 .query_overlapped(unify_records_sql(""), native_unify_record, each)
                 .await;
         }
-        let records = self.unify_records("", &[]).await?;
+        let records = self.unify_records("", Vec::new()).await?;
         let made = records
             .par_iter()
             .map(|r| featurize(&self.vault, r))
@@ -206,7 +206,8 @@ impl Store {
         let filter = format!(
             "WHERE record_id IN (SELECT record_id FROM record_profiles WHERE customer_id IN ({list}))"
         );
-        self.unify_records(&filter, profiles).await
+        let args = profiles.iter().map(|&p| Val::from(p)).collect();
+        self.unify_records(&filter, args).await
     }
 
     /// The countries of the latest `records` records, the most frequent first: what the
@@ -238,21 +239,23 @@ impl Store {
     pub async fn unplaced_records(&self) -> Result<Vec<UnifyRecord>> {
         self.unify_records(
             "WHERE record_id IN (SELECT record_id FROM record_profiles WHERE customer_id IS NULL)",
-            &[],
+            Vec::new(),
         )
         .await
     }
 
-    /// Profiles that share an identity (an email or phone blind index) or a whole-name key
-    /// (a name's blind index) with a record: the candidates of online matching, at most
-    /// `limit` per key so a shared store phone or a common name stays cheap.
-    pub async fn candidate_profiles(
+    /// The records of the profiles that share an identity (an email or phone blind index) or
+    /// a whole-name key (a name's blind index) with a record: the candidates of online
+    /// matching, at most `limit` profiles per key so a shared store phone or a common name
+    /// stays cheap.
+    pub async fn candidate_records(
         &self,
         identities: &[Vec<u8>],
         names: &[Vec<u8>],
         limit: i64,
-    ) -> Result<Vec<i64>> {
-        // One statement for every key: each round trip costs more than the lookups.
+    ) -> Result<Vec<UnifyRecord>> {
+        // One statement for every key and the records they find: each round trip costs more
+        // than the lookups (on PostgreSQL, two fewer per lookup).
         let mut parts = Vec::new();
         let mut n = 0;
         let mut next = || {
@@ -275,38 +278,29 @@ impl Store {
         if parts.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = parts.join(" UNION ");
-        let keys = identities.iter().chain(names);
-        if let Some(native) = &self.native {
-            let args = keys
-                .flat_map(|h| [Val::from(h.clone()), Val::from(limit)])
-                .collect();
-            let out = native.query(sql, args, |r| r.get::<_, i64>(0)).await?;
-            return Ok(dedup(out));
-        }
-        let mut query = sqlx::query(&sql);
-        for h in keys {
-            query = query.bind(h.clone()).bind(limit);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let out = rows
+        // Through the narrow table's index, as `profile_records`.
+        let filter = format!(
+            "WHERE record_id IN (SELECT record_id FROM record_profiles WHERE customer_id IN ({}))",
+            parts.join(" UNION ")
+        );
+        let args = identities
             .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<std::result::Result<Vec<i64>, _>>()?;
-        Ok(dedup(out))
+            .chain(names)
+            .flat_map(|h| [Val::from(h.clone()), Val::from(limit)])
+            .collect();
+        self.unify_records(&filter, args).await
     }
 
-    async fn unify_records(&self, filter: &str, args: &[i64]) -> Result<Vec<UnifyRecord>> {
+    async fn unify_records(&self, filter: &str, args: Vec<Val>) -> Result<Vec<UnifyRecord>> {
         let sql = unify_records_sql(filter);
         // A SQLite store's records are read natively: the pool's per-value copies were a
         // quarter of a unify run, and its thread hops most of an online lookup.
         if let Some(native) = &self.native {
-            let args = args.iter().map(|a| Val::from(*a)).collect();
             return native.query(sql, args, native_unify_record).await;
         }
         let mut query = sqlx::query(&sql);
         for a in args {
-            query = query.bind(*a);
+            query = bind(query, a);
         }
         let mut rows = query.fetch(&self.pool);
         let mut out = Vec::new();

@@ -166,3 +166,27 @@ async fn quarantine_is_listed_for_admins_only() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// A shop's pages call the unaudited reads many times a second, also while an import holds
+/// the embedded database's write lock for minutes: a key's last use is written at most once a
+/// minute, and the calls in between must not ask for the lock at all.
+#[tokio::test]
+async fn a_read_waits_for_no_write_lock_once_its_key_was_seen() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let ann = app.env.profile_of("web", "w1").await;
+    let path = format!("/api/v1/customers/{ann}/recommendations");
+    assert_eq!(
+        app.get_as(Role::Agent, &path).await.status(),
+        StatusCode::OK
+    );
+    let db = rusqlite::Connection::open(app.env.data_dir().join("patron.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let resp = app.get_as(Role::Agent, &path).await;
+    db.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}
