@@ -127,6 +127,14 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         }
     }
     let rules = survivorship(store).await?;
+    // SQLite writes the record → profile assignments while survivorship runs on the other
+    // core (nothing else may write through the store until the write finishes).
+    let assignments = records
+        .iter()
+        .zip(&profile_of)
+        .map(|(r, &id)| (r.record_id, id))
+        .collect();
+    let writing = store.begin_unification(None, assignments);
     let mut u = profiles(store.vault(), &records, &profile_of, &rules);
     u.merges = merges(&records, &profile_of);
     u.actor = "unify".into();
@@ -146,7 +154,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
     let read = records.len() as u64;
     // The sealed records are not needed for writing either.
     drop(records);
-    store.apply_unification(u).await?;
+    writing.finish(u).await?;
     clock.lap("write profiles");
     attribute_activity(store).await?;
     clock.lap("attribute activity");

@@ -104,16 +104,31 @@ impl NativeSqlite {
         Ok(())
     }
 
-    /// Runs `steps` in one transaction, off the async runtime.
-    pub(crate) async fn run(self: &std::sync::Arc<Self>, steps: Vec<Step>) -> Result<()> {
+    /// Starts a transaction on a blocking thread that runs the steps sent to it as they come
+    /// (a caller makes the later ones while SQLite writes the first), and commits only when
+    /// told to: a write dropped before [`Streamed::commit`] rolls back.
+    pub(crate) fn start(self: &std::sync::Arc<Self>) -> Streamed {
+        let (sender, steps) = std::sync::mpsc::channel::<Option<Step>>();
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             me.with_conn(|conn| {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                for step in &steps {
+                let mut waited = std::time::Duration::ZERO;
+                loop {
+                    let asked = std::time::Instant::now();
+                    // The sender gone without a commit (an error or a panic on its side):
+                    // nothing is kept.
+                    let Ok(message) = steps.recv() else {
+                        return Err(crate::StoreError::Io(
+                            "the write was abandoned before it was complete; nothing was written"
+                                .into(),
+                        ));
+                    };
+                    waited += asked.elapsed();
+                    let Some(step) = message else { break };
                     let started = std::time::Instant::now();
-                    match step {
+                    match &step {
                         Step::Exec(sql, vals) => {
                             let mut st = tx.prepare(sql)?;
                             bind_numbered(&mut st, vals)?;
@@ -128,13 +143,13 @@ impl NativeSqlite {
                 tx.commit()?;
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
+                    waited = waited.as_secs_f64(),
                     "write step: commit"
                 );
                 Ok(())
             })
-        })
-        .await
-        .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
+        });
+        Streamed { sender, done }
     }
 
     /// Reads every row of `sql` with `args` bound through `map`, off the async runtime: for
@@ -287,6 +302,29 @@ impl NativeSqlite {
     }
 }
 
+/// A transaction being written by [`NativeSqlite::start`].
+pub(crate) struct Streamed {
+    /// Steps to run; `None` commits.
+    sender: std::sync::mpsc::Sender<Option<Step>>,
+    done: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Streamed {
+    /// Queues a step. If the writer has already failed, the step is dropped and
+    /// [`Streamed::commit`] reports the failure.
+    pub(crate) fn send(&mut self, step: Step) {
+        let _ = self.sender.send(Some(step));
+    }
+
+    /// Runs what is queued, commits, and waits for it.
+    pub(crate) async fn commit(self) -> Result<()> {
+        let _ = self.sender.send(None);
+        self.done
+            .await
+            .map_err(|e| crate::StoreError::Io(format!("the SQLite writer stopped: {e}")))?
+    }
+}
+
 /// Binds `args` to `$1`, `$2`, … by number, as sqlx does for the same statements. SQLite
 /// numbers `$N` parameters in order of first appearance, so binding by position would put
 /// the values of `… $2 … $1` in each other's place.
@@ -370,6 +408,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_streamed_write_keeps_nothing_unless_it_commits_whole() {
+        let (_dir, native) = store();
+        let add = |id: i64| {
+            Step::Exec(
+                "INSERT INTO t (id, v) VALUES ($1, 'x')".into(),
+                vec![Val::from(id)],
+            )
+        };
+        let count = || native.query("SELECT id FROM t".into(), vec![], |r| r.get::<_, i64>(0));
+        // Dropped before its commit (the caller failed while making its later steps).
+        let mut write = native.start();
+        write.send(add(10));
+        drop(write);
+        // A step that fails (id 1 exists): the error comes out of the commit.
+        let mut write = native.start();
+        write.send(add(11));
+        write.send(add(1));
+        write.send(add(12));
+        let err = format!("{:?}", write.commit().await.unwrap_err());
+        assert!(err.contains("UNIQUE"), "{err}");
+        assert_eq!(
+            count().await.unwrap().len(),
+            3,
+            "nothing of either write was kept"
+        );
+        // The writer is usable after both.
+        let mut write = native.start();
+        write.send(add(13));
+        write.commit().await.unwrap();
+        assert_eq!(count().await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
     async fn idle_readers_hold_no_snapshot_that_would_stop_a_checkpoint() {
         let (dir, native) = store();
         let all = "SELECT id, v FROM t ORDER BY id".to_owned();
@@ -379,11 +450,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 3);
-        let steps = vec![Step::Exec(
+        let mut write = native.start();
+        write.send(Step::Exec(
             "INSERT INTO t (id, v) VALUES ($1, $2)".into(),
             vec![Val::from(4), Val::from("d".to_owned())],
-        )];
-        native.run(steps).await.unwrap();
+        ));
+        write.commit().await.unwrap();
         // The reads kept their connection for the next read, outside any transaction: the
         // whole log can be copied back and truncated.
         assert!(!native.readers.lock().unwrap().is_empty());
