@@ -23,7 +23,10 @@ DB=()
 if [[ -n "${PG_ADMIN_URL:-}" ]]; then
     command -v psql >/dev/null || { echo "error: psql is missing (apt-get install postgresql-client)" >&2; exit 1; }
     PG_DB="patron_online_$PEOPLE"
-    PG_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+    # The same server and options (`?sslmode=…`), another database.
+    PG_BASE="${PG_ADMIN_URL%%\?*}"
+    PG_QUERY="${PG_ADMIN_URL#"$PG_BASE"}"
+    PG_URL="${PG_BASE%/*}/$PG_DB$PG_QUERY"
     # The data directory keeps the store's master key; the database keeps everything else.
     STORE="$STORE-pg"
     DB=(--database-url "$PG_URL")
@@ -42,6 +45,11 @@ if [[ ! -s "$DATA/customers.csv" ]]; then
 fi
 # A store is complete once its directory is in place (SQLite: it holds the database; PostgreSQL:
 # it holds the master key, and is moved into place only after the database's unify run).
+if [[ -d "$STORE" && -n "${PG_URL:-}" ]] &&
+    [[ "$(psql -tA "$PG_ADMIN_URL" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != 1 ]]; then
+    echo "The database $PG_DB is gone: building the store again." >&2
+    rm -rf "$STORE"
+fi
 if [[ ! -d "$STORE" ]]; then
     echo "Importing and unifying into $STORE${PG_URL:+ and $PG_URL}..." >&2
     rm -rf "$STORE.partial"

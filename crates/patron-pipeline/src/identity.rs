@@ -127,19 +127,6 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         }
     }
     let rules = survivorship(store).await?;
-    // SQLite writes the record → profile assignments while survivorship runs on the other
-    // core (nothing else may write through the store until the write finishes).
-    let assignments = records
-        .iter()
-        .zip(&profile_of)
-        .map(|(r, &id)| (r.record_id, id))
-        .collect();
-    let writing = store.begin_unification(None, assignments);
-    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
-    u.merges = merges(&records, &profile_of);
-    u.actor = "unify".into();
-    let (profiles, merges) = (u.golden.len() as u64, u.merges.len() as u64);
-    clock.lap("survivorship");
     let review: Vec<(i64, i64, f64)> = uncertain
         .iter()
         .take(REVIEW_LIMIT)
@@ -152,9 +139,21 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         })
         .collect();
     let read = records.len() as u64;
-    // The sealed records are not needed for writing either.
-    drop(records);
-    writing.finish(u).await?;
+    let (mut profiles_made, mut merges_made) = (0u64, 0u64);
+    // SQLite writes the record → profile assignments while survivorship runs on the other
+    // core.
+    store
+        .write_unification(None, assignments(&records, &profile_of), || {
+            let mut u = profiles(store.vault(), &records, &profile_of, &rules);
+            u.merges = merges(&records, &profile_of);
+            u.actor = "unify".into();
+            (profiles_made, merges_made) = (u.golden.len() as u64, u.merges.len() as u64);
+            clock.lap("survivorship");
+            // The sealed records are not needed for writing the rest.
+            drop(records);
+            u
+        })
+        .await?;
     clock.lap("write profiles");
     attribute_activity(store).await?;
     clock.lap("attribute activity");
@@ -168,10 +167,10 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
             ("pairs linked by weight", linked_pairs as u64),
             ("pairs linked outright", linked_outright as u64),
             ("EM iterations", model.iterations as u64),
-            ("profiles", profiles),
+            ("profiles", profiles_made),
             ("new records placed", new),
             ("records moved between profiles", moved),
-            ("profiles merged into others", merges),
+            ("profiles merged into others", merges_made),
             ("pairs for review", uncertain.len().min(REVIEW_LIMIT) as u64),
             (
                 "decisions and alias links obeyed",
@@ -375,8 +374,8 @@ pub async fn set_survivorship(store: &Store, rules: &Survivorship, actor: &str) 
 }
 
 /// The rows of the profiles `records` make up when record `i` belongs to `profile_of[i]`:
-/// assignments, golden records (survivorship), identity graph and name index, with the scope
-/// left to the caller.
+/// golden records (survivorship), identity graph and name index, with the assignments and
+/// the scope left to the caller.
 fn profiles(
     vault: &Vault,
     records: &[UnifyRecord],
@@ -439,7 +438,6 @@ fn profiles(
         ..Unification::default()
     };
     for (r, &id) in records.iter().zip(profile_of) {
-        u.assignments.push((r.record_id, id));
         if let Some(h) = &r.email_hash {
             u.identities.push((id, "email", h.clone()));
         }
@@ -453,6 +451,27 @@ fn profiles(
             u.name_tokens.push((id, t.to_vec()));
         }
     }
+    u
+}
+
+/// Each record's profile, as written: `(record id, profile id)`.
+fn assignments(records: &[UnifyRecord], profile_of: &[i64]) -> Vec<(i64, i64)> {
+    records
+        .iter()
+        .zip(profile_of)
+        .map(|(r, &id)| (r.record_id, id))
+        .collect()
+}
+
+/// [`profiles`] with the records' assignments: the whole of a unification in a scope.
+fn unification(
+    vault: &Vault,
+    records: &[UnifyRecord],
+    profile_of: &[i64],
+    rules: &Survivorship,
+) -> Unification {
+    let mut u = profiles(vault, records, profile_of, rules);
+    u.assignments = assignments(records, profile_of);
     u
 }
 
@@ -584,7 +603,7 @@ pub async fn merge(store: &Store, survivor: i64, merged: i64, actor: &str) -> Re
         .collect();
     let profile_of = vec![s; records.len()];
     let rules = survivorship(store).await?;
-    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
+    let mut u = unification(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![s, m]);
     u.merges = vec![Merge {
         survivor: s,
@@ -635,7 +654,7 @@ pub async fn unmerge(store: &Store, merged: i64, actor: &str) -> Result<Correcti
     }
     keep_apart(store, &records, &profile_of, merged, actor).await?;
     let rules = survivorship(store).await?;
-    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
+    let mut u = unification(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![holder, merged]);
     u.undone = vec![entry.merge_id];
     u.actor = actor.to_owned();
@@ -681,7 +700,7 @@ pub async fn split(store: &Store, record: &RecordRef, actor: &str) -> Result<Cor
         .collect();
     keep_apart(store, &records, &profile_of, new, actor).await?;
     let rules = survivorship(store).await?;
-    let mut u = profiles(store.vault(), &records, &profile_of, &rules);
+    let mut u = unification(store.vault(), &records, &profile_of, &rules);
     u.scope = Some(vec![holder, new]);
     u.actor = actor.to_owned();
     store.apply_unification(u).await?;
@@ -1036,7 +1055,7 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
         };
         members.push(record);
         let profile_of = vec![target; members.len()];
-        let mut u = profiles(store.vault(), &members, &profile_of, &rules);
+        let mut u = unification(store.vault(), &members, &profile_of, &rules);
         u.scope = Some(vec![target]);
         u.actor = "online".into();
         store.apply_unification(u).await?;

@@ -164,7 +164,8 @@ impl Store {
         // a round trip.
         let now = now_ms();
         let used = || self.keys_used.lock().unwrap_or_else(|e| e.into_inner());
-        if used().get(&key_id).is_none_or(|&at| at < now - 60_000) {
+        let minute = std::time::Duration::from_secs(60);
+        if used().get(&key_id).is_none_or(|at| at.elapsed() >= minute) {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2 \
                  AND (last_used_at IS NULL OR last_used_at < $3)",
@@ -174,7 +175,7 @@ impl Store {
             .bind(now - 60_000)
             .execute(&self.pool)
             .await?;
-            used().insert(key_id, now);
+            used().insert(key_id, std::time::Instant::now());
         }
         Ok(Some(ApiKeyInfo {
             key_id,

@@ -132,9 +132,9 @@ pub struct Store {
     native: Option<std::sync::Arc<native::NativeSqlite>>,
     /// The PostgreSQL URL, for `pg_dump`.
     postgres_url: Option<std::sync::Arc<str>>,
-    /// When this process last wrote each API key's `last_used_at` (key id → ms): see
+    /// When this process last wrote each API key's `last_used_at`: see
     /// [`Store::authenticate_key`].
-    keys_used: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
+    keys_used: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>>,
 }
 
 impl Store {
@@ -312,6 +312,9 @@ impl Store {
 
     /// Several settings in one round trip, in the order of `names`.
     pub async fn settings(&self, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
         let list = (1..=names.len())
             .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
@@ -325,7 +328,7 @@ impl Store {
         for row in query.fetch_all(&self.pool).await? {
             found.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        Ok(names.iter().map(|n| found.remove(*n)).collect())
+        Ok(names.iter().map(|n| found.get(*n).cloned()).collect())
     }
 
     fn open_opt(&self, row: &AnyRow, col: &str) -> Result<Option<String>> {

@@ -351,39 +351,56 @@ impl Store {
     /// record points to any more are removed.
     pub async fn apply_unification(&self, mut u: Unification) -> Result<()> {
         let assignments = std::mem::take(&mut u.assignments);
-        self.begin_unification(u.scope.as_deref(), assignments)
-            .finish(u)
+        let scope = u.scope.clone();
+        self.write_unification(scope.as_deref(), assignments, || u)
             .await
     }
 
-    /// Starts writing a unification with its record → profile assignments (of `scope`'s
-    /// profiles; `None`: every record), which a SQLite store writes at once while the caller
-    /// makes the golden records (at 200,000 records, both take about half a second). Nothing
-    /// is visible until [`UnificationWrite::finish`]; dropped unfinished, nothing is written.
-    /// Until then this process must not write through the store otherwise: the write lock
-    /// is held.
-    pub fn begin_unification(
+    /// [`Store::apply_unification`] of the unification `rest` makes, given its record →
+    /// profile assignments first (of `scope`'s profiles; `None`: every record): a SQLite store
+    /// writes those while `rest` runs (survivorship, at 200,000 records about as long), then
+    /// each later step as soon as it is made. `rest`'s `scope` and `assignments` are not
+    /// read. A panic in `rest` writes nothing. `rest` is not async, so nothing can write
+    /// through the store while this holds the write lock.
+    pub async fn write_unification(
         &self,
         scope: Option<&[i64]>,
         assignments: Vec<(i64, i64)>,
-    ) -> UnificationWrite {
-        let steps = assignment_steps(scope, assignments);
-        let writing = match &self.native {
+        rest: impl FnOnce() -> Unification,
+    ) -> Result<()> {
+        let first = assignment_steps(scope, assignments);
+        match &self.native {
             Some(native) => {
+                // Dropped unfinished (a panic in `rest`), the write rolls back.
                 let mut write = native.start();
-                for step in steps {
+                for step in first {
                     write.send(step);
                 }
-                Writing::Native(write)
+                let mut u = rest();
+                u.scope = scope.map(<[i64]>::to_vec);
+                profile_steps(u, &mut |step| write.send(step));
+                write.commit().await?;
             }
-            None => Writing::Pooled(steps),
-        };
-        UnificationWrite {
-            store: self.clone(),
-            scope: scope.map(<[i64]>::to_vec),
-            writing,
+            None => {
+                let mut steps = first;
+                let mut u = rest();
+                u.scope = scope.map(<[i64]>::to_vec);
+                profile_steps(u, &mut |step| steps.push(step));
+                let mut tx = self.pool.begin().await?;
+                run_steps(&mut tx, self.backend, steps).await?;
+                tx.commit().await?;
+            }
         }
+        let started = std::time::Instant::now();
+        // The merges' audit entries join the chain.
+        self.seal_audit().await?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "write: audit sealed"
+        );
+        Ok(())
     }
+
     /// The profile that now holds the records of a merged-away profile id.
     pub async fn alias_of(&self, id: i64) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT customer_id FROM customer_aliases WHERE alias_id = $1")
@@ -584,53 +601,6 @@ impl Store {
     }
 }
 
-/// A unification being written (see [`Store::begin_unification`]).
-pub struct UnificationWrite {
-    store: Store,
-    scope: Option<Vec<i64>>,
-    writing: Writing,
-}
-
-enum Writing {
-    /// A SQLite store's native writer, already running the first steps.
-    Native(crate::native::Streamed),
-    /// Steps for one pooled transaction (PostgreSQL), run when finished.
-    Pooled(Vec<Step>),
-}
-
-impl UnificationWrite {
-    /// Writes the rest of `u` (whose `scope` must be the one writing began with; its
-    /// `assignments` were given then and are not read), commits, and seals the merges' audit
-    /// entries.
-    pub async fn finish(self, u: Unification) -> Result<()> {
-        assert_eq!(
-            u.scope, self.scope,
-            "a unification finishes in the scope it began with"
-        );
-        let store = &self.store;
-        match self.writing {
-            Writing::Native(mut write) => {
-                profile_steps(u, &mut |step| write.send(step));
-                write.commit().await?;
-            }
-            Writing::Pooled(mut all) => {
-                profile_steps(u, &mut |step| all.push(step));
-                let mut tx = store.pool.begin().await?;
-                run_steps(&mut tx, store.backend, all).await?;
-                tx.commit().await?;
-            }
-        }
-        let started = std::time::Instant::now();
-        // The merges' audit entries join the chain.
-        store.seal_audit().await?;
-        tracing::debug!(
-            seconds = started.elapsed().as_secs_f64(),
-            "write: audit sealed"
-        );
-        Ok(())
-    }
-}
-
 /// The records clustering reads, with `filter` (a `WHERE` clause or nothing), by id.
 fn unify_records_sql(filter: &str) -> String {
     format!(
@@ -694,7 +664,6 @@ static GOLDEN_ROW: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock:
     cols
 });
 
-/// The statements that write `u`, in order.
 /// The first steps of writing a unification: the record → profile assignments of `scope`
 /// (`None`: every record).
 fn assignment_steps(scope: Option<&[i64]>, assignments: Vec<(i64, i64)>) -> Vec<Step> {
@@ -946,4 +915,41 @@ fn dedup<T: Ord + Send>(mut v: Vec<T>) -> Vec<T> {
     v.par_sort_unstable();
     v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreConfig;
+
+    /// A unification whose golden records could not be made (a panic in survivorship, on the
+    /// caller's side of the streamed write) writes nothing and leaves the store writable.
+    #[tokio::test]
+    async fn a_failed_unification_writes_nothing_and_releases_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig {
+            data_dir: dir.path().to_owned(),
+            database_url: None,
+            master_key: None,
+        })
+        .await
+        .unwrap();
+        let failing = store.clone();
+        let panicked = tokio::spawn(async move {
+            failing
+                .write_unification(Some(&[7]), Vec::new(), || panic!("survivorship failed"))
+                .await
+        })
+        .await;
+        assert!(panicked.unwrap_err().is_panic());
+        // Not waiting for a lock the failed write would still hold.
+        store.put_setting("after", b"1").await.unwrap();
+        store
+            .apply_unification(Unification {
+                scope: Some(vec![7]),
+                ..Unification::default()
+            })
+            .await
+            .unwrap();
+    }
 }

@@ -180,6 +180,7 @@ async fn a_read_waits_for_no_write_lock_once_its_key_was_seen() {
         StatusCode::OK
     );
     let db = rusqlite::Connection::open(app.env.data_dir().join("patron.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     let resp = app.get_as(Role::Agent, &path).await;
     db.execute_batch("ROLLBACK").unwrap();
