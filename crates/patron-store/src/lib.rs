@@ -394,6 +394,20 @@ pub(crate) fn add_tags(into: &mut Vec<String>, stored: &str) {
     }
 }
 
+/// A fresh SQLite store in a temporary directory (kept as long as the directory is).
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig {
+        data_dir: dir.path().to_owned(),
+        database_url: None,
+        master_key: None,
+    })
+    .await
+    .unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

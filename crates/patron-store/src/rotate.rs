@@ -405,20 +405,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreConfig};
     use sqlx::Row;
 
     /// Rotation re-seals only the columns `SEALED` names: it must name every one.
     #[tokio::test]
     async fn every_ciphertext_column_is_rotated() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreConfig {
-            data_dir: dir.path().to_owned(),
-            database_url: None,
-            master_key: None,
-        })
-        .await
-        .unwrap();
+        let (_dir, store) = crate::temp_store().await;
         let rows = sqlx::query(
             "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND p.name LIKE '%\\_enc' ESCAPE '\\' ORDER BY 1, 2",

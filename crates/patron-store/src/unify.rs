@@ -920,20 +920,12 @@ fn dedup<T: Ord + Send>(mut v: Vec<T>) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StoreConfig;
 
     /// A unification whose golden records could not be made (a panic in survivorship, on the
     /// caller's side of the streamed write) writes nothing and leaves the store writable.
     #[tokio::test]
     async fn a_failed_unification_writes_nothing_and_releases_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreConfig {
-            data_dir: dir.path().to_owned(),
-            database_url: None,
-            master_key: None,
-        })
-        .await
-        .unwrap();
+        let (_dir, store) = crate::temp_store().await;
         let failing = store.clone();
         let panicked = tokio::spawn(async move {
             failing
