@@ -62,7 +62,16 @@ impl From<patron_pipeline::segments::SegmentError> for ApiError {
 }
 
 impl ApiError {
+    /// An internal error that is SQLite's write lock held too long by another writer: the
+    /// client may retry, and is told so.
+    fn busy(&self) -> bool {
+        matches!(self, ApiError::Internal(e) if e.chain().any(patron_store::is_busy))
+    }
+
     fn status(&self) -> StatusCode {
+        if self.busy() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
@@ -77,7 +86,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let busy = self.busy();
         let message = match &self {
+            ApiError::Internal(e) if busy => {
+                tracing::warn!(error = %format!("{e:#}"), "database busy");
+                "the database is busy with another write (an import or a unify run); \
+                 retry shortly"
+                    .to_owned()
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 "internal error".to_owned()
@@ -89,7 +105,12 @@ impl IntoResponse for ApiError {
             axum::Json(serde_json::json!({ "error": message })),
         )
             .into_response();
-        if let ApiError::TooManyRequests(seconds) = self {
+        let retry_after = match self {
+            ApiError::TooManyRequests(seconds) => Some(seconds),
+            _ if busy => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(seconds),

@@ -75,6 +75,15 @@ fn entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     })
 }
 
+/// Whether sealing failed because another writer claimed the same place in the chain first.
+fn lost_race(e: &crate::StoreError) -> bool {
+    match e {
+        crate::StoreError::Conflict(_) => true,
+        crate::StoreError::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
 /// The chain hash of entry `e` at place `seq` after `prev`. Every field is length-prefixed
 /// (and a missing one marked), so no two different entries hash the same input.
 fn chain_hash(prev: &[u8], seq: i64, e: &AuditEntry) -> Vec<u8> {
@@ -148,7 +157,8 @@ impl Store {
         loop {
             match self.try_seal(new).await {
                 Ok(n) => return Ok(n),
-                Err(e) if attempt < 8 => {
+                // Only a lost race is retried: a busy database already waited its timeout.
+                Err(e) if attempt < 8 && lost_race(&e) => {
                     tracing::debug!("audit sealing raced another writer, retrying: {e}");
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;

@@ -102,6 +102,23 @@ pub enum StoreError {
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Whether `e` is SQLite's "database is locked": another connection held the write lock for
+/// longer than the busy timeout (an import, a unify run). Unlike other errors, worth retrying;
+/// callers walk an error's chain with it.
+pub fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
+    // SQLite's extended codes keep the primary code in their low byte (BUSY = 5).
+    let busy = |code: i32| code & 0xff == rusqlite::ffi::SQLITE_BUSY;
+    if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+        // PostgreSQL's codes are SQLSTATEs, some of them numbers too.
+        let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+        return sqlite && db.code().and_then(|c| c.parse().ok()).is_some_and(busy);
+    }
+    matches!(
+        e.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(f, _)) if busy(f.extended_code)
+    )
+}
+
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -191,3 +191,25 @@ async fn a_read_waits_for_no_write_lock_once_its_key_was_seen() {
         resp.text().await.unwrap()
     );
 }
+
+/// An audited call that cannot get the write lock within the busy timeout (an import holds
+/// it) is told to retry, not answered "internal error", and succeeds once the lock is free.
+#[tokio::test]
+async fn a_call_that_cannot_write_while_another_process_does_is_told_to_retry() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let ann = app.env.profile_of("web", "w1").await;
+    let path = format!("/api/v1/customers/{ann}");
+    let db = rusqlite::Connection::open(app.env.data_dir().join("patron.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let resp = app.get_as(Role::Agent, &path).await;
+    db.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
+    assert_eq!(
+        app.get_as(Role::Agent, &path).await.status(),
+        StatusCode::OK
+    );
+}
