@@ -91,9 +91,19 @@ async fn authorize(
         .map_or(&[][..], |(_, _, roles)| *roles);
     require(&caller, allowed)?;
     parts.extensions.insert(caller);
-    Ok(next
+    // A busy database is answered 503 with Retry-After: safe to retry for a read (at most its
+    // audit entry was not written), not for a change that may have been saved before the
+    // step that found the database busy (an erasure, then its audit entry): that is a 500.
+    let reads = parts.method == Method::GET || matched.as_str() == "/api/v1/match";
+    let resp = next
         .run(axum::extract::Request::from_parts(parts, body))
-        .await)
+        .await;
+    if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE && !reads {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "the database was busy during a change; whether it was saved is unknown"
+        )));
+    }
+    Ok(resp)
 }
 
 fn customer_id(raw: &str) -> Result<i64, ApiError> {

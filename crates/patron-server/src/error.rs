@@ -90,8 +90,8 @@ impl IntoResponse for ApiError {
         let message = match &self {
             ApiError::Internal(e) if busy => {
                 tracing::warn!(error = %format!("{e:#}"), "database busy");
-                "the database is busy with another write (an import or a unify run); \
-                 retry shortly"
+                "the database is busy with another write (an import, a unify run); retry \
+                 after a few seconds"
                     .to_owned()
             }
             ApiError::Internal(e) => {
@@ -107,7 +107,8 @@ impl IntoResponse for ApiError {
             .into_response();
         let retry_after = match self {
             ApiError::TooManyRequests(seconds) => Some(seconds),
-            _ if busy => Some(1),
+            // SQLite's busy timeout is 5 s: sooner, a retry would likely wait it out again.
+            _ if busy => Some(5),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -79,7 +79,12 @@ fn entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
 fn lost_race(e: &crate::StoreError) -> bool {
     match e {
         crate::StoreError::Conflict(_) => true,
-        crate::StoreError::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+        // PostgreSQL: the loser's claim of a place (unique violation), or two sealers each
+        // waiting for the other's rows (deadlock, serialization failure).
+        crate::StoreError::Database(sqlx::Error::Database(db)) => {
+            db.is_unique_violation()
+                || matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+        }
         _ => false,
     }
 }

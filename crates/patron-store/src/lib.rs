@@ -102,12 +102,16 @@ pub enum StoreError {
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Whether `e` is SQLite's "database is locked": another connection held the write lock for
-/// longer than the busy timeout (an import, a unify run). Unlike other errors, worth retrying;
-/// callers walk an error's chain with it.
+/// Whether `e` is SQLite's "database is locked" (another write held the write lock for longer
+/// than the busy timeout: an import, a unify run) or every pooled connection was taken for
+/// longer than the pool waits. Unlike other errors, worth retrying later; callers walk an
+/// error's chain with it.
 pub fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
     // SQLite's extended codes keep the primary code in their low byte (BUSY = 5).
     let busy = |code: i32| code & 0xff == rusqlite::ffi::SQLITE_BUSY;
+    if let Some(sqlx::Error::PoolTimedOut) = e.downcast_ref::<sqlx::Error>() {
+        return true;
+    }
     if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
         // PostgreSQL's codes are SQLSTATEs, some of them numbers too.
         let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
