@@ -174,6 +174,14 @@ pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
     }
 }
 
+/// `$1, $2, …, $n`: the parameters of a short `IN (…)` list.
+pub(crate) fn numbered_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// SQLite gets anonymous `?` placeholders: it resolves named ones (`$N`) by a linear search
 /// per parameter, which makes a 30,000-parameter statement quadratic to prepare and bind.
 pub(crate) fn statement(

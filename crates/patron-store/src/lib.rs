@@ -336,10 +336,7 @@ impl Store {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let list = (1..=names.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::bulk::numbered_list(names.len());
         let sql = format!("SELECT name, value FROM settings WHERE name IN ({list})");
         let mut query = sqlx::query(&sql);
         for name in names {

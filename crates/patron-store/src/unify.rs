@@ -197,10 +197,7 @@ impl Store {
         if profiles.is_empty() {
             return Ok(Vec::new());
         }
-        let list = (1..=profiles.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::bulk::numbered_list(profiles.len());
         // Through the narrow table's index: the planner does not always see that the filter
         // makes the view's outer join an inner one.
         let filter = format!(
