@@ -691,15 +691,15 @@ fn assignment_steps(scope: Option<&[i64]>, assignments: Vec<(i64, i64)>) -> Vec<
         "",
         rows,
     ));
-    // Only records whose profile changed are written: a nightly re-run moves few. Records
-    // erased since the run read them are left out, or their profile would come back. (`WHERE
-    // true` tells SQLite's parser the ON CONFLICT is the upsert's, not a join's.)
+    // Only records whose profile changed are written: a nightly re-run moves few. Every stored
+    // record has its row here (made by trigger as it is stored, removed with it), so an
+    // update, not an upsert, leaves out records erased since the run read them: their profile
+    // does not come back. (An upsert joined to the wide record rows to tell, reading every
+    // page of them: 0.39 s at 200,000 records, against 0.22 s.)
     steps.push(Step::sql(
-        "INSERT INTO record_profiles (record_id, customer_id) \
-         SELECT a.record_id, a.customer_id FROM unify_assign a \
-         JOIN source_record_data d ON d.record_id = a.record_id WHERE true \
-         ON CONFLICT (record_id) DO UPDATE SET customer_id = excluded.customer_id \
-         WHERE record_profiles.customer_id IS DISTINCT FROM excluded.customer_id",
+        "UPDATE record_profiles SET customer_id = a.customer_id FROM unify_assign a \
+         WHERE a.record_id = record_profiles.record_id \
+         AND record_profiles.customer_id IS DISTINCT FROM a.customer_id",
     ));
     steps
 }
@@ -940,5 +940,39 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    /// A run places the records it read; one erased since (its rows gone) does not come back
+    /// as a record of the profile, and a later run moves a record by its assignment alone.
+    #[tokio::test]
+    async fn a_unification_places_stored_records_and_not_erased_ones() {
+        let (_dir, store) = crate::temp_store().await;
+        sqlx::query(
+            "INSERT INTO source_record_data (record_id, source, source_id, received_at, updated_at) \
+             VALUES (1, 'web', 'a', 0, 0), (2, 'web', 'b', 0, 0)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let placed = || async {
+            sqlx::query_as::<_, (i64, Option<i64>)>(
+                "SELECT record_id, customer_id FROM record_profiles ORDER BY record_id",
+            )
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+        };
+        assert_eq!(placed().await, [(1, None), (2, None)]);
+        let run = |assignments: Vec<(i64, i64)>| {
+            store.apply_unification(Unification {
+                assignments,
+                ..Unification::default()
+            })
+        };
+        // Record 3 was read by the run and erased before it wrote.
+        run(vec![(1, 10), (2, 10), (3, 10)]).await.unwrap();
+        assert_eq!(placed().await, [(1, Some(10)), (2, Some(10))]);
+        run(vec![(1, 10), (2, 11)]).await.unwrap();
+        assert_eq!(placed().await, [(1, Some(10)), (2, Some(11))]);
     }
 }
