@@ -346,19 +346,37 @@ fn bind_numbered(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
 
 /// Inserts one table's rows through one prepared single-row statement.
 fn insert_rows(tx: &rusqlite::Transaction<'_>, insert: &Insert) -> Result<()> {
-    let sql = statement(
-        Backend::Sqlite,
-        insert.table,
-        insert.columns,
-        1,
-        &insert.suffix,
-    );
-    let mut st = tx.prepare_cached(&sql)?;
-    for row in &insert.rows {
-        st.execute(rusqlite::params_from_iter(row))?;
+    // Narrow rows (a lookup table's hash and profile) go several to a statement: one row's
+    // statement costs more than the row itself (at 200,000 records the name index's 500,000
+    // rows took 0.34 s one by one, 0.23 s this way). Wide ones go one at a time, faster for
+    // them (customers, imported records: 4% slower in fours).
+    let per_statement = match VALUES_PER_STATEMENT / insert.columns.len().max(1) {
+        rows if rows >= 8 => rows,
+        _ => 1,
+    };
+    let sql = |rows| {
+        statement(
+            Backend::Sqlite,
+            insert.table,
+            insert.columns,
+            rows,
+            &insert.suffix,
+        )
+    };
+    let mut full = tx.prepare_cached(&sql(per_statement))?;
+    for chunk in insert.rows.chunks(per_statement) {
+        let values = rusqlite::params_from_iter(chunk.iter().flatten());
+        if chunk.len() == per_statement {
+            full.execute(values)?;
+        } else {
+            tx.prepare(&sql(chunk.len()))?.execute(values)?;
+        }
     }
     Ok(())
 }
+
+/// Bound values per multi-row insert statement of narrow rows.
+const VALUES_PER_STATEMENT: usize = 64;
 
 impl rusqlite::ToSql for Val {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -438,6 +456,34 @@ mod tests {
         write.send(add(13));
         write.commit().await.unwrap();
         assert_eq!(count().await.unwrap().len(), 4);
+    }
+
+    /// Narrow rows go many to a statement: every row is stored, whether it falls in a full
+    /// statement or the short last one, and an upsert's later row wins within a statement too.
+    #[tokio::test]
+    async fn rows_written_several_to_a_statement_are_each_stored() {
+        let (_dir, native) = store();
+        let mut rows: Vec<Vec<Val>> = (10..80)
+            .map(|id| vec![Val::from(id), Val::from(format!("v{id}"))])
+            .collect();
+        rows.push(vec![Val::from(2), Val::from("new".to_owned())]);
+        rows.push(vec![Val::from(11), Val::from("again".to_owned())]);
+        let mut write = native.start();
+        write.send(Step::Insert(Insert {
+            table: "t",
+            columns: &["id", "v"],
+            suffix: "ON CONFLICT (id) DO UPDATE SET v = excluded.v".into(),
+            rows,
+        }));
+        write.commit().await.unwrap();
+        let all = "SELECT id, v FROM t ORDER BY id".to_owned();
+        let stored = native.query(all, vec![], pair).await.unwrap();
+        let mut expected: Vec<(i64, String)> = (1..=3)
+            .map(|id| (id, ["a", "new", "c"][id as usize - 1].to_owned()))
+            .chain((10..80).map(|id| (id, format!("v{id}"))))
+            .collect();
+        expected[4].1 = "again".into();
+        assert_eq!(stored, expected);
     }
 
     #[tokio::test]
