@@ -43,8 +43,8 @@ pub use rotate::{Rotation, RotationOptions};
 pub use segments::{Consents, SegmentFacts, SegmentInfo};
 pub use subject::Erasure;
 pub use unify::{
-    field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, RecordRef, ReviewItem,
-    Unification, UnifyRecord, GOLDEN_FIELDS,
+    field_name, Decision, FieldValue, GoldenRow, Merge, MergeEntry, Placement, Profiles, RecordRef,
+    ReviewItem, Unification, UnifyRecord, GOLDEN_FIELDS,
 };
 pub use vault::{Vault, RELOAD_EVERY};
 pub use warm::Warmed;

@@ -100,20 +100,35 @@ pub struct MergeEntry {
 /// The result of (re-)clustering some or all profiles, written in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Unification {
+    /// The profile ids whose rows this replaces (the old and the new ones); `None`: all.
+    pub scope: Option<Vec<i64>>,
+    /// Where the records went.
+    pub placement: Placement,
+    /// The profiles they make.
+    pub profiles: Profiles,
+}
+
+/// What a unification knows once its records are clustered, before any golden record is
+/// made: written first.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
     /// `(record id, profile id)` for every record in scope.
     pub assignments: Vec<(i64, i64)>,
-    /// The golden profile of every profile in scope that has records.
-    pub golden: Vec<GoldenRow>,
     /// The identity graph of those profiles: (profile, kind, blind index).
     pub identities: Vec<(i64, &'static str, Vec<u8>)>,
     /// Their name search index: (profile, token blind index).
     pub name_tokens: Vec<(i64, Vec<u8>)>,
+}
+
+/// The profiles of a [`Placement`]: golden records, and what merged.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    /// The golden profile of every profile in scope that has records.
+    pub golden: Vec<GoldenRow>,
     /// Profiles whose records moved into another one.
     pub merges: Vec<Merge>,
     /// Earlier merges this undoes.
     pub undone: Vec<i64>,
-    /// The profile ids whose rows this replaces (the old and the new ones); `None`: all.
-    pub scope: Option<Vec<i64>>,
     /// Who made the change, for the merges' audit entries.
     pub actor: String,
 }
@@ -346,43 +361,39 @@ impl Store {
     /// profiles, identity graph and name index of the profiles in scope, merges with their
     /// aliases and audit entries, and the re-attribution of orders. Profiles in scope that no
     /// record points to any more are removed.
-    pub async fn apply_unification(&self, mut u: Unification) -> Result<()> {
-        let assignments = std::mem::take(&mut u.assignments);
-        let scope = u.scope.clone();
-        self.write_unification(scope.as_deref(), assignments, || u)
+    pub async fn apply_unification(&self, u: Unification) -> Result<()> {
+        let Unification {
+            scope,
+            placement,
+            profiles,
+        } = u;
+        self.write_unification(scope.as_deref(), placement, || profiles)
             .await
     }
 
-    /// [`Store::apply_unification`] of the unification `rest` makes, given its record →
-    /// profile assignments first (of `scope`'s profiles; `None`: every record): a SQLite store
-    /// writes those while `rest` runs (survivorship, at 200,000 records about as long), then
-    /// each later step as soon as it is made. `rest`'s `scope` and `assignments` are not
-    /// read. A panic in `rest` writes nothing. `rest` is not async, so nothing can write
-    /// through the store while this holds the write lock.
+    /// [`Store::apply_unification`] of `placement` and the profiles `rest` makes of it: a
+    /// SQLite store writes the placement (assignments and lookup tables) while `rest` runs
+    /// (survivorship, at 200,000 records shorter than that write), then each later step as
+    /// soon as it is made. A panic in `rest` writes nothing. `rest` is not async, so nothing
+    /// can write through the store while this holds the write lock.
     pub async fn write_unification(
         &self,
         scope: Option<&[i64]>,
-        assignments: Vec<(i64, i64)>,
-        rest: impl FnOnce() -> Unification,
+        placement: Placement,
+        rest: impl FnOnce() -> Profiles,
     ) -> Result<()> {
-        let first = assignment_steps(scope, assignments);
         match &self.native {
             Some(native) => {
                 // Dropped unfinished (a panic in `rest`), the write rolls back.
                 let mut write = native.start();
-                for step in first {
-                    write.send(step);
-                }
-                let mut u = rest();
-                u.scope = scope.map(<[i64]>::to_vec);
-                profile_steps(u, &mut |step| write.send(step));
+                placement_steps(scope, placement, &mut |step| write.send(step));
+                profile_steps(scope, rest(), &mut |step| write.send(step));
                 write.commit().await?;
             }
             None => {
-                let mut steps = first;
-                let mut u = rest();
-                u.scope = scope.map(<[i64]>::to_vec);
-                profile_steps(u, &mut |step| steps.push(step));
+                let mut steps = Vec::new();
+                placement_steps(scope, placement, &mut |step| steps.push(step));
+                profile_steps(scope, rest(), &mut |step| steps.push(step));
                 let mut tx = self.pool.begin().await?;
                 run_steps(&mut tx, self.backend, steps).await?;
                 tx.commit().await?;
@@ -661,10 +672,15 @@ static GOLDEN_ROW: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock:
     cols
 });
 
-/// The first steps of writing a unification: the record → profile assignments of `scope`
-/// (`None`: every record).
-fn assignment_steps(scope: Option<&[i64]>, assignments: Vec<(i64, i64)>) -> Vec<Step> {
-    let mut steps: Vec<Step> = [
+/// The first steps of writing a unification, each handed to `emit`: the record → profile
+/// assignments of `scope` (`None`: every record), then the lookup tables of its profiles.
+fn placement_steps(scope: Option<&[i64]>, placement: Placement, emit: &mut dyn FnMut(Step)) {
+    let Placement {
+        assignments,
+        identities,
+        name_tokens,
+    } = placement;
+    [
         "DROP TABLE IF EXISTS unify_assign",
         "DROP TABLE IF EXISTS unify_scope",
         "CREATE TEMPORARY TABLE unify_assign (record_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL)",
@@ -672,20 +688,20 @@ fn assignment_steps(scope: Option<&[i64]>, assignments: Vec<(i64, i64)>) -> Vec<
     ]
     .into_iter()
     .map(Step::sql)
-    .collect();
+    .for_each(&mut *emit);
     if let Some(scope) = scope {
         let rows = dedup(scope.to_vec())
             .into_iter()
             .map(|c| vec![c.into()])
             .collect();
-        steps.push(rows_step("unify_scope", &["customer_id"], "", rows));
+        emit(rows_step("unify_scope", &["customer_id"], "", rows));
     }
     // Rows are built in parallel: at 1,000,000 records building them took 1.5 s on one core.
     let rows = assignments
         .into_par_iter()
         .map(|(r, c)| vec![r.into(), c.into()])
         .collect();
-    steps.push(rows_step(
+    emit(rows_step(
         "unify_assign",
         &["record_id", "customer_id"],
         "",
@@ -696,12 +712,71 @@ fn assignment_steps(scope: Option<&[i64]>, assignments: Vec<(i64, i64)>) -> Vec<
     // update, not an upsert, leaves out records erased since the run read them: their profile
     // does not come back. (An upsert joined to the wide record rows to tell, reading every
     // page of them: 0.39 s at 200,000 records, against 0.22 s.)
-    steps.push(Step::sql(
+    emit(Step::sql(
         "UPDATE record_profiles SET customer_id = a.customer_id FROM unify_assign a \
          WHERE a.record_id = record_profiles.record_id \
          AND record_profiles.customer_id IS DISTINCT FROM a.customer_id",
     ));
-    steps
+
+    // The lookup tables are keyed by hash (what is looked up), so rows are written sorted
+    // that way and appended in key order. Their rows are replaced per profile, by the index
+    // on profile ids: a record re-imported with a new email keeps its profile, and only that
+    // profile's rows know its old hash. A full run drops that index before loading and
+    // builds it once after, instead of updating it row by row.
+    let identities = dedup(identities.into_iter().map(|(c, k, h)| (h, c, k)).collect());
+    let names = dedup(name_tokens.into_iter().map(|(c, h)| (h, c)).collect());
+    let (drop_by_profile, create_by_profile) = match scope {
+        None => (
+            vec![
+                "DROP INDEX IF EXISTS identities_customer",
+                "DROP INDEX IF EXISTS name_index_customer",
+            ],
+            vec![
+                "CREATE INDEX identities_customer ON identities (customer_id)",
+                "CREATE INDEX name_index_customer ON name_index (customer_id)",
+            ],
+        ),
+        Some(_) => (vec![], vec![]),
+    };
+    drop_by_profile
+        .into_iter()
+        .map(Step::sql)
+        .for_each(&mut *emit);
+    emit(Step::sql(scoped(scope, "DELETE FROM identities")));
+    let rows = identities
+        .into_par_iter()
+        .map(|(h, c, k)| vec![h.into(), c.into(), k.into()])
+        .collect();
+    emit(rows_step(
+        "identities",
+        &["value_hash", "customer_id", "kind"],
+        "",
+        rows,
+    ));
+    emit(Step::sql(scoped(scope, "DELETE FROM name_index")));
+    let rows = names
+        .into_par_iter()
+        .map(|(h, c)| vec![h.into(), c.into()])
+        .collect();
+    emit(rows_step(
+        "name_index",
+        &["token_hash", "customer_id"],
+        "",
+        rows,
+    ));
+    create_by_profile
+        .into_iter()
+        .map(Step::sql)
+        .for_each(&mut *emit);
+}
+
+/// `sql` limited to the profiles in `scope` (`None`: all): by a temporary table rather than
+/// a bound list, which backends limit.
+fn scoped(scope: Option<&[i64]>, sql: &str) -> String {
+    match scope {
+        Some(_) => format!("{sql} WHERE customer_id IN (SELECT customer_id FROM unify_scope)"),
+        None => sql.to_owned(),
+    }
 }
 
 /// Rows for one table, as a step.
@@ -719,24 +794,24 @@ fn rows_step(
     })
 }
 
-/// The rest of writing a unification after [`assignment_steps`]: golden records, lookup
-/// tables, merges, the orders' attribution, each step handed to `emit` as soon as it is made
-/// (a SQLite store writes one while the next is made). `u.assignments` is not read.
-fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
+/// The rest of writing a unification after [`placement_steps`]: golden records, merges, the
+/// orders' attribution, each step handed to `emit` as soon as it is made (a SQLite store
+/// writes one while the next is made).
+fn profile_steps(scope: Option<&[i64]>, profiles: Profiles, emit: &mut dyn FnMut(Step)) {
     let now = now_ms();
-    // Scope filters are a temporary table rather than bound lists, which backends limit.
-    let scoped = |sql: &str| match &u.scope {
-        Some(_) => format!("{sql} WHERE customer_id IN (SELECT customer_id FROM unify_scope)"),
-        None => sql.to_owned(),
-    };
+    let Profiles {
+        golden,
+        merges,
+        undone,
+        actor,
+    } = profiles;
     let set = GOLDEN_ROW[1..]
         .iter()
         .filter(|c| **c != "created_at")
         .map(|c| format!("{c} = excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows = u
-        .golden
+    let rows = golden
         .into_par_iter()
         .map(|g| {
             let mut row: Vec<Val> = vec![g.customer_id.into()];
@@ -772,71 +847,14 @@ fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
     // once its ids outgrow work_mem (minutes at 200,000 profiles), NOT EXISTS as a hash join.
     let orphans = "DELETE FROM customers WHERE NOT EXISTS \
          (SELECT 1 FROM record_profiles r WHERE r.customer_id = customers.customer_id)";
-    emit(Step::sql(match &u.scope {
+    emit(Step::sql(match scope {
         Some(_) => format!("{orphans} AND customer_id IN (SELECT customer_id FROM unify_scope)"),
         None => orphans.to_owned(),
     }));
 
-    // The lookup tables are keyed by hash (what is looked up), so rows are written sorted
-    // that way and appended in key order. Their rows are replaced per profile, by the index
-    // on profile ids: a record re-imported with a new email keeps its profile, and only that
-    // profile's rows know its old hash. A full run drops that index before loading and
-    // builds it once after, instead of updating it row by row.
-    let identities = dedup(
-        u.identities
-            .into_iter()
-            .map(|(c, k, h)| (h, c, k))
-            .collect(),
-    );
-    let names = dedup(u.name_tokens.into_iter().map(|(c, h)| (h, c)).collect());
-    let (drop_by_profile, create_by_profile) = match u.scope {
-        None => (
-            vec![
-                "DROP INDEX IF EXISTS identities_customer",
-                "DROP INDEX IF EXISTS name_index_customer",
-            ],
-            vec![
-                "CREATE INDEX identities_customer ON identities (customer_id)",
-                "CREATE INDEX name_index_customer ON name_index (customer_id)",
-            ],
-        ),
-        Some(_) => (vec![], vec![]),
-    };
-    drop_by_profile
-        .into_iter()
-        .map(Step::sql)
-        .for_each(&mut *emit);
-    emit(Step::sql(scoped("DELETE FROM identities")));
-    let rows = identities
-        .into_par_iter()
-        .map(|(h, c, k)| vec![h.into(), c.into(), k.into()])
-        .collect();
-    emit(rows_step(
-        "identities",
-        &["value_hash", "customer_id", "kind"],
-        "",
-        rows,
-    ));
-    emit(Step::sql(scoped("DELETE FROM name_index")));
-    let rows = names
-        .into_par_iter()
-        .map(|(h, c)| vec![h.into(), c.into()])
-        .collect();
-    emit(rows_step(
-        "name_index",
-        &["token_hash", "customer_id"],
-        "",
-        rows,
-    ));
-    create_by_profile
-        .into_iter()
-        .map(Step::sql)
-        .for_each(&mut *emit);
-
     // Merges: what moved (to undo it), where the old id leads now, and who did it.
-    let actor = u.actor.as_str();
-    let rows = u
-        .merges
+    let actor = actor.as_str();
+    let rows = merges
         .iter()
         .map(|m| {
             let records = serde_json::to_string(&m.records).unwrap_or_default();
@@ -855,8 +873,7 @@ fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
         "",
         rows,
     ));
-    let rows = u
-        .merges
+    let rows = merges
         .iter()
         .map(|m| {
             vec![
@@ -874,14 +891,13 @@ fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
         "",
         rows,
     ));
-    for m in &u.merges {
+    for m in &merges {
         emit(Step::Exec(
             "UPDATE customer_aliases SET customer_id = $1 WHERE customer_id = $2".into(),
             vec![m.survivor.into(), m.merged.into()],
         ));
     }
-    let rows = u
-        .merges
+    let rows = merges
         .iter()
         .map(|m| vec![m.merged.into(), m.survivor.into()])
         .collect();
@@ -891,7 +907,7 @@ fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
         "ON CONFLICT (alias_id) DO UPDATE SET customer_id = excluded.customer_id",
         rows,
     ));
-    for id in &u.undone {
+    for id in &undone {
         emit(Step::Exec(
             "UPDATE merges SET undone_at = $1 WHERE merge_id = $2".into(),
             vec![now.into(), (*id).into()],
@@ -902,8 +918,8 @@ fn profile_steps(u: Unification, emit: &mut dyn FnMut(Step)) {
         "DELETE FROM customer_aliases WHERE alias_id IN (SELECT customer_id FROM customers)",
     ));
 
-    emit(Step::sql(scoped(ATTRIBUTE_ORDERS)));
-    emit(Step::sql(scoped(ATTRIBUTE_ORDER_LINES)));
+    emit(Step::sql(scoped(scope, ATTRIBUTE_ORDERS)));
+    emit(Step::sql(scoped(scope, ATTRIBUTE_ORDER_LINES)));
     emit(Step::sql("DROP TABLE unify_assign"));
     emit(Step::sql("DROP TABLE unify_scope"));
 }
@@ -926,7 +942,9 @@ mod tests {
         let failing = store.clone();
         let panicked = tokio::spawn(async move {
             failing
-                .write_unification(Some(&[7]), Vec::new(), || panic!("survivorship failed"))
+                .write_unification(Some(&[7]), Placement::default(), || {
+                    panic!("survivorship failed")
+                })
                 .await
         })
         .await;
@@ -965,7 +983,10 @@ mod tests {
         assert_eq!(placed().await, [(1, None), (2, None)]);
         let run = |assignments: Vec<(i64, i64)>| {
             store.apply_unification(Unification {
-                assignments,
+                placement: Placement {
+                    assignments,
+                    ..Placement::default()
+                },
                 ..Unification::default()
             })
         };
