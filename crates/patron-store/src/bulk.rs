@@ -90,6 +90,14 @@ pub(crate) enum Step {
     Exec(String, Vec<Val>),
     /// Rows for one table.
     Insert(Insert),
+    /// A query that must find no row: if it finds one, the write fails with `why` (a
+    /// [`crate::StoreError::Conflict`]) and nothing of it is kept.
+    Refuse {
+        /// The query.
+        sql: &'static str,
+        /// What a row it finds means, for the person who ran the write.
+        why: &'static str,
+    },
 }
 
 impl Step {
@@ -102,6 +110,7 @@ impl Step {
     pub(crate) fn label(&self) -> String {
         match self {
             Step::Exec(sql, _) => sql.chars().take(60).collect(),
+            Step::Refuse { sql, .. } => sql.chars().take(60).collect(),
             Step::Insert(insert) => insert.table.to_owned(),
         }
     }
@@ -112,7 +121,7 @@ pub(crate) async fn run_steps(
     conn: &mut AnyConnection,
     backend: Backend,
     steps: Vec<Step>,
-) -> sqlx::Result<()> {
+) -> crate::Result<()> {
     for step in steps {
         let (started, what) = (std::time::Instant::now(), step.label());
         match step {
@@ -125,6 +134,11 @@ pub(crate) async fn run_steps(
             }
             Step::Insert(i) => {
                 insert(conn, backend, i.table, i.columns, &i.suffix, i.rows).await?;
+            }
+            Step::Refuse { sql, why } => {
+                if sqlx::query(sql).fetch_optional(&mut *conn).await?.is_some() {
+                    return Err(crate::StoreError::Conflict(why.to_owned()));
+                }
             }
         }
         let seconds = started.elapsed().as_secs_f64();

@@ -269,6 +269,27 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", native.path().display())))
     }
 
+    /// A transaction that changes which records make up which profiles (a unify write, an
+    /// erasure), run alone among such: on SQLite it holds the write lock from its start
+    /// (`BEGIN IMMEDIATE`, so what it reads is not stale when it writes), on PostgreSQL a
+    /// transaction-scoped advisory lock. A unify run can then tell whether a record it read
+    /// was erased meanwhile, and an erasure finds the person where the last run put them.
+    pub(crate) async fn begin_membership_change(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+        /// The advisory lock's key: "patron" in ASCII.
+        const MEMBERSHIP_LOCK: i64 = 0x7061_7472_6f6e;
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MEMBERSHIP_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        })
+    }
+
     /// Closes the connection pool, flushing SQLite's WAL.
     pub async fn close(&self) {
         if let Some(native) = &self.native {

@@ -135,6 +135,11 @@ impl NativeSqlite {
                             st.raw_execute()?;
                         }
                         Step::Insert(insert) => insert_rows(&tx, insert)?,
+                        Step::Refuse { sql, why } => {
+                            if tx.prepare(sql)?.exists([])? {
+                                return Err(crate::StoreError::Conflict((*why).to_owned()));
+                            }
+                        }
                     }
                     let seconds = started.elapsed().as_secs_f64();
                     tracing::debug!(step = %step.label(), seconds, "write step");

@@ -52,15 +52,7 @@ impl Store {
     /// The profile a person is known by now: `id` itself, or the profile a merged-away id
     /// resolves to. `None` when there is no such person.
     async fn subject(&self, id: i64) -> Result<Option<i64>> {
-        let exists = sqlx::query("SELECT 1 FROM customers WHERE customer_id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some();
-        if exists {
-            return Ok(Some(id));
-        }
-        self.alias_of(id).await
+        live_profile(&mut *self.pool.acquire().await?, id).await
     }
 
     /// Everything stored about the person with profile `id`, decrypted, as one JSON document;
@@ -198,14 +190,16 @@ impl Store {
     /// is no such person. On SQLite the log is then checkpointed and truncated, so no copy of
     /// the erased rows stays in the write-ahead log either.
     pub async fn erase_subject(&self, id: i64) -> Result<Option<Erasure>> {
-        let Some(id) = self.subject(id).await? else {
+        // The person is looked up inside the transaction: a unify run that merged their
+        // profile away commits before it or waits for it.
+        let mut tx = self.begin_membership_change().await?;
+        let Some(id) = live_profile(&mut tx, id).await? else {
             return Ok(None);
         };
         let mut e = Erasure {
             customer_id: id,
             ..Erasure::default()
         };
-        let mut tx = self.pool.begin().await?;
         let ids: Vec<(i64, String, String)> = sqlx::query(
             "SELECT record_id, source, source_id FROM source_records WHERE customer_id = $1",
         )
@@ -323,4 +317,16 @@ impl Store {
         }
         Ok(Some(e))
     }
+}
+
+/// Profile `id` if it exists, else the profile a merged-away `id` resolves to.
+async fn live_profile(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT customer_id FROM customers WHERE customer_id = $1 \
+         UNION ALL SELECT customer_id FROM customer_aliases WHERE alias_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }

@@ -394,7 +394,7 @@ impl Store {
                 let mut steps = Vec::new();
                 placement_steps(scope, placement, &mut |step| steps.push(step));
                 profile_steps(scope, rest(), &mut |step| steps.push(step));
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_membership_change().await?;
                 run_steps(&mut tx, self.backend, steps).await?;
                 tx.commit().await?;
             }
@@ -707,11 +707,20 @@ fn placement_steps(scope: Option<&[i64]>, placement: Placement, emit: &mut dyn F
         "",
         rows,
     ));
-    // Only records whose profile changed are written: a nightly re-run moves few. Every stored
-    // record has its row here (made by trigger as it is stored, removed with it), so an
-    // update, not an upsert, leaves out records erased since the run read them: their profile
-    // does not come back. (An upsert joined to the wide record rows to tell, reading every
-    // page of them: 0.39 s at 200,000 records, against 0.22 s.)
+    // A record erased since the run read it would come back in its profile's golden record
+    // and lookup rows: the write is refused instead. Every stored record has its row in
+    // `record_profiles` (made by trigger as it is stored, removed with it). Nothing erases
+    // meanwhile: SQLite's write lock is held, and PostgreSQL's erasures wait for this write's
+    // advisory lock ([`crate::Store::begin_membership_change`]).
+    emit(Step::Refuse {
+        sql: "SELECT 1 FROM unify_assign a \
+              LEFT JOIN record_profiles r ON r.record_id = a.record_id \
+              WHERE r.record_id IS NULL LIMIT 1",
+        why: "a record this run read was erased while it ran; nothing was written: run it again",
+    });
+    // Only records whose profile changed are written: a nightly re-run moves few. (Updated
+    // in place: an upsert joined to the wide record rows to leave erased ones out, reading
+    // every page of them: 0.39 s at 200,000 records, against 0.22 s.)
     emit(Step::sql(
         "UPDATE record_profiles SET customer_id = a.customer_id FROM unify_assign a \
          WHERE a.record_id = record_profiles.record_id \
@@ -960,10 +969,10 @@ mod tests {
             .unwrap();
     }
 
-    /// A run places the records it read; one erased since (its rows gone) does not come back
-    /// as a record of the profile, and a later run moves a record by its assignment alone.
+    /// A run places the records it read, and a later run moves a record by its assignment
+    /// alone; one that read a record erased since writes nothing.
     #[tokio::test]
-    async fn a_unification_places_stored_records_and_not_erased_ones() {
+    async fn a_unification_places_records_and_refuses_erased_ones() {
         let (_dir, store) = crate::temp_store().await;
         sqlx::query(
             "INSERT INTO source_record_data (record_id, source, source_id, received_at, updated_at) \
@@ -990,10 +999,16 @@ mod tests {
                 ..Unification::default()
             })
         };
-        // Record 3 was read by the run and erased before it wrote.
-        run(vec![(1, 10), (2, 10), (3, 10)]).await.unwrap();
+        run(vec![(1, 10), (2, 10)]).await.unwrap();
         assert_eq!(placed().await, [(1, Some(10)), (2, Some(10))]);
         run(vec![(1, 10), (2, 11)]).await.unwrap();
+        assert_eq!(placed().await, [(1, Some(10)), (2, Some(11))]);
+        // Record 3 was read by the run and erased before it wrote.
+        let refused = run(vec![(1, 12), (2, 12), (3, 12)]).await.unwrap_err();
+        assert!(
+            matches!(refused, crate::StoreError::Conflict(_)),
+            "{refused}"
+        );
         assert_eq!(placed().await, [(1, Some(10)), (2, Some(11))]);
     }
 }

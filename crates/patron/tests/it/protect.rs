@@ -276,6 +276,67 @@ async fn subject_requests_over_the_api_on_postgres() {
     subject_requests_over_the_api(Db::Postgres).await;
 }
 
+/// A unify run reads the records, works for a while, then writes: a person erased in
+/// between would come back through the run's golden record and lookup rows. The write is
+/// refused whole, with the reason, and nothing of the person returns.
+async fn a_unification_made_before_an_erasure_is_refused_after_it(db: Db) {
+    use patron_store::{GoldenRow, Placement, Profiles, Unification};
+    let app = spawn_app_with_fixtures(db).await;
+    let (env, store) = (&app.env, &app.store);
+    let ann = env.profile_of("web", "w1").await;
+    let records = store.profile_records(&[ann]).await.unwrap();
+    assert_eq!(records.len(), 3);
+    let made_before = Unification {
+        scope: Some(vec![ann]),
+        placement: Placement {
+            assignments: records.iter().map(|r| (r.record_id, ann)).collect(),
+            identities: vec![(ann, "email", vec![7; 16])],
+            name_tokens: vec![(ann, vec![8; 16])],
+        },
+        profiles: Profiles {
+            golden: vec![GoldenRow {
+                customer_id: ann,
+                fields: Default::default(),
+                records: 3,
+                created_at: 0,
+                sources: Default::default(),
+            }],
+            actor: "unify".into(),
+            ..Profiles::default()
+        },
+    };
+    store
+        .erase_subject(ann)
+        .await
+        .unwrap()
+        .expect("ann was there");
+    let refused = store.apply_unification(made_before).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("erased while it ran"),
+        "{refused}"
+    );
+    for table in ["customers", "identities", "name_index", "record_profiles"] {
+        let left = env
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE customer_id = {ann}"
+            ))
+            .await;
+        assert_eq!(left, 0, "{table} has rows of the erased person again");
+    }
+    // The next run, over what is stored now, writes.
+    env.patron_ok(&["run", "unify"]);
+}
+
+#[tokio::test]
+async fn a_unification_made_before_an_erasure_is_refused_after_it_on_sqlite() {
+    a_unification_made_before_an_erasure_is_refused_after_it(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_unification_made_before_an_erasure_is_refused_after_it_on_postgres() {
+    a_unification_made_before_an_erasure_is_refused_after_it(Db::Postgres).await;
+}
+
 /// A backup taken while a writer keeps committing holds every row committed before it
 /// began; restoring it checks the file whole first, and refuses changed files and other keys.
 async fn backup_while_writing_then_restore(db: Db) {
