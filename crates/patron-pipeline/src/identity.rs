@@ -34,7 +34,12 @@ pub enum IdentityError {
 
 impl From<patron_store::StoreError> for IdentityError {
     fn from(e: patron_store::StoreError) -> Self {
-        IdentityError::Store(e.into())
+        match e {
+            // What is stored changed under the request (a record erased meanwhile): the
+            // message says what to do.
+            patron_store::StoreError::Conflict(m) => IdentityError::Refused(m),
+            e => IdentityError::Store(e.into()),
+        }
     }
 }
 
@@ -376,9 +381,8 @@ pub async fn set_survivorship(store: &Store, rules: &Survivorship, actor: &str) 
     .await
 }
 
-/// The rows of the profiles `records` make up when record `i` belongs to `profile_of[i]`:
-/// golden records (survivorship), identity graph and name index, with the assignments and
-/// the scope left to the caller.
+/// The golden records (survivorship) of the profiles `records` make up when record `i`
+/// belongs to `profile_of[i]`.
 fn golden(
     vault: &Vault,
     records: &[UnifyRecord],
@@ -1053,9 +1057,9 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
     for record in waiting {
         let probe = Probe::of_stored(store.vault(), &record);
         let (ids, placement, candidates) = match_probe(store, &model, &probe, &match_rules).await?;
+        let joins = placement.joins.is_some();
         let (target, mut members) = match placement.joins {
             Some(k) => {
-                placed.joined += 1;
                 let id = ids[k];
                 let members: Vec<UnifyRecord> = candidates
                     .into_iter()
@@ -1064,11 +1068,11 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
                 (id, members)
             }
             None => {
-                placed.new_profiles += 1;
                 next_id += 1;
                 (next_id - 1, Vec::new())
             }
         };
+
         members.push(record);
         let profile_of = vec![target; members.len()];
         let scope = vec![target];
@@ -1080,7 +1084,15 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
             scope,
             "online",
         );
-        store.apply_unification(u).await?;
+        match store.apply_unification(u).await {
+            Ok(()) if joins => placed.joined += 1,
+            Ok(()) => placed.new_profiles += 1,
+            // The profile's records (or this one) were erased since they were read: nothing
+            // was written, and the record, if it is still there, waits unplaced for the next
+            // placement or run.
+            Err(patron_store::StoreError::Conflict(_)) => placed.waiting += 1,
+            Err(e) => return Err(e.into()),
+        }
         progress.inc(1);
     }
     attribute_activity(store).await?;

@@ -2,8 +2,8 @@
 //!
 //! sqlx's `Any` driver copies every bound value twice on its way to SQLite and runs each
 //! statement on a worker thread; for an import that is most of the writer's time. SQLite is
-//! fastest with one prepared single-row statement run many times inside one transaction, so
-//! import batches for a SQLite store are written here, on a blocking thread, from the same
+//! fastest with one prepared statement run many times inside one transaction (single-row for
+//! wide rows, a few dozen rows at a time for narrow ones), so import batches for a SQLite store are written here, on a blocking thread, from the same
 //! [`BatchPlan`] the pooled path executes for PostgreSQL. Snapshots and online lookups read
 //! here too, each on a reader connection of its own; everything else uses the pool.
 
@@ -349,7 +349,7 @@ fn bind_numbered(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
     Ok(())
 }
 
-/// Inserts one table's rows through one prepared single-row statement.
+/// Inserts one table's rows through a prepared statement run many times.
 fn insert_rows(tx: &rusqlite::Transaction<'_>, insert: &Insert) -> Result<()> {
     // Narrow rows (a lookup table's hash and profile) go several to a statement: one row's
     // statement costs more than the row itself (at 200,000 records the name index's 500,000
@@ -370,11 +370,13 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, insert: &Insert) -> Result<()> {
     };
     let mut full = tx.prepare_cached(&sql(per_statement))?;
     for chunk in insert.rows.chunks(per_statement) {
+        // Rows are flattened into one list of values: a short row would shift the next one's.
+        debug_assert!(chunk.iter().all(|row| row.len() == insert.columns.len()));
         let values = rusqlite::params_from_iter(chunk.iter().flatten());
         if chunk.len() == per_statement {
             full.execute(values)?;
         } else {
-            tx.prepare(&sql(chunk.len()))?.execute(values)?;
+            tx.prepare_cached(&sql(chunk.len()))?.execute(values)?;
         }
     }
     Ok(())

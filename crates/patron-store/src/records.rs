@@ -95,7 +95,7 @@ const CUSTOMER_COLS: &[&str] = &[
 
 /// A batch turned into statements: what [`Store::write_batch`] executes in one transaction,
 /// through the pool (multi-row statements) or the native SQLite writer (one prepared
-/// single-row statement per table).
+/// statement per table, run many times).
 #[derive(Debug, Default)]
 pub(crate) struct BatchPlan {
     pub(crate) inserts: Vec<Insert>,

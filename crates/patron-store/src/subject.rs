@@ -322,8 +322,9 @@ impl Store {
 /// Profile `id` if it exists, else the profile a merged-away `id` resolves to.
 async fn live_profile(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<i64>> {
     let row = sqlx::query(
-        "SELECT customer_id FROM customers WHERE customer_id = $1 \
-         UNION ALL SELECT customer_id FROM customer_aliases WHERE alias_id = $1",
+        "SELECT customer_id, 0 AS alias FROM customers WHERE customer_id = $1 \
+         UNION ALL SELECT customer_id, 1 FROM customer_aliases WHERE alias_id = $1 \
+         ORDER BY alias LIMIT 1",
     )
     .bind(id)
     .fetch_optional(conn)

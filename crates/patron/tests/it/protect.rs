@@ -323,6 +323,41 @@ async fn a_unification_made_before_an_erasure_is_refused_after_it(db: Db) {
             .await;
         assert_eq!(left, 0, "{table} has rows of the erased person again");
     }
+    // Nor do the run's review pairs or a person's decision made before the erasure bring
+    // the erased records back; the pairs of others are kept.
+    let erased = records[0].record_id;
+    let (x, y) = (
+        env.scalar("SELECT MIN(record_id) FROM record_profiles")
+            .await,
+        env.scalar("SELECT MAX(record_id) FROM record_profiles")
+            .await,
+    );
+    store
+        .replace_review_queue(vec![(erased, x, 0.5), (x, y, 0.1)])
+        .await
+        .unwrap();
+    store
+        .decide(
+            &[(erased, y), (x, y)],
+            patron_store::Decision::Different,
+            "t",
+        )
+        .await
+        .unwrap();
+    for table in ["review_queue", "match_decisions"] {
+        let named = format!("SELECT COUNT(*) FROM {table} WHERE {erased} IN (record_a, record_b)");
+        assert_eq!(
+            env.scalar(&named).await,
+            0,
+            "{table} names an erased record"
+        );
+        let kept = format!("SELECT COUNT(*) FROM {table} WHERE record_a = {x} AND record_b = {y}");
+        assert_eq!(
+            env.scalar(&kept).await,
+            1,
+            "{table} lost a pair of stored records"
+        );
+    }
     // The next run, over what is stored now, writes.
     env.patron_ok(&["run", "unify"]);
 }
