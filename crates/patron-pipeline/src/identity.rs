@@ -37,7 +37,7 @@ impl From<patron_store::StoreError> for IdentityError {
         match e {
             // What is stored changed under the request (a record erased meanwhile): the
             // message says what to do.
-            patron_store::StoreError::Conflict(m) => IdentityError::Refused(m),
+            patron_store::StoreError::Stale(m) => IdentityError::Refused(m),
             e => IdentityError::Store(e.into()),
         }
     }
@@ -1090,7 +1090,7 @@ pub async fn place_new_records(store: &Store, progress: &indicatif::ProgressBar)
             // The profile's records (or this one) were erased since they were read: nothing
             // was written, and the record, if it is still there, waits unplaced for the next
             // placement or run.
-            Err(patron_store::StoreError::Conflict(_)) => placed.waiting += 1,
+            Err(patron_store::StoreError::Stale(_)) => placed.waiting += 1,
             Err(e) => return Err(e.into()),
         }
         progress.inc(1);

@@ -32,7 +32,11 @@ pub enum ApiError {
 
 impl From<patron_store::StoreError> for ApiError {
     fn from(e: patron_store::StoreError) -> Self {
-        ApiError::Internal(e.into())
+        match e {
+            // Made from what was read before a record was erased: the message says so.
+            patron_store::StoreError::Stale(m) => ApiError::Conflict(m),
+            e => ApiError::Internal(e.into()),
+        }
     }
 }
 

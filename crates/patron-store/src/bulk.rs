@@ -91,7 +91,7 @@ pub(crate) enum Step {
     /// Rows for one table.
     Insert(Insert),
     /// A query that must find no row: if it finds one, the write fails with `why` (a
-    /// [`crate::StoreError::Conflict`]) and nothing of it is kept.
+    /// [`crate::StoreError::Stale`]) and nothing of it is kept.
     Refuse {
         /// The query.
         sql: &'static str,
@@ -137,7 +137,7 @@ pub(crate) async fn run_steps(
             }
             Step::Refuse { sql, why } => {
                 if sqlx::query(sql).fetch_optional(&mut *conn).await?.is_some() {
-                    return Err(crate::StoreError::Conflict(why.to_owned()));
+                    return Err(crate::StoreError::Stale(why.to_owned()));
                 }
             }
         }

@@ -94,6 +94,10 @@ pub enum StoreError {
     /// The request conflicts with what is stored (a name already taken).
     #[error("{0}")]
     Conflict(String),
+    /// A write made from what was read earlier no longer fits what is stored (a record it
+    /// read was erased since); nothing of it was written.
+    #[error("{0}")]
+    Stale(String),
     /// A file system operation on the data directory failed.
     #[error("{0}")]
     Io(String),

@@ -137,7 +137,7 @@ impl NativeSqlite {
                         Step::Insert(insert) => insert_rows(&tx, insert)?,
                         Step::Refuse { sql, why } => {
                             if tx.prepare(sql)?.exists([])? {
-                                return Err(crate::StoreError::Conflict((*why).to_owned()));
+                                return Err(crate::StoreError::Stale((*why).to_owned()));
                             }
                         }
                     }

@@ -1049,10 +1049,7 @@ mod tests {
         assert_eq!(placed().await, [(1, Some(10)), (2, Some(11))]);
         // Record 3 was read by the run and erased before it wrote.
         let refused = run(vec![(1, 12), (2, 12), (3, 12)]).await.unwrap_err();
-        assert!(
-            matches!(refused, crate::StoreError::Conflict(_)),
-            "{refused}"
-        );
+        assert!(matches!(refused, crate::StoreError::Stale(_)), "{refused}");
         assert_eq!(placed().await, [(1, Some(10)), (2, Some(11))]);
     }
 }
