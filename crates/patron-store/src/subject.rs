@@ -293,6 +293,16 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        // The erased id is not given to anyone else later: other systems may still hold it.
+        let given = erased_ids_up_to(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(ERASED_IDS_UP_TO)
+        .bind(given.max(id).to_string().into_bytes())
+        .execute(&mut *tx)
+        .await?;
         e.records = sqlx::query(
             "DELETE FROM source_record_data WHERE record_id IN \
              (SELECT record_id FROM record_profiles WHERE customer_id = $1)",
@@ -330,4 +340,20 @@ async fn live_profile(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The setting that holds the largest profile id ever erased: [`Store::max_customer_id`]
+/// counts it, so no new profile takes an erased person's id.
+const ERASED_IDS_UP_TO: &str = "erased_profile_ids_up_to";
+
+/// The largest profile id ever erased (0 when none).
+pub(crate) async fn erased_ids_up_to(conn: &mut sqlx::AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+        .bind(ERASED_IDS_UP_TO)
+        .fetch_optional(conn)
+        .await?;
+    let value: Option<Vec<u8>> = row.map(|r| r.try_get(0)).transpose()?;
+    Ok(value
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0))
 }

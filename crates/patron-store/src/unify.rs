@@ -344,8 +344,10 @@ impl Store {
         Ok(out)
     }
 
-    /// The largest profile id ever handed out (0 when none), so new ids never reuse old ones.
+    /// The largest profile id ever handed out (0 when none), so new ids never reuse old ones,
+    /// an erased person's included.
     pub async fn max_customer_id(&self) -> Result<i64> {
+        let erased = crate::subject::erased_ids_up_to(&mut *self.pool.acquire().await?).await?;
         let row = sqlx::query(
             "SELECT COALESCE(MAX(m), 0) AS m FROM \
              (SELECT MAX(customer_id) AS m FROM customers \
@@ -354,7 +356,7 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get("m")?)
+        Ok(row.try_get::<i64, _>("m")?.max(erased))
     }
 
     /// Writes a unification result in one transaction: record → profile assignments, golden

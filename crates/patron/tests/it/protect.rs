@@ -278,7 +278,8 @@ async fn subject_requests_over_the_api_on_postgres() {
 
 /// A unify run reads the records, works for a while, then writes: a person erased in
 /// between would come back through the run's golden record and lookup rows. The write is
-/// refused whole, with the reason, and nothing of the person returns.
+/// refused whole, with the reason, and nothing of the person returns; nor is an erased
+/// profile's id given to someone new.
 async fn a_unification_made_before_an_erasure_is_refused_after_it(db: Db) {
     use patron_store::{GoldenRow, Placement, Profiles, Unification};
     let app = spawn_app_with_fixtures(db).await;
@@ -360,6 +361,10 @@ async fn a_unification_made_before_an_erasure_is_refused_after_it(db: Db) {
     }
     // The next run, over what is stored now, writes.
     env.patron_ok(&["run", "unify"]);
+    // The newest profile's id, once erased, is not given to a new profile.
+    let newest = env.scalar("SELECT MAX(customer_id) FROM customers").await;
+    store.erase_subject(newest).await.unwrap().expect("there");
+    assert!(store.max_customer_id().await.unwrap() >= newest);
 }
 
 #[tokio::test]
