@@ -450,8 +450,11 @@ impl Store {
         actor: &str,
     ) -> Result<()> {
         let now = now_ms();
+        let mut tx = self.begin_membership_change().await?;
+        let stored = stored_records(&mut tx, pairs.iter().flat_map(|&(a, b)| [a, b])).await?;
         let rows = pairs
             .iter()
+            .filter(|(a, b)| stored.contains(a) && stored.contains(b))
             .map(|&(a, b)| {
                 vec![
                     a.min(b).into(),
@@ -462,7 +465,6 @@ impl Store {
                 ]
             })
             .collect();
-        let mut tx = self.begin_membership_change().await?;
         insert(
             &mut tx,
             self.backend,
@@ -473,9 +475,6 @@ impl Store {
             rows,
         )
         .await?;
-        sqlx::query(&format!("DELETE FROM match_decisions WHERE {ERASED_PAIR}"))
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -506,8 +505,10 @@ impl Store {
         sqlx::query("DELETE FROM review_queue")
             .execute(&mut *tx)
             .await?;
+        let stored = stored_records(&mut tx, pairs.iter().flat_map(|&(a, b, _)| [a, b])).await?;
         let rows = pairs
             .into_iter()
+            .filter(|(a, b, _)| stored.contains(a) && stored.contains(b))
             .map(|(a, b, w)| vec![a.min(b).into(), a.max(b).into(), w.into(), now.into()])
             .collect();
         insert(
@@ -519,9 +520,6 @@ impl Store {
             rows,
         )
         .await?;
-        sqlx::query(&format!("DELETE FROM review_queue WHERE {ERASED_PAIR}"))
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -667,12 +665,30 @@ pub(crate) const ATTRIBUTE_ORDERS: &str =
     "UPDATE orders SET customer_id = (SELECT r.customer_id FROM source_records r \
      WHERE r.source = orders.source AND r.source_id = orders.customer_source_id)";
 
-/// A pair of records (`record_a`, `record_b`) of which one is no longer stored: erased since
-/// whoever wrote the pair (a unify run, a person's decision) read them. Record ids are never
-/// reused, so a stored id is the record that was read.
-const ERASED_PAIR: &str =
-    "NOT EXISTS (SELECT 1 FROM record_profiles r WHERE r.record_id = record_a) \
-     OR NOT EXISTS (SELECT 1 FROM record_profiles r WHERE r.record_id = record_b)";
+/// Which of `ids` are stored records. A record erased since whoever names it (a unify run's
+/// review pair, a person's decision) read it is not; ids are never reused, so a stored id is
+/// the record that was read.
+async fn stored_records(
+    conn: &mut sqlx::AnyConnection,
+    ids: impl Iterator<Item = i64>,
+) -> Result<std::collections::HashSet<i64>> {
+    let ids = dedup(ids.collect());
+    let mut stored = std::collections::HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT record_id FROM record_profiles WHERE record_id IN ({})",
+            crate::bulk::numbered_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            stored.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(stored)
+}
 
 /// Gives order lines the profile of their order.
 pub(crate) const ATTRIBUTE_ORDER_LINES: &str =
@@ -731,7 +747,8 @@ fn placement_steps(scope: Option<&[i64]>, placement: Placement, emit: &mut dyn F
         sql: "SELECT 1 FROM unify_assign a \
               LEFT JOIN record_profiles r ON r.record_id = a.record_id \
               WHERE r.record_id IS NULL LIMIT 1",
-        why: "a record this run read was erased while it ran; nothing was written: run it again",
+        why:
+            "a record read for this change was erased meanwhile; nothing was written: run it again",
     });
     // Only records whose profile changed are written: a nightly re-run moves few. (Updated
     // in place: an upsert joined to the wide record rows to leave erased ones out, reading

@@ -313,7 +313,7 @@ async fn a_unification_made_before_an_erasure_is_refused_after_it(db: Db) {
         .expect("ann was there");
     let refused = store.apply_unification(made_before).await.unwrap_err();
     assert!(
-        refused.to_string().contains("erased while it ran"),
+        refused.to_string().contains("erased meanwhile"),
         "{refused}"
     );
     for table in ["customers", "identities", "name_index", "record_profiles"] {
