@@ -273,8 +273,8 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", native.path().display())))
     }
 
-    /// A transaction that changes which records make up which profiles (a unify write, an
-    /// erasure), run alone among such: on SQLite it holds the write lock from its start
+    /// A transaction that changes which records make up which profiles or that names records
+    /// (a unify write, an erasure, decisions, the review queue), run alone among such: on SQLite it holds the write lock from its start
     /// (`BEGIN IMMEDIATE`, so what it reads is not stale when it writes), on PostgreSQL a
     /// transaction-scoped advisory lock. A unify run can then tell whether a record it read
     /// was erased meanwhile, and an erasure finds the person where the last run put them.

@@ -2,10 +2,11 @@
 //!
 //! sqlx's `Any` driver copies every bound value twice on its way to SQLite and runs each
 //! statement on a worker thread; for an import that is most of the writer's time. SQLite is
-//! fastest with one prepared statement run many times inside one transaction (single-row for
-//! wide rows, a few dozen rows at a time for narrow ones), so import batches for a SQLite store are written here, on a blocking thread, from the same
-//! [`BatchPlan`] the pooled path executes for PostgreSQL. Snapshots and online lookups read
-//! here too, each on a reader connection of its own; everything else uses the pool.
+//! fastest with one prepared statement run many times inside one transaction (one row at a
+//! time for wide rows, a few dozen for narrow ones), so import batches for a SQLite store are
+//! written here, on a blocking thread, from the same [`BatchPlan`] the pooled path executes
+//! for PostgreSQL. Snapshots and online lookups read here too, each on a reader connection of
+//! its own; everything else uses the pool.
 
 use crate::bulk::{statement, Insert, Step, Val};
 use crate::records::BatchPlan;
