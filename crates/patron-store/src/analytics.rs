@@ -476,7 +476,7 @@ impl Store {
     /// Replaces all RFM metrics and the RFM segments' memberships.
     pub async fn write_metrics(&self, metrics: Vec<MetricRow>) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_membership_change().await?;
         sqlx::query("DELETE FROM customer_metrics")
             .execute(&mut *tx)
             .await?;
@@ -521,6 +521,7 @@ impl Store {
             rows,
         )
         .await?;
+        drop_gone_profiles(&mut tx, "customer_metrics").await?;
         replace_memberships(&mut tx, self.backend, "rfm", members).await?;
         tx.commit().await?;
         Ok(())
@@ -529,7 +530,7 @@ impl Store {
     /// Replaces the behaviour clusters: `(customer, cluster name)` for every clustered
     /// customer. Clusters of earlier runs that are gone are removed.
     pub async fn write_clusters(&self, members: Vec<(i64, String)>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_membership_change().await?;
         replace_memberships(&mut tx, self.backend, "cluster", members).await?;
         tx.commit().await?;
         Ok(())
@@ -595,18 +596,22 @@ impl Store {
     }
 
     /// Swaps a stage's whole result table in one transaction, so readers see the old result or
-    /// the new one, never a mix.
+    /// the new one, never a mix. A per-profile table keeps no rows of profiles gone since the
+    /// stage read its input.
     pub(crate) async fn replace_all(
         &self,
         table: &str,
         columns: &[&str],
         rows: Vec<Vec<Val>>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_membership_change().await?;
         sqlx::query(&format!("DELETE FROM {table}"))
             .execute(&mut *tx)
             .await?;
         insert(&mut tx, self.backend, table, columns, "", rows).await?;
+        if columns.contains(&"customer_id") {
+            drop_gone_profiles(&mut tx, table).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -674,6 +679,20 @@ async fn replace_memberships(
         "",
         rows,
     )
+    .await?;
+    drop_gone_profiles(tx, "segment_members").await
+}
+
+/// Removes `table`'s rows of profiles that no longer exist. A stage computes from what it read
+/// seconds or minutes before it writes: a person erased meanwhile (or a profile merged away)
+/// would otherwise come back as its rows. Runs in the write's membership-change transaction,
+/// so no erasure comes between it and the commit.
+async fn drop_gone_profiles(tx: &mut sqlx::AnyConnection, table: &str) -> Result<()> {
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE NOT EXISTS \
+         (SELECT 1 FROM customers c WHERE c.customer_id = {table}.customer_id)"
+    ))
+    .execute(tx)
     .await?;
     Ok(())
 }

@@ -223,6 +223,31 @@ pub(crate) fn statement(
     sql
 }
 
+/// Which of `ids` (distinct) are in `table`'s `column`, looked up a few hundred at a time so
+/// no statement outgrows a backend's limit on parameters.
+pub(crate) async fn existing(
+    conn: &mut AnyConnection,
+    table: &str,
+    column: &str,
+    ids: Vec<i64>,
+) -> crate::Result<std::collections::HashSet<i64>> {
+    let mut found = std::collections::HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT {column} FROM {table} WHERE {column} IN ({})",
+            numbered_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            found.insert(sqlx::Row::try_get::<i64, _>(&row, 0)?);
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

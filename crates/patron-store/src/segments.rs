@@ -244,7 +244,7 @@ impl Store {
         members: &[i64],
     ) -> Result<(u64, u64)> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_membership_change().await?;
         let old: HashSet<i64> =
             sqlx::query("SELECT customer_id FROM segment_members WHERE segment_id = $1")
                 .bind(segment_id)
@@ -253,7 +253,11 @@ impl Store {
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
-        let new: HashSet<i64> = members.iter().copied().collect();
+        // Members computed before an erasure (or a merge) do not bring the gone profile back.
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let new = crate::bulk::existing(&mut tx, "customers", "customer_id", members).await?;
         let mut history = Vec::new();
         for c in new.difference(&old) {
             history.push(vec![

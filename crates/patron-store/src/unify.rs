@@ -672,22 +672,7 @@ async fn stored_records(
     conn: &mut sqlx::AnyConnection,
     ids: impl Iterator<Item = i64>,
 ) -> Result<std::collections::HashSet<i64>> {
-    let ids = dedup(ids.collect());
-    let mut stored = std::collections::HashSet::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT record_id FROM record_profiles WHERE record_id IN ({})",
-            crate::bulk::numbered_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            stored.insert(row.try_get::<i64, _>(0)?);
-        }
-    }
-    Ok(stored)
+    crate::bulk::existing(conn, "record_profiles", "record_id", dedup(ids.collect())).await
 }
 
 /// Gives order lines the profile of their order.

@@ -377,6 +377,117 @@ async fn a_unification_made_before_an_erasure_is_refused_after_it_on_postgres() 
     a_unification_made_before_an_erasure_is_refused_after_it(Db::Postgres).await;
 }
 
+/// What the analysis stages computed from data read before an erasure, written after it,
+/// leaves the erased person out (their rows would otherwise come back until the next run);
+/// everyone else's rows are written.
+async fn stage_results_made_before_an_erasure_leave_the_person_out(db: Db) {
+    use patron_store::{MetricRow, PredictionRow, RecommendationRow};
+    let app = spawn_app_with_fixtures(db).await;
+    let (env, store) = (&app.env, &app.store);
+    let ann = env.profile_of("web", "w1").await;
+    let other = env
+        .scalar(&format!(
+            "SELECT MIN(customer_id) FROM customers WHERE customer_id <> {ann}"
+        ))
+        .await;
+    let segment = store
+        .create_rule_segment("read before", "records >= 1")
+        .await
+        .unwrap();
+    store
+        .erase_subject(ann)
+        .await
+        .unwrap()
+        .expect("ann was there");
+    let both = [ann, other];
+    store
+        .write_metrics(
+            both.iter()
+                .map(|&customer_id| MetricRow {
+                    customer_id,
+                    recency_days: 3,
+                    frequency: 2,
+                    monetary_minor: 1000,
+                    currency: "USD".into(),
+                    r: 5,
+                    f: 4,
+                    m: 3,
+                    segment: "Champions".into(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_clusters(
+            both.iter()
+                .map(|&c| (c, "Bargain hunters".into()))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_predictions(
+            both.iter()
+                .map(|&customer_id| PredictionRow {
+                    customer_id,
+                    model: "bg-nbd",
+                    expected_purchases_90d: 1.5,
+                    clv_12m_minor: 5000,
+                    currency: "USD".into(),
+                    p_alive: Some(0.9),
+                    churn_risk: Some("low"),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_recommendations(
+            both.iter()
+                .map(|&customer_id| RecommendationRow {
+                    customer_id,
+                    rank: 1,
+                    product_id: "p1".into(),
+                    score: 0.5,
+                    reason: "bought together".into(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let (entered, _) = store.set_segment_members(segment, &both).await.unwrap();
+    assert_eq!(entered, 1);
+    for table in [
+        "customer_metrics",
+        "customer_predictions",
+        "recommendations",
+        "segment_members",
+        "segment_history",
+    ] {
+        let count = |id: i64| format!("SELECT COUNT(*) FROM {table} WHERE customer_id = {id}");
+        assert_eq!(
+            env.scalar(&count(ann)).await,
+            0,
+            "{table} has rows of the erased person again"
+        );
+        assert!(
+            env.scalar(&count(other)).await >= 1,
+            "{table} lost the rows of others"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stage_results_made_before_an_erasure_leave_the_person_out_on_sqlite() {
+    stage_results_made_before_an_erasure_leave_the_person_out(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn stage_results_made_before_an_erasure_leave_the_person_out_on_postgres() {
+    stage_results_made_before_an_erasure_leave_the_person_out(Db::Postgres).await;
+}
+
 /// A backup taken while a writer keeps committing holds every row committed before it
 /// began; restoring it checks the file whole first, and refuses changed files and other keys.
 async fn backup_while_writing_then_restore(db: Db) {
