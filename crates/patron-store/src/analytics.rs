@@ -680,7 +680,16 @@ async fn replace_memberships(
         rows,
     )
     .await?;
-    drop_gone_profiles(tx, "segment_members").await
+    // Only this kind's: a rule segment's refresh writes who left it into its history.
+    sqlx::query(&format!(
+        "DELETE FROM segment_members WHERE segment_id IN \
+         (SELECT segment_id FROM segments WHERE kind = $1) AND {}",
+        gone("segment_members")
+    ))
+    .bind(kind)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Removes `table`'s rows of profiles that no longer exist. A stage computes from what it read
@@ -688,13 +697,15 @@ async fn replace_memberships(
 /// would otherwise come back as its rows. Runs in the write's membership-change transaction,
 /// so no erasure comes between it and the commit.
 async fn drop_gone_profiles(tx: &mut sqlx::AnyConnection, table: &str) -> Result<()> {
-    sqlx::query(&format!(
-        "DELETE FROM {table} WHERE NOT EXISTS \
-         (SELECT 1 FROM customers c WHERE c.customer_id = {table}.customer_id)"
-    ))
-    .execute(tx)
-    .await?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE {}", gone(table)))
+        .execute(tx)
+        .await?;
     Ok(())
+}
+
+/// The condition that a `table` row's profile no longer exists.
+fn gone(table: &str) -> String {
+    format!("NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = {table}.customer_id)")
 }
 
 #[cfg(test)]

@@ -273,11 +273,13 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", native.path().display())))
     }
 
-    /// A transaction that changes which records make up which profiles or that names records
-    /// (a unify write, an erasure, decisions, the review queue), run alone among such: on SQLite it holds the write lock from its start
-    /// (`BEGIN IMMEDIATE`, so what it reads is not stale when it writes), on PostgreSQL a
-    /// transaction-scoped advisory lock. A unify run can then tell whether a record it read
-    /// was erased meanwhile, and an erasure finds the person where the last run put them.
+    /// A transaction that changes which records make up which profiles, or that names records
+    /// or profiles (a unify write, an erasure, decisions, the review queue, the analysis
+    /// stages' results), run alone among such: on SQLite it holds the write lock from its
+    /// start (`BEGIN IMMEDIATE`, so what it reads is not stale when it writes), on PostgreSQL
+    /// a transaction-scoped advisory lock. A unify run or a stage can then tell whether what
+    /// it read was erased meanwhile, and an erasure finds the person where the last run put
+    /// them.
     pub(crate) async fn begin_membership_change(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
         /// The advisory lock's key: "patron" in ASCII.
         const MEMBERSHIP_LOCK: i64 = 0x7061_7472_6f6e;

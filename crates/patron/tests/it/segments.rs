@@ -6,6 +6,35 @@ use patron_domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// A member whose profile was merged into another leaves the rule segment on its next
+/// refresh, and the history says so (the RFM and cluster writes before it, in the same run,
+/// clean up only their own segments).
+#[tokio::test]
+async fn a_member_merged_away_leaves_its_rule_segment_on_record() {
+    let app = spawn_app_with_fixtures(Db::Sqlite).await;
+    let env = &app.env;
+    let ann = env.profile_of("web", "w1").await;
+    let bob = env.profile_of("web", "w2").await;
+    env.patron_ok(&["segments", "create", "all", "--rule", "records >= 1"]);
+    let history = |change: &str, id: i64| {
+        format!(
+            "SELECT COUNT(*) FROM segment_history WHERE change = '{change}' AND customer_id = {id}"
+        )
+    };
+    assert_eq!(env.scalar(&history("entered", bob)).await, 1);
+    env.patron_ok(&["merge", &ann.to_string(), &bob.to_string()]);
+    let out = env.patron_ok(&["run", "segment"]);
+    assert!(out.contains("customers left 1"), "{out}");
+    assert_eq!(env.scalar(&history("left", bob)).await, 1);
+    assert_eq!(
+        env.scalar(&format!(
+            "SELECT COUNT(*) FROM segment_members WHERE customer_id = {bob}"
+        ))
+        .await,
+        0
+    );
+}
+
 #[tokio::test]
 async fn rule_segments_are_created_refreshed_and_exported() {
     let app = spawn_app_with_fixtures(Db::Sqlite).await;
