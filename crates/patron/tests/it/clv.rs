@@ -265,3 +265,117 @@ async fn too_few_repeat_buyers_fall_back_to_the_run_rate() {
             .await
     );
 }
+
+/// Stage results keep every value as written on both stores: quotes, backslashes, control
+/// characters, CJK and emoji in text; infinities, extremes and NaN in numbers; NULLs.
+/// (PostgreSQL gets narrow rows as one JSON document per batch; SQLite stores NaN as NULL.)
+async fn stage_results_keep_every_value(db: Db) {
+    use patron_store::{PredictionRow, RecommendationRow};
+    use sqlx::Row;
+    let app = crate::helpers::spawn_app_with_fixtures(db).await;
+    let (env, store) = (&app.env, &app.store);
+    let ann = env.profile_of("web", "w1").await;
+    let bob = env.profile_of("web", "w2").await;
+    let scores = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e-300,
+        f64::MAX,
+        -2.5,
+        0.1,
+    ];
+    let reasons = [
+        "quote \" backslash \\ slash /",
+        "tab\t newline\n return\r",
+        "汉字 é 🎉",
+        "\\x41 is not bytes",
+        "{\"json\": [1, null]}",
+        "",
+    ];
+    store
+        .write_recommendations(
+            scores
+                .iter()
+                .zip(reasons)
+                .enumerate()
+                .map(|(rank, (&score, reason))| RecommendationRow {
+                    customer_id: ann,
+                    rank: rank as i64 + 1,
+                    product_id: format!("p'{rank}"),
+                    score,
+                    reason: reason.into(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_predictions(
+            [(ann, Some(f64::NAN), Some("high")), (bob, None, None)]
+                .into_iter()
+                .map(|(customer_id, p_alive, churn_risk)| PredictionRow {
+                    customer_id,
+                    model: "bg-nbd",
+                    expected_purchases_90d: f64::MIN_POSITIVE,
+                    clv_12m_minor: i64::MAX,
+                    currency: "USD".into(),
+                    p_alive,
+                    churn_risk,
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let mut conn = env.connect().await;
+    let rows = sqlx::query(&format!(
+        "SELECT product_id, score, reason FROM recommendations WHERE customer_id = {ann} ORDER BY rank"
+    ))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let stored: Vec<(String, f64, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let written: Vec<(String, f64, String)> = scores
+        .iter()
+        .zip(reasons)
+        .enumerate()
+        .map(|(rank, (&s, r))| (format!("p'{rank}"), s, r.to_owned()))
+        .collect();
+    assert_eq!(stored, written);
+    let rows = sqlx::query(
+        "SELECT customer_id, expected_purchases_90d, clv_12m_minor, p_alive, churn_risk \
+         FROM customer_predictions ORDER BY customer_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let id: i64 = row.get(0);
+        assert_eq!(row.get::<f64, _>(1), f64::MIN_POSITIVE);
+        assert_eq!(row.get::<i64, _>(2), i64::MAX);
+        let p_alive: Option<f64> = row.get(3);
+        let churn: Option<String> = row.get(4);
+        if id == ann {
+            match db {
+                Db::Postgres => assert!(p_alive.is_some_and(f64::is_nan), "{p_alive:?}"),
+                Db::Sqlite => assert_eq!(p_alive, None),
+            }
+            assert_eq!(churn.as_deref(), Some("high"));
+        } else {
+            assert_eq!((p_alive, churn), (None, None));
+        }
+    }
+}
+
+#[tokio::test]
+async fn stage_results_keep_every_value_on_sqlite() {
+    stage_results_keep_every_value(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn stage_results_keep_every_value_on_postgres() {
+    stage_results_keep_every_value(Db::Postgres).await;
+}

@@ -96,7 +96,7 @@ impl TestEnv {
     }
 
     /// A connection straight to the test's database, bypassing Patron.
-    async fn connect(&self) -> sqlx::AnyConnection {
+    pub async fn connect(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let url = self
