@@ -227,7 +227,12 @@ async fn insert_json(
     let mut in_json = 0;
     let last = rows.len() - 1;
     for (i, row) in rows.into_iter().enumerate() {
-        debug_assert_eq!(row.len(), columns.len());
+        // A short row would leave columns NULL here, where a `VALUES` list fails.
+        assert_eq!(
+            row.len(),
+            columns.len(),
+            "a row of {table} has a value per column"
+        );
         json.push(if in_json == 0 { b'[' } else { b',' });
         for (c, v) in row.into_iter().enumerate() {
             json.extend_from_slice(if c == 0 { b"{\"c" } else { b",\"c" });
