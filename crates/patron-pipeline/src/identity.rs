@@ -109,9 +109,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
         linked_pairs,
         linked_outright,
         uncertain,
-    } = matching::resolve(&matches, &rules.settings(), &decisions);
-    // The opened personal fields are not needed for writing: gone before its peak.
-    drop(matches);
+    } = matching::resolve(matches, &rules.settings(), &decisions);
     clock.lap("resolve (block, compare, estimate, cluster)");
     store
         .put_setting(MODEL_SETTING, &serde_json::to_vec(&model)?)

@@ -67,7 +67,7 @@ fn read(file: &str) -> Vec<(u64, MatchRecord)> {
 fn deduplicate(file: &str) -> matching::PairQuality {
     let (truth, records): (Vec<u64>, Vec<MatchRecord>) = read(file).into_iter().unzip();
     let found = matching::resolve(
-        &records,
+        records,
         &matching::Settings::default(),
         &matching::Decisions::default(),
     );
@@ -127,7 +127,7 @@ fn febrl4_linkage_f1_is_at_least_0_99() {
     let from_a = a.len();
     let (truth, records): (Vec<u64>, Vec<MatchRecord>) = a.into_iter().chain(b).unzip();
     let found = matching::resolve(
-        &records,
+        records,
         &matching::Settings::default(),
         &matching::Decisions::default(),
     );
