@@ -294,12 +294,9 @@ pub fn clean_customer(
     let name = if row.get("name").is_some() {
         field(row, "name", &mut issues, PersonName::parse)
     } else {
+        // Made of two columns, the value checked and stored is the joined name: it is counted
+        // and quarantined as `name` (as `first_name` it read as if that column held it all).
         let (first, last) = (row.get("first_name"), row.get("last_name"));
-        let column = if first.is_some() {
-            "first_name"
-        } else {
-            "last_name"
-        };
         let joined = [first, last]
             .into_iter()
             .flatten()
@@ -308,7 +305,7 @@ pub fn clean_customer(
         if joined.is_empty() {
             None
         } else {
-            field_value(column, &joined, &mut issues, |_| {
+            field_value("name", &joined, &mut issues, |_| {
                 PersonName::from_parts(first, last)
             })
         }
@@ -773,6 +770,12 @@ mod tests {
             ("birth_date", "02/01/1990"),
         ]);
         let (rec, report) = clean_customer(&r, &CleanConfig::default()).unwrap();
+        // The name made of two columns is counted once, as the name it is.
+        assert_eq!(
+            report.present.iter().filter(|f| f.contains("name")).count(),
+            1
+        );
+        assert!(report.present.contains(&"name"));
         let issues = report.issues;
         // Standardized and kept: the rest was already standard; the phone was rejected.
         assert_eq!(report.fixed, vec!["country", "email", "birth_date"]);

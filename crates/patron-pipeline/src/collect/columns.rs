@@ -158,11 +158,24 @@ impl ColumnMap {
             .collect())
     }
 
+    /// What `--map` said of an input column: `Some(None)` when it is to be ignored.
+    fn user_map(&self, h: &str) -> Option<Option<&'static str>> {
+        self.user
+            .iter()
+            .find(|(from, _)| from == h)
+            .map(|(_, c)| *c)
+    }
+
+    /// Whether `--map 'COLUMN=-'` ignores this input column (it is then not unknown).
+    pub fn ignored(&self, header: &str) -> bool {
+        self.user_map(&key(header)) == Some(None)
+    }
+
     /// The canonical column an input column holds, if any.
     pub fn resolve(&self, header: &str) -> Option<&'static str> {
-        let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
-        if let Some((_, c)) = self.user.iter().find(|(from, _)| *from == h) {
-            return *c;
+        let h = key(header);
+        if let Some(c) = self.user_map(&h) {
+            return c;
         }
         let columns = self.kind.columns();
         if let Some(c) = columns.iter().copied().find(|c| *c == h) {
@@ -178,6 +191,11 @@ impl ColumnMap {
             .find(|(_, spellings)| spellings.contains(&normalized.as_str()))
             .map(|(c, _)| *c)
     }
+}
+
+/// A header as `--map` names it: trimmed, without a byte-order mark, lower-cased.
+fn key(header: &str) -> String {
+    header.trim().trim_start_matches('\u{feff}').to_lowercase()
 }
 
 /// Lower case with every run of characters other than letters and digits as one `_`.
@@ -222,6 +240,10 @@ mod tests {
         check("qty", None); // an order column, not a customer one
         check("Home Phone", None);
         check("Customer No.", Some("source_id"));
+        // Ignored as asked, so not reported as unknown; a column nobody named is.
+        assert!(map.ignored(" home phone"));
+        assert!(!map.ignored("favourite colour"));
+        assert!(!map.ignored("Handy"));
         let orders = ColumnMap::new(ImportKind::Orders, &[]).unwrap();
         assert_eq!(orders.resolve("Customer ID"), Some("customer_source_id"));
     }

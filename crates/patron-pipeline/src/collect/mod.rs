@@ -299,7 +299,7 @@ pub async fn import_file(
                 summary.unknown_columns = header
                     .iter()
                     .zip(&columns)
-                    .filter(|(_, c)| c.is_none())
+                    .filter(|(h, c)| c.is_none() && !opts.columns.ignored(h))
                     .map(|(h, _)| h.clone())
                     .collect();
                 Rows::Csv {
