@@ -1128,12 +1128,25 @@ fn estimate_with(
         })
         .collect();
     let all = patterns(combos.iter().map(|((g, _), n)| (*g, *n)), &[]);
-    let fit = em(&all, m, &u, u_home.clone(), 0.1, false);
+    // The matches EM expects among the candidates, spread over all pairs.
+    let prior = |fit: &Fit| {
+        (fit.lambda * pairs.len() as f64 / (n as f64 * (n as f64 - 1.0) / 2.0).max(1.0))
+            .clamp(1e-12, 0.5)
+    };
+    let mut fit = em(&all, m, &u, u_home.clone(), 0.1, false);
     iterations += fit.iterations;
+    if !links_itself(prior(&fit), &fit.m, &u) {
+        // Records without duplicates (a deduplicated CRM export, say) give EM no matches to
+        // learn from: it takes some other likeness among the candidates for one, and a
+        // record would no longer match even its own copy. Such a model would then keep every
+        // record matched online apart from everyone, until a run on duplicated data. What
+        // matches look like is taken from the starting guess instead, with u and the prior
+        // still from these records.
+        fit = em(&all, initial_m(), &u, u_home.clone(), 0.1, false);
+        iterations += fit.iterations;
+    }
     let mut model = Model {
-        // The matches EM expects among the candidates, spread over all pairs.
-        lambda: (fit.lambda * pairs.len() as f64 / (n as f64 * (n as f64 - 1.0) / 2.0).max(1.0))
-            .clamp(1e-12, 0.5),
+        lambda: prior(&fit),
         m: fit.m,
         u,
         u_home,
@@ -1142,6 +1155,13 @@ fn estimate_with(
     };
     model.count_term_frequencies(records);
     model
+}
+
+/// Whether a fitted model links two records agreeing exactly on every field: a model that
+/// does not has learnt no real matches.
+fn links_itself(lambda: f64, m: &[Vec<f64>], u: &[Vec<f64>]) -> bool {
+    let agreeing: f64 = m.iter().zip(u).map(|(m, u)| (m[0] / u[0]).log2()).sum();
+    (lambda / (1.0 - lambda)).log2() + agreeing > 0.0
 }
 
 /// Fewest pairs of different people at one home to estimate [`Model::u_home`] from.

@@ -155,6 +155,39 @@ fn febrl4_linkage_f1_is_at_least_0_99() {
     );
 }
 
+/// A first run on records without duplicates (FEBRL4's first file: 5,000 people, each once)
+/// has no matches to learn from; the model it keeps must still place the second file's
+/// duplicates online with their originals, as a retailer's deduplicated first export would
+/// be followed by a new source. (Before: EM took another likeness for a match, and no
+/// duplicate joined its original.)
+#[test]
+fn a_model_learnt_without_duplicates_still_places_them_online() {
+    let (_, a): (Vec<u64>, Vec<MatchRecord>) = read("dataset4a.csv").into_iter().unzip();
+    let b = read("dataset4b.csv");
+    let settings = matching::Settings::default();
+    let first = matching::resolve(a.clone(), &settings, &matching::Decisions::default());
+    assert_eq!(first.linked_pairs, 0, "no two records of one person");
+    let mut model = first.model;
+    model.count_term_frequencies(&a);
+    // Each duplicate against its original, as online matching finds it among candidates.
+    let originals: std::collections::HashMap<u64, usize> = read("dataset4a.csv")
+        .iter()
+        .enumerate()
+        .map(|(i, (person, _))| (*person, i))
+        .collect();
+    let joined = b
+        .iter()
+        .filter(|(person, record)| {
+            let original = &a[originals[person]];
+            matching::place(&model, &settings, record, &[vec![original]])
+                .joins
+                .is_some()
+        })
+        .count();
+    println!("{joined} of {} duplicates join their original", b.len());
+    assert!(joined as f64 >= 0.9 * b.len() as f64, "{joined}");
+}
+
 /// The demo generator's dirty duplicates, whose true persons it writes to `truth.csv`:
 /// `patron eval unify` scores the profiles `patron demo` built.
 #[tokio::test]
