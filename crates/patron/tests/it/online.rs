@@ -60,6 +60,71 @@ async fn new_records_join_their_profiles_without_a_run_on_postgres() {
     new_records_join_their_profiles_without_a_run(Db::Postgres).await;
 }
 
+/// A store's records without email or phone (a till's, a paper form's) are found online by
+/// their birth date and postal code too: a new record whose name is misspelt beyond its name
+/// keys still joins its person, and one with another birth date at the same postal code does
+/// not.
+async fn a_misspelt_name_is_found_by_birth_date_and_postal_code(db: Db) {
+    use crate::helpers::TestEnv;
+    let env = TestEnv::new(db).await;
+    // 400 people, each once (the model is fitted on them), Margaret Okonkwo first.
+    let given = [
+        "Margaret", "Harley", "Cooper", "Ann", "Lachlan", "Micah", "Breana", "Jessica", "Thomas",
+        "Chloe", "Oliver", "Ruby", "Jack", "Isla", "Noah", "Mia", "Liam", "Zoe", "Ethan", "Grace",
+    ];
+    let family = [
+        "Okonkwo", "McCarthy", "Ryan", "Green", "Reid", "Thorpe", "Neumann", "Goode", "Stanley",
+        "Wallace", "Bennett", "Hughes", "Murphy", "Nguyen", "Patel", "Kelly", "Walsh", "Byrne",
+        "Dixon", "Hart",
+    ];
+    let cities = [
+        "Cleveland",
+        "Marsden",
+        "Bondi Junction",
+        "Yagoona",
+        "Harbord",
+    ];
+    let mut first = String::from("source,source_id,name,birth_date,postal_code,city,country\n");
+    for i in 0..400usize {
+        let born = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()
+            + chrono::Duration::days(i as i64 * 53);
+        first += &format!(
+            "pos,{i},{} {},{born},{},{},AU\n",
+            given[i % 20],
+            family[i / 20],
+            2100 + i % 40,
+            cities[i % 5],
+        );
+    }
+    let first = env.write("first.csv", &first);
+    env.patron_ok(&["import", "customers", first.to_str().unwrap()]);
+    env.patron_ok(&["run", "unify"]);
+    let margaret = env.profile_of("pos", "0").await;
+    let later = env.write(
+        "later.csv",
+        "source,source_id,name,birth_date,postal_code,city,country\n\
+         shop,1,Margret Okonkow,1940-01-01,2100,Cleveland,AU\n\
+         shop,2,Margaret Okonkwo-Smith,1990-07-01,2100,Cleveland,AU\n",
+    );
+    let out = env.patron_ok(&["import", "customers", later.to_str().unwrap()]);
+    assert!(
+        out.contains("placed 2 new records online: 1 joined existing profiles, 1 started new ones"),
+        "{out}"
+    );
+    assert_eq!(env.profile_of("shop", "1").await, margaret);
+    assert_ne!(env.profile_of("shop", "2").await, margaret);
+}
+
+#[tokio::test]
+async fn a_misspelt_name_is_found_by_birth_date_and_postal_code_on_sqlite() {
+    a_misspelt_name_is_found_by_birth_date_and_postal_code(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_misspelt_name_is_found_by_birth_date_and_postal_code_on_postgres() {
+    a_misspelt_name_is_found_by_birth_date_and_postal_code(Db::Postgres).await;
+}
+
 async fn lookup(app: &TestApp, role: Role, body: serde_json::Value) -> reqwest::Response {
     app.client
         .post(app.url("/api/v1/match"))
