@@ -757,7 +757,8 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
     for (key, value) in flat {
         match map.resolve(&key) {
             Some(c) => fields.push((c, value)),
-            None => unknown.push(key),
+            None if !map.ignored(&key) => unknown.push(key),
+            None => {}
         }
     }
     (

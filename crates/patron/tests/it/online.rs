@@ -62,8 +62,9 @@ async fn new_records_join_their_profiles_without_a_run_on_postgres() {
 
 /// A store's records without email or phone (a till's, a paper form's) are found online by
 /// their birth date and postal code too: a new record whose name is misspelt beyond its name
-/// keys still joins its person, and one with another birth date at the same postal code does
-/// not.
+/// keys still joins its person, and her namesake born fifty years later at the same postal
+/// code does not. The first file has no duplicates, so the model is the starting guess (EM
+/// on it had taken most matches to have different birth dates, and joined the namesake).
 async fn a_misspelt_name_is_found_by_birth_date_and_postal_code(db: Db) {
     use crate::helpers::TestEnv;
     let env = TestEnv::new(db).await;
@@ -104,7 +105,7 @@ async fn a_misspelt_name_is_found_by_birth_date_and_postal_code(db: Db) {
         "later.csv",
         "source,source_id,name,birth_date,postal_code,city,country\n\
          shop,1,Margret Okonkow,1940-01-01,2100,Cleveland,AU\n\
-         shop,2,Margaret Okonkwo-Smith,1990-07-01,2100,Cleveland,AU\n",
+         shop,2,Margaret Okonkwo,1990-07-01,2100,Cleveland,AU\n",
     );
     let out = env.patron_ok(&["import", "customers", later.to_str().unwrap()]);
     assert!(
