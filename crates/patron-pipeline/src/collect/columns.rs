@@ -112,6 +112,16 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("quantity", &["qty"]),
 ];
 
+/// Spellings that hold a canonical column only when no other column of the file does (by its
+/// own name, `--map` or [`ALIASES`]): a file with `address` and `address_1`, or `customer_id`
+/// and `rec_id`, imports as it did before these were known.
+const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
+    ("source_id", &["record_id", "rec_id"]),
+    ("address_line1", &["address_1", "address_line_1"]),
+    ("address_line2", &["address_2", "address_line_2"]),
+    ("city", &["suburb", "town", "locality"]),
+];
+
 /// Resolves input column names to canonical ones for one kind of file.
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
@@ -171,26 +181,66 @@ impl ColumnMap {
         self.user_map(&key(header)) == Some(None)
     }
 
+    /// The canonical column each column of a file's header holds; a column known only by a
+    /// [`FALLBACK_ALIASES`] spelling is unknown when another column holds its field.
+    pub fn resolve_header(&self, header: &[String]) -> Vec<Option<&'static str>> {
+        let first: Vec<Option<&'static str>> =
+            header.iter().map(|h| self.resolve_first(&key(h))).collect();
+        header
+            .iter()
+            .zip(&first)
+            .map(|(h, c)| {
+                c.or_else(|| {
+                    self.fallback(&key(h))
+                        .filter(|f| !first.contains(&Some(*f)))
+                })
+            })
+            .collect()
+    }
+
     /// The canonical column an input column holds, if any.
     pub fn resolve(&self, header: &str) -> Option<&'static str> {
         let h = key(header);
-        if let Some(c) = self.user_map(&h) {
+        self.resolve_first(&h).or_else(|| self.fallback(&h))
+    }
+
+    /// The canonical column an input column holds by `--map`, its own name or an alias.
+    fn resolve_first(&self, h: &str) -> Option<&'static str> {
+        if let Some(c) = self.user_map(h) {
             return c;
         }
         let columns = self.kind.columns();
-        if let Some(c) = columns.iter().copied().find(|c| *c == h) {
-            return Some(c);
-        }
-        let normalized = normalize(&h);
-        if let Some(c) = columns.iter().copied().find(|c| *c == normalized) {
-            return Some(c);
-        }
-        ALIASES
+        let normalized = normalize(h);
+        if let Some(c) = columns
             .iter()
-            .filter(|(c, _)| columns.contains(c))
-            .find(|(_, spellings)| spellings.contains(&normalized.as_str()))
-            .map(|(c, _)| *c)
+            .copied()
+            .find(|c| *c == h || *c == normalized)
+        {
+            return Some(c);
+        }
+        spelt(ALIASES, columns, &normalized)
     }
+
+    /// The canonical column a [`FALLBACK_ALIASES`] spelling names (not a `--map`ped column).
+    fn fallback(&self, h: &str) -> Option<&'static str> {
+        if self.user_map(h).is_some() {
+            return None;
+        }
+        spelt(FALLBACK_ALIASES, self.kind.columns(), &normalize(h))
+    }
+}
+
+/// The canonical column of `columns` that `aliases` spell `normalized`.
+fn spelt(
+    aliases: &[(&'static str, &[&str])],
+    columns: &[&'static str],
+    normalized: &str,
+) -> Option<&'static str> {
+    aliases
+        .iter()
+        .filter(|(c, _)| columns.contains(c))
+        .find(|(_, spellings)| spellings.contains(&normalized))
+        .map(|(c, _)| *c)
 }
 
 /// A header as `--map` names it: trimmed, without a byte-order mark, lower-cased.
@@ -240,6 +290,45 @@ mod tests {
         check("qty", None); // an order column, not a customer one
         check("Home Phone", None);
         check("Customer No.", Some("source_id"));
+        // FEBRL's and other exports' spellings, which hold a field only when no other column
+        // does; two columns holding it otherwise are left for the import to refuse, as before.
+        check("rec_id", Some("source_id"));
+        check("Address Line 1", Some("address_line1"));
+        check("address_2", Some("address_line2"));
+        check("Suburb", Some("city"));
+        let header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            map.resolve_header(&header(&[
+                "city",
+                "Suburb",
+                "Address",
+                "address_1",
+                "rec_id"
+            ])),
+            [
+                Some("city"),
+                None,
+                Some("address_line1"),
+                None,
+                Some("source_id")
+            ]
+        );
+        assert_eq!(
+            map.resolve_header(&header(&[
+                "Suburb",
+                "Handy",
+                "mobile",
+                "customer_id",
+                "rec_id"
+            ])),
+            [
+                Some("city"),
+                Some("phone"),
+                Some("phone"),
+                Some("source_id"),
+                None
+            ]
+        );
         // Ignored as asked, so not reported as unknown; a column nobody named is.
         assert!(map.ignored(" home phone"));
         assert!(!map.ignored("favourite colour"));

@@ -292,8 +292,7 @@ pub async fn import_file(
                     store: store.clone(),
                 }
             } else {
-                let columns: Vec<Option<&'static str>> =
-                    header.iter().map(|h| opts.columns.resolve(h)).collect();
+                let columns = opts.columns.resolve_header(&header);
                 check_columns(kind, &header, &columns, opts.source.is_some())
                     .with_context(|| format!("{}", path.display()))?;
                 summary.unknown_columns = header
@@ -754,8 +753,9 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
     flatten("", &object, &mut flat);
     let mut fields = Vec::new();
     let mut unknown = Vec::new();
-    for (key, value) in flat {
-        match map.resolve(&key) {
+    let keys: Vec<String> = flat.iter().map(|(key, _)| key.clone()).collect();
+    for ((key, value), column) in flat.into_iter().zip(map.resolve_header(&keys)) {
+        match column {
             Some(c) => fields.push((c, value)),
             None if !map.ignored(&key) => unknown.push(key),
             None => {}

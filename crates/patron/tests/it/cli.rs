@@ -540,6 +540,43 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
     assert!(profiles.iter().any(|p| p["phone"] == "+821012345678"));
 }
 
+/// FEBRL's columns import without a map: `rec_id`, `address_1` and `suburb` hold their
+/// fields because no other column does; beside a `city` column, `suburb` is only unknown.
+#[tokio::test]
+async fn fallback_spellings_hold_a_field_only_when_nothing_else_does() {
+    let env = TestEnv::new(Db::Sqlite).await;
+    let febrl = env.write(
+        "febrl.csv",
+        "rec_id, given_name, surname, street_number, address_1, suburb, postcode\n\
+         rec-1-org, mitchell, green, 7, wallaby place, delmar, 2119\n",
+    );
+    let out = env.patron_ok(&[
+        "import",
+        "customers",
+        febrl.to_str().unwrap(),
+        "--source",
+        "f",
+    ]);
+    assert!(out.contains("stored 1"), "{out}");
+    assert!(
+        out.contains("unknown columns ignored: street_number\n"),
+        "{out}"
+    );
+    assert!(out.contains("city "), "{out}");
+    let both = env.write(
+        "both.csv",
+        "customer_id,name,city,suburb\nc1,Ann Lee,Sydney,Bondi\n",
+    );
+    let out = env.patron_ok(&[
+        "import",
+        "customers",
+        both.to_str().unwrap(),
+        "--source",
+        "f",
+    ]);
+    assert!(out.contains("unknown columns ignored: suburb"), "{out}");
+}
+
 #[tokio::test]
 async fn a_mapping_to_an_unknown_column_is_a_clear_error() {
     let env = TestEnv::new(Db::Sqlite).await;
