@@ -1067,7 +1067,7 @@ fn estimate_with(
     let counts = level_counts(random.iter());
     let u = counts_to_probabilities(&counts);
     // Fields the records hold at all (a field nobody has keeps the starting m and a uniform u,
-    // and would weigh in [`links_itself`] without being evidence of anything).
+    // and would weigh in [`describes_matches`] without being evidence of anything).
     let held: Vec<bool> = counts.iter().map(|c| c.iter().sum::<f64>() > 0.0).collect();
     let u_home = home_name_levels(gammas);
     // Per field, each rule's estimate of m with the weight it carries, and whether the rule
