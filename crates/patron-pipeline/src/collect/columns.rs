@@ -184,24 +184,12 @@ impl ColumnMap {
     /// The canonical column each column of a file's header holds; a column known only by a
     /// [`FALLBACK_ALIASES`] spelling is unknown when another column holds its field.
     pub fn resolve_header(&self, header: &[String]) -> Vec<Option<&'static str>> {
-        let first: Vec<Option<&'static str>> =
-            header.iter().map(|h| self.resolve_first(&key(h))).collect();
-        header
-            .iter()
+        let keys: Vec<String> = header.iter().map(|h| key(h)).collect();
+        let first: Vec<Option<&'static str>> = keys.iter().map(|h| self.resolve_first(h)).collect();
+        keys.iter()
             .zip(&first)
-            .map(|(h, c)| {
-                c.or_else(|| {
-                    self.fallback(&key(h))
-                        .filter(|f| !first.contains(&Some(*f)))
-                })
-            })
+            .map(|(h, c)| c.or_else(|| self.fallback(h).filter(|f| !first.contains(&Some(*f)))))
             .collect()
-    }
-
-    /// The canonical column an input column holds, if any.
-    pub fn resolve(&self, header: &str) -> Option<&'static str> {
-        let h = key(header);
-        self.resolve_first(&h).or_else(|| self.fallback(&h))
     }
 
     /// The canonical column an input column holds by `--map`, its own name or an alias.
@@ -276,7 +264,9 @@ mod tests {
             ],
         )
         .unwrap();
-        let check = |h: &str, expected: Option<&str>| assert_eq!(map.resolve(h), expected, "{h:?}");
+        let check = |h: &str, expected: Option<&str>| {
+            assert_eq!(map.resolve_header(&[h.to_owned()])[0], expected, "{h:?}")
+        };
         check("Handy", Some("phone"));
         check("KUNDEN-NR", Some("source_id"));
         check("email", Some("email"));
@@ -334,7 +324,10 @@ mod tests {
         assert!(!map.ignored("favourite colour"));
         assert!(!map.ignored("Handy"));
         let orders = ColumnMap::new(ImportKind::Orders, &[]).unwrap();
-        assert_eq!(orders.resolve("Customer ID"), Some("customer_source_id"));
+        assert_eq!(
+            orders.resolve_header(&["Customer ID".to_owned()]),
+            [Some("customer_source_id")]
+        );
     }
 
     #[test]
