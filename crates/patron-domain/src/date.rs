@@ -5,43 +5,96 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::sync::LazyLock;
 
+/// Which comes first in a date written `01/02/1990`: the day (most of the world) or the
+/// month (the US and a few others, and Excel exports made there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    /// `02/01/1990` is 2 January.
+    DayFirst,
+    /// `01/02/1990` is 2 January.
+    MonthFirst,
+}
+
+impl DateOrder {
+    /// `dmy` or `mdy` (also `day-first`, `month-first`).
+    pub fn parse(raw: &str) -> Result<DateOrder, Invalid> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "dmy" | "day-first" | "day_first" => Ok(DateOrder::DayFirst),
+            "mdy" | "month-first" | "month_first" => Ok(DateOrder::MonthFirst),
+            _ => Err(Invalid::new(
+                "expected dmy (day first) or mdy (month first)",
+            )),
+        }
+    }
+
+    /// The way a country writes dates; day first when the country is unknown.
+    pub fn of(country: Option<Country>) -> DateOrder {
+        if country.is_some_and(Country::writes_month_first) {
+            DateOrder::MonthFirst
+        } else {
+            DateOrder::DayFirst
+        }
+    }
+}
+
 /// Parses a calendar date: `1990-01-02`, `1990/1/2`, `19900102`, `1990年1月2日`, and the
-/// day-first or month-first slash forms (`02/01/1990`), read month-first only for countries
-/// that write dates that way (US and a few others). A slash form that is no real day in that
-/// order but is in the other (`07/16/1952` without a country) has only one reading and is
-/// read so. Impossible dates are rejected.
-pub fn parse_date(raw: &str, country: Option<Country>) -> Result<NaiveDate, Invalid> {
+/// day-first or month-first slash forms (`02/01/1990`), read in `order` when both readings
+/// are real days. A slash form that is no real day in that order but is in the other
+/// (`07/16/1952` day first) has only one reading and is read so. Impossible dates are
+/// rejected.
+pub fn parse_date(raw: &str, order: DateOrder) -> Result<NaiveDate, Invalid> {
     let s = raw.trim();
     if s.is_empty() {
         return Err(Invalid::new("empty"));
     }
-    let s = if s.contains(['年', '月', '日']) {
-        std::borrow::Cow::Owned(s.replace(['年', '月'], "-").replace('日', ""))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    };
-    let month_first = country.is_some_and(Country::writes_month_first);
-    let [year_first, day_first, month_first_forms] = &*DATE_FORMATS;
-    let (expected, other) = if month_first {
-        (month_first_forms, day_first)
-    } else {
-        (day_first, month_first_forms)
-    };
-    let mut formats = year_first.iter().chain(expected).chain(other);
-    if let Some(d) = formats.find_map(|f| parse_with(&s, f, |p| p.to_naive_date())) {
-        // `%Y` takes any number of digits: 4/3/85 is the year 85, which no export means.
-        if d.year() < 1000 {
-            return Err(Invalid::new("a two-digit year: write the year in full"));
-        }
+    if let Some(d) = read_date(s, Some(order))? {
         return Ok(d);
     }
     // A timestamp where a date was asked for: keep its date part.
-    if let Ok(ts) = parse_timestamp(&s) {
+    if let Ok(ts) = parse_timestamp_in(s, Some(order)) {
         return Ok(ts.date_naive());
     }
     Err(Invalid::new(
         "not a date in a known format, or not a real day",
     ))
+}
+
+/// A date in one of the known forms, `None` when `s` is in none of them. Without an `order`,
+/// a slash form that is a real day both ways round (`01/02/2024`) is an error: a file of
+/// such dates misread would put every order in the wrong month, unseen.
+fn read_date(s: &str, order: Option<DateOrder>) -> Result<Option<NaiveDate>, Invalid> {
+    let s = if s.contains(['年', '月', '日']) {
+        std::borrow::Cow::Owned(s.replace(['年', '月'], "-").replace('日', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    let [year_first, day_first, month_first] = &*DATE_FORMATS;
+    let read = |forms: &[Compiled]| {
+        forms
+            .iter()
+            .find_map(|f| parse_with(&s, f, |p| p.to_naive_date()))
+    };
+    let date = match read(year_first) {
+        Some(d) => Some(d),
+        None => match (read(day_first), read(month_first)) {
+            (Some(d), Some(m)) if d != m => match order {
+                Some(DateOrder::DayFirst) => Some(d),
+                Some(DateOrder::MonthFirst) => Some(m),
+                None => {
+                    return Err(Invalid::new(
+                        "day and month could be either way round: import the file again \
+                         with --date-order dmy (day first) or mdy (month first)",
+                    ))
+                }
+            },
+            (d, m) => d.or(m),
+        },
+    };
+    // `%Y` takes any number of digits: 4/3/85 is the year 85, which no export means.
+    if date.is_some_and(|d| d.year() < 1000) {
+        return Err(Invalid::new("a two-digit year: write the year in full"));
+    }
+    Ok(date)
 }
 
 /// A strftime format compiled once (chrono otherwise re-reads the format string on every
@@ -59,7 +112,8 @@ fn compile(formats: &[&'static str]) -> Vec<Compiled> {
         .collect()
 }
 
-/// Date formats: year first, then the day-first and the month-first slash forms.
+/// Date formats: year first, then the day-first and the month-first slash forms (a date
+/// written with dots is day first everywhere).
 static DATE_FORMATS: LazyLock<[Vec<Compiled>; 3]> = LazyLock::new(|| {
     [
         compile(&["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"]),
@@ -68,16 +122,35 @@ static DATE_FORMATS: LazyLock<[Vec<Compiled>; 3]> = LazyLock::new(|| {
     ]
 });
 
-/// Timestamp formats: with an offset, then without (taken as UTC).
+/// Timestamp formats: with an offset, then without (taken as UTC). `%.f` reads optional
+/// fractions of a second.
 static TIMESTAMP_FORMATS: LazyLock<[Vec<Compiled>; 2]> = LazyLock::new(|| {
     [
         compile(&[
-            "%Y-%m-%d %H:%M:%S%z",
-            "%Y-%m-%d %H:%M:%S %z",
-            "%Y-%m-%dT%H:%M:%S%z",
+            "%Y-%m-%d %H:%M:%S%.f%z",
+            "%Y-%m-%d %H:%M:%S%.f %z",
+            "%Y-%m-%dT%H:%M:%S%.f%z",
         ]),
-        compile(&["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+        compile(&[
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+        ]),
     ]
+});
+
+/// Times of day after a date in another form (`12/1/2010 8:26`, `01.12.2010 08:26:00`,
+/// `12/1/2010 8:26 AM`).
+static TIME_FORMATS: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
+    compile(&[
+        "%H:%M:%S%.f",
+        "%H:%M",
+        "%I:%M:%S %p",
+        "%I:%M %p",
+        "%I:%M:%S%p",
+        "%I:%M%p",
+    ])
 });
 
 /// Parses `s` entirely with one compiled format.
@@ -93,9 +166,21 @@ fn parse_with<T>(
 
 /// Parses a point in time and converts it to UTC. Accepts RFC 3339 with any offset, the
 /// same with a space instead of `T`, and offset-less forms, which are taken as UTC (exports
-/// that omit the offset are almost always server logs written in UTC).
+/// that omit the offset are almost always server logs written in UTC), also a date alone
+/// and the dates [`parse_date`] reads followed by a time (`12/13/2010 8:26`, `8:26 PM`).
+/// A slash date that is a real day both ways round is an error.
 pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, Invalid> {
-    let s = raw.trim();
+    parse_timestamp_in(raw, None)
+}
+
+/// [`parse_timestamp`], reading a slash date that is a real day both ways round in `order`.
+pub fn parse_timestamp_in(raw: &str, order: Option<DateOrder>) -> Result<DateTime<Utc>, Invalid> {
+    let trimmed = raw.trim();
+    // `2024-03-01 10:00:00 UTC`, as some exports (Shopify's older ones) write it.
+    let s = trimmed
+        .strip_suffix(" UTC")
+        .or_else(|| trimmed.strip_suffix(" GMT"))
+        .unwrap_or(trimmed);
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -112,8 +197,18 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, Invalid> {
     {
         return Ok(t.and_utc());
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    let (date, time) = s.split_once(' ').unwrap_or((s, ""));
+    if let Some(d) = read_date(date, order)? {
+        let time = time.trim();
+        if time.is_empty() {
+            return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+        }
+        let time = TIME_FORMATS
+            .iter()
+            .find_map(|f| parse_with(time, f, Parsed::to_naive_time));
+        if let Some(t) = time {
+            return Ok(d.and_time(t).and_utc());
+        }
     }
     Err(Invalid::new("not a timestamp in a known format"))
 }
@@ -123,7 +218,7 @@ mod tests {
     use super::*;
 
     fn check(raw: &str, country: &str, expected: Option<&str>) {
-        let got = parse_date(raw, Country::parse(country).ok()).ok();
+        let got = parse_date(raw, DateOrder::of(Country::parse(country).ok())).ok();
         assert_eq!(got.map(|d| d.to_string()).as_deref(), expected, "{raw:?}");
     }
 
@@ -145,7 +240,7 @@ mod tests {
         check("07/06/1952", "US", Some("1952-07-06"));
         check("yesterday", "", None);
         check("4/3/85", "US", None);
-        assert!(parse_date("4/3/85", None)
+        assert!(parse_date("4/3/85", DateOrder::DayFirst)
             .unwrap_err()
             .to_string()
             .contains("two-digit year"));
@@ -164,5 +259,35 @@ mod tests {
         check("2024-03-01 10:00:00", Some("2024-03-01T10:00:00+00:00"));
         check("2024-03-01", Some("2024-03-01T00:00:00+00:00"));
         check("03/01/2024 10am", None);
+        check(
+            "2024-03-01 10:00:00.250",
+            Some("2024-03-01T10:00:00.250+00:00"),
+        );
+        check("2024-03-01 10:00:00 UTC", Some("2024-03-01T10:00:00+00:00"));
+        check("2024/03/01 10:00", Some("2024-03-01T10:00:00+00:00"));
+        // Excel's forms: one reading only, or day first with dots.
+        check("12/13/2010 8:26", Some("2010-12-13T08:26:00+00:00"));
+        check("13/12/2010 08:26:30", Some("2010-12-13T08:26:30+00:00"));
+        check("12/13/2010 8:26 PM", Some("2010-12-13T20:26:00+00:00"));
+        check("01.12.2010 08:26", Some("2010-12-01T08:26:00+00:00"));
+        check("12/13/2010", Some("2010-12-13T00:00:00+00:00"));
+        check("12/13/2010 25:00", None);
+    }
+
+    #[test]
+    fn a_slash_date_both_ways_round_needs_the_files_order() {
+        let err = parse_timestamp("12/1/2010 8:26").unwrap_err().to_string();
+        assert!(err.contains("--date-order"), "{err}");
+        let read = |order| {
+            parse_timestamp_in("12/1/2010 8:26", Some(order))
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(read(DateOrder::MonthFirst), "2010-12-01T08:26:00+00:00");
+        assert_eq!(read(DateOrder::DayFirst), "2010-01-12T08:26:00+00:00");
+        // The same day both ways round is no ambiguity.
+        assert!(parse_timestamp("5/5/2010 8:26").is_ok());
+        assert_eq!(DateOrder::parse("MDY"), Ok(DateOrder::MonthFirst));
+        assert!(DateOrder::parse("ymd").is_err());
     }
 }

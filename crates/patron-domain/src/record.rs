@@ -3,8 +3,8 @@
 //! the row. Either way the caller gets every problem back, so nothing disappears silently.
 
 use crate::{
-    check_len, non_empty, parse_date, parse_flag, parse_tags, parse_timestamp, Consent, Country,
-    Currency, Email, Gender, Invalid, Money, PersonName, Phone,
+    check_len, non_empty, parse_date, parse_flag, parse_tags, parse_timestamp_in, Consent, Country,
+    Currency, DateOrder, Email, Gender, Invalid, Money, PersonName, Phone,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::borrow::Cow;
@@ -56,6 +56,10 @@ pub struct CleanConfig {
     /// The region assumed for phone numbers without a country code when the record has no
     /// country of its own.
     pub default_region: Option<Country>,
+    /// How the file writes dates like `01/02/2024` (`--date-order`); otherwise birth dates
+    /// are read the way the record's country writes them, and such order timestamps are
+    /// rejected as ambiguous.
+    pub date_order: Option<DateOrder>,
 }
 
 /// A problem with one optional field: the field was dropped, the rest of the record kept.
@@ -255,6 +259,28 @@ pub struct CustomerRecord {
     pub consent: Consent,
 }
 
+impl CustomerRecord {
+    /// A record that holds nothing but its source and id: a customer an order names whose
+    /// own record has not been imported.
+    pub fn known_by_id(source: &str, source_id: &str) -> CustomerRecord {
+        CustomerRecord {
+            source: source.to_owned(),
+            source_id: source_id.to_owned(),
+            name: None,
+            email: None,
+            phone: None,
+            gender: None,
+            birth_date: None,
+            address: Address::default(),
+            country: None,
+            created_at: None,
+            loyalty_id: None,
+            tags: Vec::new(),
+            consent: Consent::default(),
+        }
+    }
+}
+
 /// The columns a customer file may have.
 pub const CUSTOMER_COLUMNS: &[&str] = &[
     "source",
@@ -310,6 +336,8 @@ pub fn clean_customer(
             })
         }
     };
+    let order = cfg.date_order.unwrap_or(DateOrder::of(region));
+    let timestamp = |v: &str| parse_timestamp_in(v, Some(order));
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
     let record = CustomerRecord {
@@ -320,20 +348,20 @@ pub fn clean_customer(
         birth_date: field(row, "birth_date", &mut issues, |v| {
             // A record without a country is read the way its region writes dates (a US
             // retailer's 03/04/1985 is 4 March).
-            let d = parse_date(v, region)?;
+            let d = parse_date(v, order)?;
             if d > today || d < earliest {
                 return Err(Invalid::new("birth date in the future or before 1900"));
             }
             Ok(d)
         }),
-        created_at: field(row, "created_at", &mut issues, parse_timestamp),
+        created_at: field(row, "created_at", &mut issues, timestamp),
         loyalty_id: field(row, "loyalty_id", &mut issues, loyalty_id),
         tags: field(row, "tags", &mut issues, parse_tags).unwrap_or_default(),
         consent: Consent {
             email: field(row, "email_consent", &mut issues, parse_flag),
             sms: field(row, "sms_consent", &mut issues, parse_flag),
             wechat: field(row, "wechat_consent", &mut issues, parse_flag),
-            at: field(row, "consent_at", &mut issues, parse_timestamp),
+            at: field(row, "consent_at", &mut issues, timestamp),
         },
         address: Address {
             line1: field(row, "address_line1", &mut issues, text),
@@ -503,7 +531,7 @@ fn text(value: &str) -> Result<String, Invalid> {
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
-    /// Paid and not reversed.
+    /// Placed and not reversed: paid, or on its way to being paid and delivered.
     Completed,
     /// Cancelled before fulfilment.
     Cancelled,
@@ -512,15 +540,44 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    /// Parses common status words; blank means completed.
+    /// Parses the status words shops and marketplaces export (`On-hold`, `partially
+    /// shipped`, ...); blank means completed. An order still in progress (pending, processing,
+    /// invoiced) counts as placed, as a later export that cancels it will say.
     pub fn parse(raw: &str) -> Result<OrderStatus, Invalid> {
-        Ok(match raw.trim().to_lowercase().as_str() {
-            "" | "completed" | "complete" | "paid" | "fulfilled" | "shipped" | "delivered" => {
-                OrderStatus::Completed
-            }
-            "cancelled" | "canceled" | "voided" => OrderStatus::Cancelled,
+        let word = raw.trim().to_lowercase().replace([' ', '-'], "_");
+        Ok(match word.as_str() {
+            ""
+            | "completed"
+            | "complete"
+            | "paid"
+            | "fulfilled"
+            | "shipped"
+            | "delivered"
+            | "processing"
+            | "pending"
+            | "on_hold"
+            | "approved"
+            | "invoiced"
+            | "created"
+            | "open"
+            | "placed"
+            | "new"
+            | "authorized"
+            | "unfulfilled"
+            | "partially_paid"
+            | "partially_shipped"
+            | "partially_fulfilled"
+            | "partially_refunded"
+            | "in_transit" => OrderStatus::Completed,
+            "cancelled" | "canceled" | "voided" | "void" | "failed" | "declined" | "rejected"
+            | "unavailable" => OrderStatus::Cancelled,
             "refunded" | "returned" => OrderStatus::Refunded,
-            _ => return Err(Invalid::new("unknown order status")),
+            _ => {
+                return Err(Invalid::new(
+                    "unknown order status (known: completed, paid, shipped, delivered, \
+                     pending, processing, on hold, cancelled, failed, refunded, returned, ...)",
+                ))
+            }
         })
     }
 
@@ -586,18 +643,24 @@ fn bounded(m: Money) -> Result<Money, Invalid> {
 
 /// Cleans one order line. Every field of an order line matters for revenue, so any bad field
 /// rejects the row.
-pub fn clean_order_line(row: &RawRow<'_>) -> Result<OrderLine, RowError> {
+pub fn clean_order_line(row: &RawRow<'_>, config: &CleanConfig) -> Result<OrderLine, RowError> {
     let currency = row.parse("currency", Currency::parse)?;
     let status = row.get("status").unwrap_or("");
     Ok(OrderLine {
         source: row.required("source")?.to_owned(),
         order_id: row.required("order_id")?.to_owned(),
         customer_source_id: row.required("customer_source_id")?.to_owned(),
-        placed_at: row.parse("placed_at", parse_timestamp)?,
+        placed_at: row.parse("placed_at", |v| parse_timestamp_in(v, config.date_order))?,
         status: OrderStatus::parse(status).map_err(|e| RowError::new("status", status, e))?,
         product_id: row.required("product_id")?.to_owned(),
         quantity: row.parse("quantity", |v| match v.parse::<i64>() {
             Ok(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q),
+            // Exports write a return or a cancelled line (UCI's `C` invoices) as negative
+            // units; the order's status says so instead.
+            Ok(q) if q < 0 => Err(Invalid::new(
+                "a negative quantity (a return or cancellation): import the line with its \
+                 units bought and status cancelled or refunded",
+            )),
             Ok(_) => Err(Invalid::new(format!(
                 "must be between 1 and {MAX_QUANTITY}"
             ))),
@@ -792,6 +855,7 @@ mod tests {
     fn customer_phone_uses_country_then_default_region() {
         let cfg = CleanConfig {
             default_region: Country::parse("CN").ok(),
+            date_order: None,
         };
         let r = row(&[
             ("source", "pos"),
@@ -815,6 +879,7 @@ mod tests {
         let birth = |region: &str| {
             let cfg = CleanConfig {
                 default_region: Country::parse(region).ok(),
+                date_order: None,
             };
             let r = row(&[
                 ("source", "pos"),
@@ -878,7 +943,8 @@ mod tests {
             ("quantity", "2"),
             ("unit_price", "9.99"),
         ];
-        let line = clean_order_line(&row(&good)).unwrap();
+        let cfg = CleanConfig::default();
+        let line = clean_order_line(&row(&good), &cfg).unwrap();
         assert_eq!(line.unit_price.minor, 999);
         assert_eq!(line.status, OrderStatus::Completed);
         assert_eq!(line.placed_at.to_rfc3339(), "2024-05-01T04:00:00+00:00");
@@ -886,9 +952,12 @@ mod tests {
             let mut pairs = good.to_vec();
             pairs.retain(|(c, _)| *c != field);
             pairs.push((field, value));
-            let err = clean_order_line(&row(&pairs)).unwrap_err();
+            let err = clean_order_line(&row(&pairs), &cfg).unwrap_err();
             assert_eq!(err.field, field, "{field}={value}");
+            err.reason
         };
+        assert!(check_bad("quantity", "-2").contains("return or cancellation"));
+        assert!(check_bad("placed_at", "01/02/2024").contains("--date-order"));
         check_bad("quantity", "0");
         check_bad("quantity", "100001");
         check_bad("unit_price", "92233720368547758.07");
@@ -898,6 +967,24 @@ mod tests {
         check_bad("placed_at", "last tuesday");
         check_bad("status", "lost in space");
         check_bad("order_id", "");
+    }
+
+    #[test]
+    fn order_statuses_as_shops_and_marketplaces_write_them() {
+        for (raw, status) in [
+            ("", OrderStatus::Completed),
+            ("Delivered", OrderStatus::Completed),
+            ("On-hold", OrderStatus::Completed),
+            ("partially shipped", OrderStatus::Completed),
+            ("invoiced", OrderStatus::Completed),
+            ("canceled", OrderStatus::Cancelled),
+            ("Failed", OrderStatus::Cancelled),
+            ("unavailable", OrderStatus::Cancelled),
+            ("returned", OrderStatus::Refunded),
+        ] {
+            assert_eq!(OrderStatus::parse(raw), Ok(status), "{raw:?}");
+        }
+        assert!(OrderStatus::parse("lost in space").is_err());
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub(crate) async fn unify_stage(store: &Store) -> anyhow::Result<StageSummary> {
                 (decisions.same.len() + decisions.different.len() + decisions.links.len()) as u64,
             ),
         ],
+        notes: Vec::new(),
     })
 }
 

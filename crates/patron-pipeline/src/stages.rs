@@ -5,6 +5,7 @@ use anyhow::Context;
 use patron_domain::Currency;
 use patron_engine::{clusters, clv, predict, rfm};
 use patron_store::{MetricRow, OrderSnapshot, PredictionRow, Store};
+use std::collections::BTreeMap;
 
 /// A stage that `patron run` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct StageSummary {
     pub stage: &'static str,
     /// Headline counts, in words and numbers.
     pub counts: Vec<(&'static str, u64)>,
+    /// What the counts suggest doing, if anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Runs `stages` in pipeline order, recording each as a job.
@@ -127,6 +131,7 @@ pub async fn run_stages(
                     ("customers entered", entered),
                     ("customers left", left),
                 ],
+                notes: Vec::new(),
             });
         }
     }
@@ -145,6 +150,8 @@ struct UsableOrders {
     as_of_day: i32,
     reversed: u64,
     other_currency: u64,
+    /// Orders per currency other than the reporting one.
+    other_currencies: BTreeMap<String, u64>,
 }
 
 fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
@@ -154,12 +161,19 @@ fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
         as_of_day: 0,
         reversed: 0,
         other_currency: 0,
+        other_currencies: BTreeMap::new(),
     };
     for o in &snap.orders {
         if &*o.status != "completed" {
             u.reversed += 1;
         } else if &*o.currency != currency {
             u.other_currency += 1;
+            match u.other_currencies.get_mut(&*o.currency) {
+                Some(n) => *n += 1,
+                None => {
+                    u.other_currencies.insert(o.currency.to_string(), 1);
+                }
+            }
         } else {
             u.orders.push(rfm::Order {
                 customer: o.customer,
@@ -171,6 +185,20 @@ fn usable_orders(snap: &OrderSnapshot, currency: &str) -> UsableOrders {
     }
     u.as_of_day = u.orders.iter().map(|o| o.day).max().unwrap_or(0) + 1;
     u
+}
+
+impl UsableOrders {
+    /// A hint when most orders are in another currency than the reporting one: the store's
+    /// currency was most likely never set.
+    fn currency_note(&self, currency: &str) -> Option<String> {
+        let (other, n) = self.other_currencies.iter().max_by_key(|(_, n)| **n)?;
+        (*n as usize > self.orders.len()).then(|| {
+            format!(
+                "most orders are in {other}, not the reporting currency {currency}: run with \
+                 --currency {other} (or PATRON_CURRENCY={other}) to score them"
+            )
+        })
+    }
 }
 
 /// Most categories and channels the cluster features name; smaller ones are left out.
@@ -326,6 +354,7 @@ async fn segment_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
                 snap.unattributed_orders as u64,
             ),
         ],
+        notes: u.currency_note(currency).into_iter().collect(),
     })
 }
 
@@ -518,6 +547,7 @@ async fn predict_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<StageSu
             (fitted_label, if fitted.is_some() { count } else { 0 }),
             ("at high churn risk", at_risk),
         ],
+        notes: Vec::new(),
     })
 }
 
@@ -526,5 +556,6 @@ async fn recommend_stage(store: &Store, cfg: &RunConfig) -> anyhow::Result<Stage
     Ok(StageSummary {
         stage: "recommend",
         counts: counts.to_vec(),
+        notes: Vec::new(),
     })
 }

@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use patron_domain::{clean_customer, clean_order_line, clean_product, RawRow, Role};
+use patron_domain::{clean_customer, clean_order_line, clean_product, CleanConfig, RawRow, Role};
 use patron_store::{NewEvent, QuarantineEntry, RecordBatch};
 use serde_json::{Map, Value};
 
@@ -466,7 +466,8 @@ impl Work {
                         ("unit_price", price.clone()),
                     ];
                     let row = RawRow::new(values.iter().map(|(c, v)| (*c, v.as_str())).collect());
-                    let line = clean_order_line(&row).map_err(|e| format!("products[{i}].{e}"))?;
+                    let line = clean_order_line(&row, &CleanConfig::default())
+                        .map_err(|e| format!("products[{i}].{e}"))?;
                     // A product listed twice is one line with the summed quantity.
                     match lines
                         .iter_mut()

@@ -4,6 +4,7 @@
 use crate::bulk::{insert, placeholder, Insert, Val};
 use crate::{now_ms, Result, Store};
 use patron_domain::{Channel, CustomerRecord, OrderLine, Product};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// One rejected value or row, with everything needed to find and fix it.
@@ -58,6 +59,9 @@ impl PreparedCustomer {
 pub struct RecordBatch {
     /// Prepared customer records, upserted on (source, source_id).
     pub customers: Vec<PreparedCustomer>,
+    /// Prepared customer records stored only where no record of their source and id exists
+    /// (customers known only from their orders), never replacing one.
+    pub absent_customers: Vec<PreparedCustomer>,
     /// Products, upserted on product_id.
     pub products: Vec<Product>,
     /// Order lines, upserted on (source, order_id, product_id); a product's line carries the
@@ -223,6 +227,14 @@ impl Store {
                 rows,
             });
         }
+        if !batch.absent_customers.is_empty() {
+            plan.inserts.push(Insert {
+                table: "source_record_data",
+                columns: CUSTOMER_COLS,
+                suffix: "ON CONFLICT (source, source_id) DO NOTHING".into(),
+                rows: batch.absent_customers.into_iter().map(|p| p.row).collect(),
+            });
+        }
         if !batch.products.is_empty() {
             let last = last_per_key(&batch.products, |p| &p.product_id);
             let rows = take(batch.products, &last)
@@ -337,6 +349,22 @@ impl Store {
             });
         }
         plan
+    }
+
+    /// The customers orders name (source and customer id) that no customer record has: buyers
+    /// known only by their orders. Only orders no profile holds yet are looked at.
+    pub async fn customers_only_in_orders(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT o.source, o.customer_source_id FROM orders o \
+             WHERE o.customer_id IS NULL AND NOT EXISTS (SELECT 1 FROM source_record_data r \
+             WHERE r.source = o.source AND r.source_id = o.customer_source_id) \
+             ORDER BY o.source, o.customer_source_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Seals the personal fields of a cleaned record and computes its blind indexes. `raw` is

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use patron_domain::{CleanConfig, Country, Currency, Role};
+use patron_domain::{CleanConfig, Country, Currency, DateOrder, Role};
 use patron_engine::recommend::Model;
 use patron_pipeline::export::{export, ExportKind};
 use patron_pipeline::identity;
@@ -159,6 +159,15 @@ pub enum Command {
         /// `source` column; a row's own non-empty `source` wins.
         #[arg(long, value_name = "NAME")]
         source: Option<String>,
+        /// The currency (ISO 4217) of the prices in an orders or products file without a
+        /// `currency` column; a row's own non-empty `currency` wins.
+        #[arg(long, value_name = "CODE")]
+        file_currency: Option<String>,
+        /// How the file writes dates such as 01/02/2024: dmy (day first) or mdy (month
+        /// first). Without it, such birth dates are read the way the record's country writes
+        /// them, and such order dates are rejected as ambiguous.
+        #[arg(long, value_name = "dmy|mdy")]
+        date_order: Option<String>,
         /// A file of COLUMN=CANONICAL lines, applied before --map.
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
@@ -783,7 +792,10 @@ impl Config {
                 database_url: args.database_url.clone(),
                 master_key: args.master_key.clone(),
             },
-            clean: CleanConfig { default_region },
+            clean: CleanConfig {
+                default_region,
+                date_order: None,
+            },
             run: RunConfig {
                 currency,
                 clusters,
@@ -832,6 +844,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             file,
             maps,
             source,
+            file_currency,
+            date_order,
             mapping,
             encoding,
         } => {
@@ -848,6 +862,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     Some("") => anyhow::bail!("--source needs a name, e.g. --source pos"),
                     other => other.map(str::to_owned),
                 },
+                currency: match file_currency {
+                    Some(_) if kind == ImportKind::Customers => {
+                        anyhow::bail!("--file-currency applies to orders and products files")
+                    }
+                    Some(code) => Some(
+                        Currency::parse(&code)
+                            .map_err(|e| anyhow::anyhow!("--file-currency {code:?}: {e}"))?
+                            .as_str()
+                            .to_owned(),
+                    ),
+                    None => None,
+                },
+                date_order: date_order
+                    .map(|o| {
+                        DateOrder::parse(&o).map_err(|e| anyhow::anyhow!("--date-order {o:?}: {e}"))
+                    })
+                    .transpose()?,
             };
             let store = cfg.open_store().await?;
             import(&store, &cfg, kind, &file, &opts).await?;
@@ -1715,6 +1746,14 @@ pub async fn import(
     if s.buyers > 0 {
         println!("  {} buyer records taken from the orders", s.buyers);
     }
+    if s.customers_known_by_id > 0 {
+        println!(
+            "  {} customers these orders name had no customer record: each is now a record \
+             with its source and id alone, which a customer file of the same source and ids \
+             fills in",
+            s.customers_known_by_id
+        );
+    }
     if s.not_utf8 > 0 && s.read_as.contains("UTF-8") {
         println!(
             "  {} rows are not valid UTF-8: if the file was saved in another encoding, import \
@@ -1753,7 +1792,7 @@ pub async fn import(
             );
         }
     }
-    if kind == ImportKind::Customers || s.buyers > 0 {
+    if kind == ImportKind::Customers || s.buyers > 0 || s.customers_known_by_id > 0 {
         let pb = progress_bar(0, "unify");
         let placed = identity::place_new_records(store, &pb).await?;
         pb.finish_and_clear();
@@ -1786,6 +1825,9 @@ pub async fn run_and_report(store: &Store, cfg: &Config, stages: &[Stage]) -> an
     for s in summaries {
         let counts: Vec<String> = s.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("{}: {}", s.stage, counts.join(", "));
+        for note in &s.notes {
+            println!("  {note}");
+        }
     }
     Ok(())
 }

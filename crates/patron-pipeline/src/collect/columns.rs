@@ -30,6 +30,7 @@ const ALIASES: &[(&str, &[&str])] = &[
         "source_id",
         &[
             "customer_id",
+            "customerid",
             "customer_no",
             "customer_number",
             "customer_code",
@@ -39,6 +40,7 @@ const ALIASES: &[(&str, &[&str])] = &[
         "customer_source_id",
         &[
             "customer_id",
+            "customerid",
             "customer_no",
             "customer_number",
             "customer_code",
@@ -107,9 +109,46 @@ const ALIASES: &[(&str, &[&str])] = &[
             "consent_updated_at",
         ],
     ),
-    ("unit_price", &["price_each", "item_price"]),
-    ("placed_at", &["order_date", "ordered_at"]),
-    ("quantity", &["qty"]),
+    (
+        "order_id",
+        &[
+            "orderid",
+            "order_no",
+            "order_number",
+            "invoice",
+            "invoiceno",
+            "invoice_no",
+            "invoice_number",
+            "invoice_id",
+        ],
+    ),
+    (
+        "product_id",
+        &[
+            "productid",
+            "product_code",
+            "stockcode",
+            "stock_code",
+            "item_id",
+            "item_code",
+        ],
+    ),
+    ("unit_price", &["unitprice", "price_each", "item_price"]),
+    (
+        "placed_at",
+        &[
+            "order_date",
+            "orderdate",
+            "ordered_at",
+            "invoicedate",
+            "invoice_date",
+            "purchase_date",
+            "transaction_date",
+            "order_purchase_timestamp",
+        ],
+    ),
+    ("quantity", &["qty", "quantity_ordered"]),
+    ("currency", &["currency_code"]),
 ];
 
 /// Spellings that hold a canonical column only when no other column of the file does (by its
@@ -120,6 +159,9 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     ("address_line1", &["address_1", "address_line_1"]),
     ("address_line2", &["address_2", "address_line_2"]),
     ("city", &["suburb", "town", "locality"]),
+    // In an order file: the unit price (UCI Online Retail, Olist) and the order's date.
+    ("unit_price", &["price"]),
+    ("placed_at", &["date"]),
 ];
 
 /// Resolves input column names to canonical ones for one kind of file.
@@ -327,6 +369,37 @@ mod tests {
         assert_eq!(
             orders.resolve_header(&["Customer ID".to_owned()]),
             [Some("customer_source_id")]
+        );
+        // UCI's Online Retail files (both editions) and Olist's orders.
+        assert_eq!(
+            orders.resolve_header(&header(&[
+                "InvoiceNo",
+                "StockCode",
+                "Description",
+                "Quantity",
+                "InvoiceDate",
+                "UnitPrice",
+                "CustomerID",
+            ])),
+            [
+                Some("order_id"),
+                Some("product_id"),
+                None,
+                Some("quantity"),
+                Some("placed_at"),
+                Some("unit_price"),
+                Some("customer_source_id")
+            ]
+        );
+        assert_eq!(
+            orders.resolve_header(&header(&["Invoice", "Price", "order_purchase_timestamp"])),
+            [Some("order_id"), Some("unit_price"), Some("placed_at")]
+        );
+        // `Price` and `Date` hold the line's unit price and the order's date only when no
+        // other column does.
+        assert_eq!(
+            orders.resolve_header(&header(&["Date", "Price", "Order Date", "Unit Price"])),
+            [None, None, Some("placed_at"), Some("unit_price")]
         );
     }
 

@@ -100,6 +100,9 @@ pub struct ImportSummary {
     pub unknown_columns: Vec<String>,
     /// Customer records taken from the buyers of an order export (Shopify).
     pub buyers: u64,
+    /// Customers the order lines named that no customer record had, stored as records with
+    /// their id alone so their orders reach a profile.
+    pub customers_known_by_id: u64,
     /// How the file was read: format, delimiter, encoding, compression.
     pub read_as: String,
     /// Per field of the stored customer rows: how many had a value, how many values
@@ -134,6 +137,11 @@ pub struct ReadOptions {
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// The source of rows without one of their own (a file without a `source` column).
     pub source: Option<String>,
+    /// The currency of order lines and prices without one of their own (a file without a
+    /// `currency` column), an ISO 4217 code.
+    pub currency: Option<String>,
+    /// How the file writes dates such as `01/02/2024` (`--date-order`).
+    pub date_order: Option<patron_domain::DateOrder>,
 }
 
 impl ReadOptions {
@@ -143,9 +151,23 @@ impl ReadOptions {
             columns: ColumnMap::new(kind, &[]).expect("no mappings cannot fail"),
             encoding: None,
             source: None,
+            currency: None,
+            date_order: None,
         }
     }
+
+    /// The (column, value) pairs given on the command line for rows that lack them.
+    fn supplied(&self) -> Vec<Supplied<'_>> {
+        [("source", &self.source), ("currency", &self.currency)]
+            .into_iter()
+            .filter_map(|(c, v)| Some((c, v.as_deref()?)))
+            .collect()
+    }
 }
+
+/// A column's value given on the command line (`--source`, `--file-currency`) for the rows
+/// of a file that have none.
+type Supplied<'a> = (&'static str, &'a str);
 
 /// One cleaned row, ready for the batch.
 enum Cleaned {
@@ -242,6 +264,10 @@ pub async fn import_file(
     clean: &CleanConfig,
     progress: &ProgressBar,
 ) -> anyhow::Result<ImportSummary> {
+    let clean = &CleanConfig {
+        date_order: opts.date_order.or(clean.date_order),
+        ..*clean
+    };
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -293,7 +319,7 @@ pub async fn import_file(
                 }
             } else {
                 let columns = opts.columns.resolve_header(&header);
-                check_columns(kind, &header, &columns, opts.source.is_some())
+                check_columns(kind, &header, &columns, &opts.supplied())
                     .with_context(|| format!("{}", path.display()))?;
                 summary.unknown_columns = header
                     .iter()
@@ -345,6 +371,8 @@ pub async fn import_file(
             unknown_keys: BTreeSet::new(),
             quantities: HashMap::new(),
             customer_ids: HashSet::new(),
+            order_customers: (kind == ImportKind::Orders && !matches!(rows, Rows::Shopify { .. }))
+                .then(HashSet::new),
         };
         tokio::spawn(async move {
             while let Some((upto, cleaned)) = chunks.recv().await {
@@ -354,6 +382,7 @@ pub async fn import_file(
             Ok::<_, (i64, patron_store::StoreError)>(assembler)
         })
     };
+    let supplied = opts.supplied();
     let mut read_error = None;
     let mut next = read_chunk(&mut rows)?;
     while !next.is_empty() {
@@ -389,7 +418,7 @@ pub async fn import_file(
                         Ok(rows) => rows
                             .into_iter()
                             .map(|(k, r)| {
-                                let read = (&header[..], &columns[..], opts.source.as_deref());
+                                let read = (&header[..], &columns[..], &supplied[..]);
                                 (k, Ok(clean_row(store, k, &r, read, clean)))
                             })
                             .collect(),
@@ -425,9 +454,42 @@ pub async fn import_file(
     }
     progress.finish_and_clear();
     let mut summary = assembler.summary;
+    if let Some(customers) = assembler.order_customers {
+        summary.customers_known_by_id = add_customers_known_by_id(store, &customers).await?;
+    }
     // JSON rows name their own keys; report those no column matched, once.
     summary.unknown_columns.extend(assembler.unknown_keys);
     Ok(summary)
+}
+
+/// Stores a record with its id alone for each of `customers` (hashes of source and id) that
+/// orders name
+/// and no customer record has (an orders-only export such as UCI's Online Retail), so that
+/// their orders reach a profile. A customer file of the same source and ids fills them in
+/// later; an existing record is never replaced. Returns how many were stored.
+async fn add_customers_known_by_id(store: &Store, customers: &HashSet<u64>) -> anyhow::Result<u64> {
+    let absent: Vec<(String, String)> = store
+        .customers_only_in_orders()
+        .await?
+        .into_iter()
+        .filter(|(source, id)| customers.contains(&fxhash(&(source, id))))
+        .collect();
+    for chunk in absent.chunks(10_000) {
+        let batch = RecordBatch {
+            absent_customers: chunk
+                .iter()
+                .map(|(source, id)| {
+                    store.prepare_customer(
+                        &patron_domain::CustomerRecord::known_by_id(source, id),
+                        None,
+                    )
+                })
+                .collect(),
+            ..RecordBatch::default()
+        };
+        store.write_batch(batch).await?;
+    }
+    Ok(absent.len() as u64)
 }
 
 /// A data row's number, what its cleaning produced (a Shopify order row may also yield its
@@ -449,6 +511,10 @@ struct Assembler {
     quantities: HashMap<(String, String, String), i64>,
     /// Hashes of the customer (source, id) pairs stored so far from this file.
     customer_ids: HashSet<u64>,
+    /// Hashes of the customers (source, id) this file's order lines name, when the file says
+    /// nothing else of them (not a Shopify export, whose buyers are records already or guests
+    /// known by name only).
+    order_customers: Option<HashSet<u64>>,
 }
 
 impl Assembler {
@@ -554,6 +620,9 @@ impl Assembler {
                         let total = self.quantities.entry(key).or_default();
                         *total = total.saturating_add(line.quantity);
                         line.quantity = *total;
+                        if let Some(customers) = &mut self.order_customers {
+                            customers.insert(fxhash(&(&line.source, &line.customer_source_id)));
+                        }
                         batch.order_lines.push(line);
                     }
                     Ok(Cleaned::Product(p)) => {
@@ -795,7 +864,7 @@ fn check_columns(
     kind: ImportKind,
     header: &[String],
     columns: &[Option<&'static str>],
-    source_given: bool,
+    supplied: &[Supplied<'_>],
 ) -> anyhow::Result<()> {
     if header.iter().all(String::is_empty) {
         bail!("the file is empty or has no header row");
@@ -818,10 +887,12 @@ fn check_columns(
         }
     }
     for required in kind.required() {
-        let supplied = *required == "source" && source_given;
-        if !supplied && !columns.contains(&Some(required)) {
+        let given = supplied.iter().any(|(c, _)| c == required);
+        if !given && !columns.contains(&Some(required)) {
             let hint = if *required == "source" {
                 "; name the system the rows come from with --source (e.g. --source pos), or map a column with --map 'COLUMN=source'".to_owned()
+            } else if *required == "currency" {
+                "; give the currency of the file's prices with --file-currency (e.g. --file-currency GBP), or map a column with --map 'COLUMN=currency'".to_owned()
             } else {
                 format!("; map one with --map 'COLUMN={required}'")
             };
@@ -848,26 +919,33 @@ fn clean_row(
     store: &Store,
     kind: ImportKind,
     input: &InputRow,
-    (header, columns, source): (&[String], &[Option<&'static str>], Option<&str>),
+    (header, columns, supplied): (&[String], &[Option<&'static str>], &[Supplied<'_>]),
     clean: &CleanConfig,
 ) -> Cleaned {
     let mut fields = input.fields(columns);
-    let injected = source.filter(|_| {
-        !fields
-            .iter()
-            .any(|(c, v)| *c == "source" && !v.trim().is_empty())
-    });
-    if let Some(source) = injected {
-        fields.retain(|(c, _)| *c != "source");
-        fields.push(("source", source));
+    // A value given on the command line (`--source`, `--currency`) fills a row's blank.
+    let injected: Vec<Supplied<'_>> = supplied
+        .iter()
+        .filter(|(column, _)| {
+            !fields
+                .iter()
+                .any(|(c, v)| c == column && !v.trim().is_empty())
+        })
+        .copied()
+        .collect();
+    for &(column, value) in &injected {
+        fields.retain(|(c, _)| *c != column);
+        fields.push((column, value));
     }
-    // The input as kept for fixing, with a `--source` given on the command line, so that the
+    // The input as kept for fixing, with the values given on the command line, so that the
     // exported row imports again on its own.
     let raw = || {
         let raw = input.raw(header);
-        match (injected, serde_json::from_str(&raw)) {
-            (Some(source), Ok(serde_json::Value::Object(mut object))) => {
-                object.insert("source".into(), source.into());
+        match serde_json::from_str(&raw) {
+            Ok(serde_json::Value::Object(mut object)) if !injected.is_empty() => {
+                for &(column, value) in &injected {
+                    object.insert(column.into(), value.into());
+                }
                 serde_json::Value::Object(object).to_string()
             }
             _ => raw,
@@ -895,7 +973,7 @@ fn clean_row(
                 let raw = (!report.issues.is_empty()).then(raw);
                 Cleaned::Customer(store.prepare_customer(&r, raw.as_deref()), report)
             }),
-        ImportKind::Orders => clean_order_line(&row).map(Cleaned::Order),
+        ImportKind::Orders => clean_order_line(&row, clean).map(Cleaned::Order),
         ImportKind::Products => clean_product(&row).map(Cleaned::Product),
     };
     cleaned.unwrap_or_else(|e| {

@@ -36,14 +36,18 @@ async fn round_trip(db: Db) {
     let out = env.patron_ok(&["import", "orders", orders.to_str().unwrap()]);
     assert!(out.contains("read 7, stored 6, rejected 1"), "{out}");
     assert!(out.contains("unit_price 1"), "{out}");
+    assert!(
+        out.contains("1 customers these orders name had no customer record"),
+        "the order of an unknown customer id makes a record of that id: {out}"
+    );
 
     let out = env.patron_ok(&["run"]);
-    assert!(out.contains("unify: records 5,"), "{out}");
-    assert!(out.contains(", profiles 3,"), "{out}");
-    assert!(out.contains("orders without a known customer 1"), "{out}");
+    assert!(out.contains("unify: records 6,"), "{out}");
+    assert!(out.contains(", profiles 4,"), "{out}");
+    assert!(out.contains("orders without a known customer 0"), "{out}");
 
     let links = csv_rows(&env.patron_ok(&["export", "links"]));
-    assert_eq!(links.len(), 5);
+    assert_eq!(links.len(), 6);
     let id =
         |sid: &str| links.iter().find(|l| l["source_id"] == sid).unwrap()["customer_id"].clone();
     assert!(!id("w1").is_empty());
@@ -51,9 +55,13 @@ async fn round_trip(db: Db) {
     assert_eq!(id("w1"), id("a1"), "same phone, different format");
     assert_ne!(id("w1"), id("w2"));
     assert_ne!(id("w2"), id("w3"));
+    assert!(
+        !["w1", "w2", "w3"].contains(&&*id("ghost")) && !id("ghost").is_empty(),
+        "known by its id alone, the ghost buyer is a profile of its own"
+    );
 
     let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
-    assert_eq!(profiles.len(), 3);
+    assert_eq!(profiles.len(), 4);
     let ann = profiles
         .iter()
         .find(|p| p["customer_id"] == id("w1"))
@@ -98,8 +106,8 @@ async fn round_trip(db: Db) {
     let segments = csv_rows(&env.patron_ok(&["export", "segments"]));
     assert_eq!(
         segments.len(),
-        2,
-        "Ann and Bob have completed orders, Cai none"
+        3,
+        "Ann, Bob and the ghost buyer have completed orders, Cai none"
     );
     assert!(segments.iter().all(|s| s["kind"] == "rfm"));
 
@@ -122,7 +130,7 @@ async fn round_trip(db: Db) {
         vec!["p2", "p3"],
         "unseen and active, in the model's order"
     );
-    assert_eq!(recs_of(&id("w3")), vec!["p1", "p2", "p3"]);
+    assert_eq!(recs_of(&id("w3")), vec!["p1", "p3", "p2"]);
     assert!(
         !recs.iter().any(|r| r["product_id"] == "p4"),
         "inactive products are never recommended"
@@ -133,7 +141,7 @@ async fn round_trip(db: Db) {
     env.patron_ok(&["export", "links", "--out", out_file.to_str().unwrap()]);
     assert_eq!(
         csv_rows(&std::fs::read_to_string(out_file).unwrap()).len(),
-        5
+        6
     );
 }
 
@@ -456,6 +464,141 @@ async fn demo_builds_a_data_dir_that_serves() {
     assert!(log.contains("database read into the page cache"), "{log}");
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// UCI's Online Retail shape: an orders-only export with its own column names, month-first
+/// dates, no currency column, returns as negative quantities and guest lines without a
+/// customer id.
+const ONLINE_RETAIL: &str = "\
+Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850,United Kingdom
+536366,22633,HAND WARMER UNION JACK,6,12/13/2010 8:28,1.85,17850,United Kingdom
+C536379,D,Discount,-1,12/14/2010 9:41,27.50,14527,United Kingdom
+536380,22961,JAM MAKING SET PRINTED,24,12/14/2010 9:41,1.45,,United Kingdom
+536381,22139,RETROSPOT TEA SET CERAMIC 11 PC,23,12/14/2010 9:41,4.25,15311,United Kingdom
+";
+
+async fn an_orders_only_export_imports_and_scores(db: Db) {
+    let env = TestEnv::new(db).await;
+    let orders = env.write("online_retail.csv", ONLINE_RETAIL);
+    let file = orders.to_str().unwrap();
+    let out = env.patron(&["import", "orders", file, "--source", "uci"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--file-currency GBP"),
+        "a file without a currency says how to give one: {}",
+        stderr(&out)
+    );
+
+    let out = env.patron_ok(&[
+        "import",
+        "orders",
+        file,
+        "--source",
+        "uci",
+        "--file-currency",
+        "GBP",
+    ]);
+    assert!(out.contains("read 6, stored 2, rejected 4"), "{out}");
+    assert!(
+        out.contains("unknown columns ignored: Description, Country"),
+        "the other columns are found by their names: {out}"
+    );
+    assert!(
+        out.contains("2 customers these orders name had no customer record"),
+        "{out}"
+    );
+    let rejected = csv_rows(&env.patron_ok(&["quarantine", "list"]));
+    let reason = |field: &str| -> Vec<String> {
+        rejected
+            .iter()
+            .filter(|r| r["field"] == field)
+            .map(|r| r["reason"].clone())
+            .collect()
+    };
+    let dates = reason("placed_at");
+    assert_eq!(
+        dates.len(),
+        2,
+        "12/1/2010 is 1 December or 12 January: {rejected:?}"
+    );
+    assert!(
+        dates.iter().all(|r| r.contains("--date-order")),
+        "{dates:?}"
+    );
+    assert!(
+        reason("quantity")[0].contains("return or cancellation"),
+        "{rejected:?}"
+    );
+    assert_eq!(reason("customer_source_id").len(), 1, "{rejected:?}");
+
+    let out = env.patron_ok(&[
+        "import",
+        "orders",
+        file,
+        "--source",
+        "uci",
+        "--file-currency",
+        "GBP",
+        "--date-order",
+        "mdy",
+    ]);
+    assert!(out.contains("read 6, stored 4, rejected 2"), "{out}");
+    assert!(!out.contains("had no customer record"), "{out}");
+    let rejected = csv_rows(&env.patron_ok(&["quarantine", "list"]));
+    assert_eq!(
+        rejected.len(),
+        2,
+        "the dates read now leave the quarantine: {rejected:?}"
+    );
+
+    let out = env.patron_ok(&["run"]);
+    assert!(
+        out.contains("most orders are in GBP, not the reporting currency USD"),
+        "{out}"
+    );
+    env.patron_ok(&["run", "--currency", "GBP"]);
+    let links = csv_rows(&env.patron_ok(&["export", "links"]));
+    assert_eq!(links.len(), 2, "{links:?}");
+    let profile =
+        |sid: &str| links.iter().find(|l| l["source_id"] == sid).unwrap()["customer_id"].clone();
+    let metrics = csv_rows(&env.patron_ok(&["export", "metrics"]));
+    let first = metrics
+        .iter()
+        .find(|m| m["customer_id"] == profile("17850"))
+        .unwrap();
+    assert_eq!(first["frequency"], "2", "1 and 13 December: {first:?}");
+    assert_eq!(first["monetary"], "46.74", "6 × 2.55 + 6 × 3.39 + 6 × 1.85");
+
+    // The customer file arriving later fills in the record its orders made.
+    let customers = env.write(
+        "customers.csv",
+        "Customer ID,Name,Email\n17850,Ann Lee,ann@example.com\n",
+    );
+    let path = customers.to_str().unwrap();
+    env.patron_ok(&["import", "customers", path, "--source", "uci"]);
+    env.patron_ok(&["run", "unify"]);
+    let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
+    let ann = profiles
+        .iter()
+        .find(|p| p["customer_id"] == profile("17850"))
+        .unwrap();
+    assert_eq!(
+        ann["email"], "ann@example.com",
+        "the same profile, filled in"
+    );
+    assert_eq!(ann["records"], "1");
+}
+
+#[tokio::test]
+async fn an_orders_only_export_imports_and_scores_on_sqlite() {
+    an_orders_only_export_imports_and_scores(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_orders_only_export_imports_and_scores_on_postgres() {
+    an_orders_only_export_imports_and_scores(Db::Postgres).await;
 }
 
 #[tokio::test]
