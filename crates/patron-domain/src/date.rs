@@ -37,21 +37,40 @@ impl DateOrder {
     }
 }
 
+/// How to read a slash date that could be day first or month first (`01/02/1990`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateReading {
+    /// The file's order, as its importer said (`--date-order`): a date that is a real day
+    /// only the other way round is an error, since the order given is then wrong.
+    Given(DateOrder),
+    /// The likely order (the record's country): a date that is a real day only the other
+    /// way round (`07/16/1952` day first) is read that way.
+    Likely(DateOrder),
+    /// No order known: a date that is a real day both ways round is an error, since
+    /// misread it would move an order by months, unseen.
+    Unknown,
+}
+
+impl DateReading {
+    /// The order given, else unknown.
+    pub fn given(order: Option<DateOrder>) -> DateReading {
+        order.map_or(DateReading::Unknown, DateReading::Given)
+    }
+}
+
 /// Parses a calendar date: `1990-01-02`, `1990/1/2`, `19900102`, `1990年1月2日`, and the
-/// day-first or month-first slash forms (`02/01/1990`), read in `order` when both readings
-/// are real days. A slash form that is no real day in that order but is in the other
-/// (`07/16/1952` day first) has only one reading and is read so. Impossible dates are
-/// rejected.
-pub fn parse_date(raw: &str, order: DateOrder) -> Result<NaiveDate, Invalid> {
-    let s = raw.trim();
+/// day-first or month-first slash forms (`02/01/1990`), read as `reading` says. Impossible
+/// dates are rejected.
+pub fn parse_date(raw: &str, reading: DateReading) -> Result<NaiveDate, Invalid> {
+    let s = without_hanzi(raw.trim());
     if s.is_empty() {
         return Err(Invalid::new("empty"));
     }
-    if let Some(d) = read_date(s, Some(order))? {
+    if let Some(d) = read_date(&s, reading)? {
         return Ok(d);
     }
     // A timestamp where a date was asked for: keep its date part.
-    if let Ok(ts) = parse_timestamp_in(s, Some(order)) {
+    if let Ok(ts) = parse_timestamp_in(&s, reading) {
         return Ok(ts.date_naive());
     }
     Err(Invalid::new(
@@ -59,15 +78,18 @@ pub fn parse_date(raw: &str, order: DateOrder) -> Result<NaiveDate, Invalid> {
     ))
 }
 
-/// A date in one of the known forms, `None` when `s` is in none of them. Without an `order`,
-/// a slash form that is a real day both ways round (`01/02/2024`) is an error: a file of
-/// such dates misread would put every order in the wrong month, unseen.
-fn read_date(s: &str, order: Option<DateOrder>) -> Result<Option<NaiveDate>, Invalid> {
-    let s = if s.contains(['年', '月', '日']) {
+/// `1990年1月2日` as `1990-1-2`.
+fn without_hanzi(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['年', '月', '日']) {
         std::borrow::Cow::Owned(s.replace(['年', '月'], "-").replace('日', ""))
     } else {
         std::borrow::Cow::Borrowed(s)
-    };
+    }
+}
+
+/// A date in one of the known forms, `None` when `s` is in none of them.
+fn read_date(s: &str, reading: DateReading) -> Result<Option<NaiveDate>, Invalid> {
+    let s = without_hanzi(s);
     let [year_first, day_first, month_first] = &*DATE_FORMATS;
     let read = |forms: &[Compiled]| {
         forms
@@ -76,18 +98,30 @@ fn read_date(s: &str, order: Option<DateOrder>) -> Result<Option<NaiveDate>, Inv
     };
     let date = match read(year_first) {
         Some(d) => Some(d),
-        None => match (read(day_first), read(month_first)) {
-            (Some(d), Some(m)) if d != m => match order {
-                Some(DateOrder::DayFirst) => Some(d),
-                Some(DateOrder::MonthFirst) => Some(m),
-                None => {
-                    return Err(Invalid::new(
-                        "day and month could be either way round: import the file again \
-                         with --date-order dmy (day first) or mdy (month first)",
-                    ))
-                }
-            },
-            (d, m) => d.or(m),
+        None => match (read(day_first), read(month_first), reading) {
+            (Some(d), Some(m), _) if d == m => Some(d),
+            (Some(d), Some(m), DateReading::Given(o) | DateReading::Likely(o)) => {
+                Some(if o == DateOrder::DayFirst { d } else { m })
+            }
+            (Some(_), Some(_), DateReading::Unknown) => {
+                return Err(Invalid::new(
+                    "day and month could be either way round: import the file again with \
+                     --date-order dmy (day first) or mdy (month first)",
+                ))
+            }
+            (Some(_), None, DateReading::Given(DateOrder::MonthFirst)) => {
+                return Err(Invalid::new(
+                    "not a real day month first (--date-order mdy): the file may write the \
+                     day first",
+                ))
+            }
+            (None, Some(_), DateReading::Given(DateOrder::DayFirst)) => {
+                return Err(Invalid::new(
+                    "not a real day day first (--date-order dmy): the file may write the \
+                     month first",
+                ))
+            }
+            (d, m, _) => d.or(m),
         },
     };
     // `%Y` takes any number of digits: 4/3/85 is the year 85, which no export means.
@@ -170,11 +204,11 @@ fn parse_with<T>(
 /// and the dates [`parse_date`] reads followed by a time (`12/13/2010 8:26`, `8:26 PM`).
 /// A slash date that is a real day both ways round is an error.
 pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, Invalid> {
-    parse_timestamp_in(raw, None)
+    parse_timestamp_in(raw, DateReading::Unknown)
 }
 
-/// [`parse_timestamp`], reading a slash date that is a real day both ways round in `order`.
-pub fn parse_timestamp_in(raw: &str, order: Option<DateOrder>) -> Result<DateTime<Utc>, Invalid> {
+/// [`parse_timestamp`], reading a slash date as `reading` says.
+pub fn parse_timestamp_in(raw: &str, reading: DateReading) -> Result<DateTime<Utc>, Invalid> {
     let trimmed = raw.trim();
     // `2024-03-01 10:00:00 UTC`, as some exports (Shopify's older ones) write it.
     let s = trimmed
@@ -198,7 +232,7 @@ pub fn parse_timestamp_in(raw: &str, order: Option<DateOrder>) -> Result<DateTim
         return Ok(t.and_utc());
     }
     let (date, time) = s.split_once(' ').unwrap_or((s, ""));
-    if let Some(d) = read_date(date, order)? {
+    if let Some(d) = read_date(date, reading)? {
         let time = time.trim();
         if time.is_empty() {
             return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
@@ -218,7 +252,8 @@ mod tests {
     use super::*;
 
     fn check(raw: &str, country: &str, expected: Option<&str>) {
-        let got = parse_date(raw, DateOrder::of(Country::parse(country).ok())).ok();
+        let reading = DateReading::Likely(DateOrder::of(Country::parse(country).ok()));
+        let got = parse_date(raw, reading).ok();
         assert_eq!(got.map(|d| d.to_string()).as_deref(), expected, "{raw:?}");
     }
 
@@ -239,11 +274,14 @@ mod tests {
         check("07/06/1952", "", Some("1952-06-07"));
         check("07/06/1952", "US", Some("1952-07-06"));
         check("yesterday", "", None);
+        check("1990年1月2日 10:00:00+08:00", "CN", Some("1990-01-02"));
         check("4/3/85", "US", None);
-        assert!(parse_date("4/3/85", DateOrder::DayFirst)
-            .unwrap_err()
-            .to_string()
-            .contains("two-digit year"));
+        assert!(
+            parse_date("4/3/85", DateReading::Likely(DateOrder::DayFirst))
+                .unwrap_err()
+                .to_string()
+                .contains("two-digit year")
+        );
     }
 
     #[test]
@@ -278,13 +316,22 @@ mod tests {
     fn a_slash_date_both_ways_round_needs_the_files_order() {
         let err = parse_timestamp("12/1/2010 8:26").unwrap_err().to_string();
         assert!(err.contains("--date-order"), "{err}");
-        let read = |order| {
-            parse_timestamp_in("12/1/2010 8:26", Some(order))
-                .unwrap()
-                .to_rfc3339()
-        };
-        assert_eq!(read(DateOrder::MonthFirst), "2010-12-01T08:26:00+00:00");
-        assert_eq!(read(DateOrder::DayFirst), "2010-01-12T08:26:00+00:00");
+        let read =
+            |raw, order| parse_timestamp_in(raw, DateReading::Given(order)).map(|t| t.to_rfc3339());
+        let (day, month) = (DateOrder::DayFirst, DateOrder::MonthFirst);
+        assert_eq!(
+            read("12/1/2010 8:26", month).unwrap(),
+            "2010-12-01T08:26:00+00:00"
+        );
+        assert_eq!(
+            read("12/1/2010 8:26", day).unwrap(),
+            "2010-01-12T08:26:00+00:00"
+        );
+        // A day that exists only the other way round says the order given is wrong.
+        let err = read("12/13/2010 8:26", day).unwrap_err().to_string();
+        assert!(err.contains("may write the month first"), "{err}");
+        assert!(read("13/12/2010 8:26", month).is_err());
+        assert!(read("2010-12-13 8:26", day).is_ok());
         // The same day both ways round is no ambiguity.
         assert!(parse_timestamp("5/5/2010 8:26").is_ok());
         assert_eq!(DateOrder::parse("MDY"), Ok(DateOrder::MonthFirst));

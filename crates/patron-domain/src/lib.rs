@@ -19,7 +19,7 @@ mod record;
 
 pub use consent::{parse_flag, parse_tags, Channel, Consent, Standing};
 pub use country::Country;
-pub use date::{parse_date, parse_timestamp, parse_timestamp_in, DateOrder};
+pub use date::{parse_date, parse_timestamp, parse_timestamp_in, DateOrder, DateReading};
 pub use email::Email;
 pub use gender::Gender;
 pub use money::{Currency, Money};

@@ -4,7 +4,7 @@
 
 use crate::{
     check_len, non_empty, parse_date, parse_flag, parse_tags, parse_timestamp_in, Consent, Country,
-    Currency, DateOrder, Email, Gender, Invalid, Money, PersonName, Phone,
+    Currency, DateOrder, DateReading, Email, Gender, Invalid, Money, PersonName, Phone,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::borrow::Cow;
@@ -27,6 +27,12 @@ impl<'a> RawRow<'a> {
             .iter()
             .find(|(c, _)| *c == column)
             .and_then(|(_, v)| non_empty(v))
+    }
+
+    /// Whether the row has the column at all (a file with no such column, a JSON object
+    /// without the key), blank or not.
+    fn has(&self, column: &str) -> bool {
+        self.fields.iter().any(|(c, _)| *c == column)
     }
 
     fn required(&self, column: &'static str) -> Result<&'a str, RowError> {
@@ -336,8 +342,12 @@ pub fn clean_customer(
             })
         }
     };
-    let order = cfg.date_order.unwrap_or(DateOrder::of(region));
-    let timestamp = |v: &str| parse_timestamp_in(v, Some(order));
+    // The file's date order when the import gave one, else the record's country's.
+    let reading = cfg.date_order.map_or(
+        DateReading::Likely(DateOrder::of(region)),
+        DateReading::Given,
+    );
+    let timestamp = |v: &str| parse_timestamp_in(v, reading);
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
     let record = CustomerRecord {
@@ -348,7 +358,7 @@ pub fn clean_customer(
         birth_date: field(row, "birth_date", &mut issues, |v| {
             // A record without a country is read the way its region writes dates (a US
             // retailer's 03/04/1985 is 4 March).
-            let d = parse_date(v, order)?;
+            let d = parse_date(v, reading)?;
             if d > today || d < earliest {
                 return Err(Invalid::new("birth date in the future or before 1900"));
             }
@@ -650,22 +660,30 @@ pub fn clean_order_line(row: &RawRow<'_>, config: &CleanConfig) -> Result<OrderL
         source: row.required("source")?.to_owned(),
         order_id: row.required("order_id")?.to_owned(),
         customer_source_id: row.required("customer_source_id")?.to_owned(),
-        placed_at: row.parse("placed_at", |v| parse_timestamp_in(v, config.date_order))?,
+        placed_at: row.parse("placed_at", |v| {
+            parse_timestamp_in(v, DateReading::given(config.date_order))
+        })?,
         status: OrderStatus::parse(status).map_err(|e| RowError::new("status", status, e))?,
         product_id: row.required("product_id")?.to_owned(),
-        quantity: row.parse("quantity", |v| match v.parse::<i64>() {
-            Ok(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q),
-            // Exports write a return or a cancelled line (UCI's `C` invoices) as negative
-            // units; the order's status says so instead.
-            Ok(q) if q < 0 => Err(Invalid::new(
-                "a negative quantity (a return or cancellation): import the line with its \
+        // Without a quantity column each row is one unit (Olist's order items): the rows of
+        // one product in one order add up.
+        quantity: if !row.has("quantity") {
+            1
+        } else {
+            row.parse("quantity", |v| match v.parse::<i64>() {
+                Ok(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q),
+                // Exports write a return or a cancelled line (UCI's `C` invoices) as negative
+                // units; the order's status says so instead.
+                Ok(q) if q < 0 => Err(Invalid::new(
+                    "a negative quantity (a return or cancellation): import the line with its \
                  units bought and status cancelled or refunded",
-            )),
-            Ok(_) => Err(Invalid::new(format!(
-                "must be between 1 and {MAX_QUANTITY}"
-            ))),
-            Err(_) => Err(Invalid::new("not a whole number")),
-        })?,
+                )),
+                Ok(_) => Err(Invalid::new(format!(
+                    "must be between 1 and {MAX_QUANTITY}"
+                ))),
+                Err(_) => Err(Invalid::new("not a whole number")),
+            })?
+        },
         unit_price: row.parse("unit_price", |v| bounded(Money::parse(v, currency)?))?,
     })
 }
@@ -959,6 +977,10 @@ mod tests {
         assert!(check_bad("quantity", "-2").contains("return or cancellation"));
         assert!(check_bad("placed_at", "01/02/2024").contains("--date-order"));
         check_bad("quantity", "0");
+        check_bad("quantity", "");
+        let mut one = good.to_vec();
+        one.retain(|(c, _)| *c != "quantity");
+        assert_eq!(clean_order_line(&row(&one), &cfg).unwrap().quantity, 1);
         check_bad("quantity", "100001");
         check_bad("unit_price", "92233720368547758.07");
         check_bad("quantity", "two");

@@ -74,8 +74,11 @@ pub fn eval_clv(
     holdout_end: Option<&str>,
 ) -> anyhow::Result<ClvReport> {
     let day = |s: &str| -> anyhow::Result<i32> {
-        let d = patron_domain::parse_date(s.trim(), patron_domain::DateOrder::DayFirst)
-            .map_err(|e| anyhow::anyhow!("date {s:?}: {e}"))?;
+        let d = patron_domain::parse_date(
+            s.trim(),
+            patron_domain::DateReading::Likely(patron_domain::DateOrder::DayFirst),
+        )
+        .map_err(|e| anyhow::anyhow!("date {s:?}: {e}"))?;
         Ok(d.signed_duration_since(chrono::NaiveDate::default())
             .num_days() as i32)
     };

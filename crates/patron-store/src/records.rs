@@ -367,6 +367,19 @@ impl Store {
             .collect()
     }
 
+    /// How many records hold nothing to match on (customers known only by the id their
+    /// orders give, records whose every value was quarantined).
+    pub async fn records_known_by_id_count(&self) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM source_record_data WHERE name_enc IS NULL \
+             AND email_enc IS NULL AND phone_enc IS NULL AND birth_date_enc IS NULL \
+             AND address_enc IS NULL AND loyalty_hash IS NULL AND city IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Seals the personal fields of a cleaned record and computes its blind indexes. `raw` is
     /// its input as received (JSON), given only when some of its fields were quarantined: it
     /// is kept, sealed, so the row can be exported, fixed and re-submitted. Other records keep

@@ -168,6 +168,11 @@ pub enum Command {
         /// them, and such order dates are rejected as ambiguous.
         #[arg(long, value_name = "dmy|mdy")]
         date_order: Option<String>,
+        /// Make each customer an orders file names without a customer record a record of its
+        /// own, holding its source and id alone (an orders-only export); without it their
+        /// orders wait for the customer's record.
+        #[arg(long)]
+        customers_from_orders: bool,
         /// A file of COLUMN=CANONICAL lines, applied before --map.
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
@@ -846,6 +851,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             source,
             file_currency,
             date_order,
+            customers_from_orders,
             mapping,
             encoding,
         } => {
@@ -879,6 +885,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         DateOrder::parse(&o).map_err(|e| anyhow::anyhow!("--date-order {o:?}: {e}"))
                     })
                     .transpose()?,
+                customers_from_orders,
             };
             let store = cfg.open_store().await?;
             import(&store, &cfg, kind, &file, &opts).await?;
@@ -1715,6 +1722,10 @@ pub async fn import(
     opts: &ReadOptions,
 ) -> anyhow::Result<ImportSummary> {
     let pb = progress_bar(0, kind.name());
+    let known_by_id = match kind {
+        ImportKind::Customers => store.records_known_by_id_count().await?,
+        _ => 0,
+    };
     let s = import_file(store, kind, file, opts, &cfg.clean, &pb).await?;
     let fields: Vec<String> = s
         .quarantined_by_field
@@ -1745,6 +1756,14 @@ pub async fn import(
     );
     if s.buyers > 0 {
         println!("  {} buyer records taken from the orders", s.buyers);
+    }
+    if s.customers_without_record > 0 {
+        println!(
+            "  {} customers these orders name have no customer record: their orders count \
+             for a profile once a customer file of the same source and ids is imported, or \
+             import again with --customers-from-orders to make each a record of its own",
+            s.customers_without_record
+        );
     }
     if s.customers_known_by_id > 0 {
         println!(
@@ -1789,6 +1808,15 @@ pub async fn import(
                 c.stored(),
                 c.fixed,
                 c.quarantined
+            );
+        }
+    }
+    if known_by_id > 0 {
+        let filled = known_by_id - store.records_known_by_id_count().await?;
+        if filled > 0 {
+            println!(
+                "  {filled} records known only by the id their orders gave are filled in: \
+                 `patron run unify` matches them by their new fields"
             );
         }
     }

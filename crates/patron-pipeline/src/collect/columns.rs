@@ -30,7 +30,6 @@ const ALIASES: &[(&str, &[&str])] = &[
         "source_id",
         &[
             "customer_id",
-            "customerid",
             "customer_no",
             "customer_number",
             "customer_code",
@@ -40,7 +39,6 @@ const ALIASES: &[(&str, &[&str])] = &[
         "customer_source_id",
         &[
             "customer_id",
-            "customerid",
             "customer_no",
             "customer_number",
             "customer_code",
@@ -109,10 +107,31 @@ const ALIASES: &[(&str, &[&str])] = &[
             "consent_updated_at",
         ],
     ),
+    ("unit_price", &["price_each", "item_price"]),
+    ("placed_at", &["order_date", "ordered_at"]),
+    ("quantity", &["qty"]),
+];
+
+/// Spellings that hold a canonical column only when no other column of the file does (by its
+/// own name, `--map` or [`ALIASES`]): a file with `address` and `address_1`, or `customer_id`
+/// and `rec_id`, imports as it did before these were known.
+const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
+    ("source_id", &["record_id", "rec_id"]),
+    ("address_line1", &["address_1", "address_line_1"]),
+    ("address_line2", &["address_2", "address_line_2"]),
+    ("city", &["suburb", "town", "locality"]),
+    // Order exports' own names (UCI's Online Retail, Olist, shop and till systems): a file
+    // that also has a column of the canonical name or a spelling above keeps that one.
+    ("source_id", &["customerid"]),
+    (
+        "customer_source_id",
+        &["customerid", "buyer_id", "client_id"],
+    ),
     (
         "order_id",
         &[
             "orderid",
+            "order",
             "order_no",
             "order_number",
             "invoice",
@@ -129,39 +148,25 @@ const ALIASES: &[(&str, &[&str])] = &[
             "product_code",
             "stockcode",
             "stock_code",
-            "item_id",
             "item_code",
         ],
     ),
-    ("unit_price", &["unitprice", "price_each", "item_price"]),
+    ("unit_price", &["unitprice", "price"]),
     (
         "placed_at",
         &[
-            "order_date",
             "orderdate",
-            "ordered_at",
             "invoicedate",
             "invoice_date",
             "purchase_date",
             "transaction_date",
             "order_purchase_timestamp",
+            "date",
         ],
     ),
-    ("quantity", &["qty", "quantity_ordered"]),
+    ("quantity", &["quantity_ordered", "units"]),
     ("currency", &["currency_code"]),
-];
-
-/// Spellings that hold a canonical column only when no other column of the file does (by its
-/// own name, `--map` or [`ALIASES`]): a file with `address` and `address_1`, or `customer_id`
-/// and `rec_id`, imports as it did before these were known.
-const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
-    ("source_id", &["record_id", "rec_id"]),
-    ("address_line1", &["address_1", "address_line_1"]),
-    ("address_line2", &["address_2", "address_line_2"]),
-    ("city", &["suburb", "town", "locality"]),
-    // In an order file: the unit price (UCI Online Retail, Olist) and the order's date.
-    ("unit_price", &["price"]),
-    ("placed_at", &["date"]),
+    ("status", &["order_status"]),
 ];
 
 /// Resolves input column names to canonical ones for one kind of file.

@@ -65,7 +65,6 @@ impl ImportKind {
                 "placed_at",
                 "currency",
                 "product_id",
-                "quantity",
                 "unit_price",
             ],
             ImportKind::Products => &["product_id", "name"],
@@ -101,8 +100,11 @@ pub struct ImportSummary {
     /// Customer records taken from the buyers of an order export (Shopify).
     pub buyers: u64,
     /// Customers the order lines named that no customer record had, stored as records with
-    /// their id alone so their orders reach a profile.
+    /// their id alone so their orders reach a profile (`--customers-from-orders`).
     pub customers_known_by_id: u64,
+    /// Customers the order lines named that no customer record has, left so: their orders
+    /// wait for their record.
+    pub customers_without_record: u64,
     /// How the file was read: format, delimiter, encoding, compression.
     pub read_as: String,
     /// Per field of the stored customer rows: how many had a value, how many values
@@ -142,6 +144,9 @@ pub struct ReadOptions {
     pub currency: Option<String>,
     /// How the file writes dates such as `01/02/2024` (`--date-order`).
     pub date_order: Option<patron_domain::DateOrder>,
+    /// Whether each customer an orders file names without a customer record becomes a record
+    /// of its own, holding its source and id alone (`--customers-from-orders`).
+    pub customers_from_orders: bool,
 }
 
 impl ReadOptions {
@@ -153,6 +158,7 @@ impl ReadOptions {
             source: None,
             currency: None,
             date_order: None,
+            customers_from_orders: false,
         }
     }
 
@@ -455,25 +461,32 @@ pub async fn import_file(
     progress.finish_and_clear();
     let mut summary = assembler.summary;
     if let Some(customers) = assembler.order_customers {
-        summary.customers_known_by_id = add_customers_known_by_id(store, &customers).await?;
+        let absent: Vec<(String, String)> = store
+            .customers_only_in_orders()
+            .await?
+            .into_iter()
+            .filter(|(source, id)| customers.contains(&fxhash(&(source, id))))
+            .collect();
+        if opts.customers_from_orders {
+            add_customers_known_by_id(store, &absent).await?;
+            summary.customers_known_by_id = absent.len() as u64;
+        } else {
+            summary.customers_without_record = absent.len() as u64;
+        }
     }
     // JSON rows name their own keys; report those no column matched, once.
     summary.unknown_columns.extend(assembler.unknown_keys);
     Ok(summary)
 }
 
-/// Stores a record with its id alone for each of `customers` (hashes of source and id) that
-/// orders name
-/// and no customer record has (an orders-only export such as UCI's Online Retail), so that
-/// their orders reach a profile. A customer file of the same source and ids fills them in
-/// later; an existing record is never replaced. Returns how many were stored.
-async fn add_customers_known_by_id(store: &Store, customers: &HashSet<u64>) -> anyhow::Result<u64> {
-    let absent: Vec<(String, String)> = store
-        .customers_only_in_orders()
-        .await?
-        .into_iter()
-        .filter(|(source, id)| customers.contains(&fxhash(&(source, id))))
-        .collect();
+/// Stores a record with its id alone for each of the `absent` customers (source, id) that
+/// orders name and no customer record has (an orders-only export such as UCI's Online
+/// Retail), so that their orders reach a profile. A customer file of the same source and ids
+/// fills them in later; an existing record is never replaced.
+async fn add_customers_known_by_id(
+    store: &Store,
+    absent: &[(String, String)],
+) -> anyhow::Result<()> {
     for chunk in absent.chunks(10_000) {
         let batch = RecordBatch {
             absent_customers: chunk
@@ -489,7 +502,7 @@ async fn add_customers_known_by_id(store: &Store, customers: &HashSet<u64>) -> a
         };
         store.write_batch(batch).await?;
     }
-    Ok(absent.len() as u64)
+    Ok(())
 }
 
 /// A data row's number, what its cleaning produced (a Shopify order row may also yield its
@@ -944,6 +957,15 @@ fn clean_row(
         match serde_json::from_str(&raw) {
             Ok(serde_json::Value::Object(mut object)) if !injected.is_empty() => {
                 for &(column, value) in &injected {
+                    // The row's own blank column for it goes, or the fixed row would hold
+                    // the field twice and be refused again.
+                    let blank: Vec<&String> = header
+                        .iter()
+                        .zip(columns)
+                        .filter(|(_, c)| **c == Some(column))
+                        .map(|(h, _)| h)
+                        .collect();
+                    object.retain(|k, _| !blank.contains(&k) && !k.eq_ignore_ascii_case(column));
                     object.insert(column.into(), value.into());
                 }
                 serde_json::Value::Object(object).to_string()

@@ -129,7 +129,7 @@ async fn an_agent_signs_in_searches_and_opens_a_customer_in_chromium() {
         .text()
         .await
         .unwrap();
-    assert_eq!(count, "4");
+    assert_eq!(count, "3");
     save_screenshot("overview.png", &c.screenshot().await.unwrap());
 
     c.find(Locator::Css("input[name=q]"))

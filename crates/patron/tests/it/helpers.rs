@@ -285,7 +285,7 @@ p4,S4,Old Mug,Kitchen,Copperline,5.00,USD,false
 ";
 
 /// Orders: Ann buys through web and pos, Bob once; one line with a bad price, one refunded
-/// order, and one order of a customer no customer file has (who becomes a record by id).
+/// order, and one order of an unknown customer.
 pub const ORDERS: &str = "\
 source,order_id,customer_source_id,placed_at,status,currency,product_id,quantity,unit_price
 web,o1,w1,2024-05-01T10:00:00Z,completed,USD,p1,2,9.50
@@ -294,7 +294,7 @@ pos,o2,p1,2024-06-01T10:00:00+08:00,completed,USD,p3,1,25.00
 web,o3,w2,2024-06-15T10:00:00Z,completed,USD,p1,1,9.50
 web,o4,w2,2024-06-20T10:00:00Z,refunded,USD,p2,1,40.00
 web,o5,w2,2024-06-21T10:00:00Z,completed,USD,p3,1,25.999
-web,o6,ghost,2024-06-10T10:00:00Z,completed,USD,p3,1,25.00
+web,o6,ghost,2024-06-22T10:00:00Z,completed,USD,p3,1,25.00
 ";
 
 /// Parses CSV output into rows of (column → value).
