@@ -26,7 +26,11 @@ for target in rules clean csv_import tracking; do
   if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -s none "corpus/$target" -- \
     -runs="$RUNS" -seed=1 -max_len=4096 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log" >&2
-    echo "fuzzing $target failed; a crashing input is in fuzz/artifacts/$target/" >&2
+    if compgen -G "artifacts/$target/*" >/dev/null; then
+      echo "fuzzing $target failed; a crashing input is in fuzz/artifacts/$target/" >&2
+    else
+      echo "fuzzing $target failed before any input crashed it (see the log above)" >&2
+    fi
     exit 1
   fi
   grep -E "^Done" "$log"

@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use patron_domain::{
-    clean_customer, clean_order_line, CleanConfig, RawRow, CUSTOMER_COLUMNS, ORDER_COLUMNS,
+    clean_customer, clean_order_line, CleanConfig, DateOrder, RawRow, CUSTOMER_COLUMNS,
+    ORDER_COLUMNS,
 };
 
 fuzz_target!(|data: &str| {
@@ -30,6 +31,14 @@ fuzz_target!(|data: &str| {
                 assert_eq!(r2.email.as_ref(), Some(e));
             }
         }
-        let _ = clean_order_line(&row);
+        // Dates read with and without the file's day/month order.
+        for date_order in [None, Some(DateOrder::DayFirst), Some(DateOrder::MonthFirst)] {
+            let cfg = CleanConfig {
+                date_order,
+                ..CleanConfig::default()
+            };
+            let _ = clean_order_line(&row, &cfg);
+            let _ = clean_customer(&row, &cfg);
+        }
     }
 });
