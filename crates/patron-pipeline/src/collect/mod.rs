@@ -833,12 +833,36 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
     };
     let mut flat = Vec::new();
     flatten("", &object, &mut flat);
-    let mut fields = Vec::new();
+    let mut fields: Vec<(&'static str, String)> = Vec::new();
+    let mut held_by: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
     let keys: Vec<String> = flat.iter().map(|(key, _)| key.clone()).collect();
     for ((key, value), column) in flat.into_iter().zip(map.resolve_header(&keys)) {
         match column {
-            Some(c) => fields.push((c, value)),
+            // Two keys holding one field (`phone` and `mobile`): a blank one gives way, two
+            // values are refused, as a CSV header with two such columns is.
+            Some(c) => match fields.iter().position(|(f, _)| *f == c) {
+                None => {
+                    fields.push((c, value));
+                    held_by.push(key);
+                }
+                Some(i) if fields[i].1.trim().is_empty() => {
+                    fields[i].1 = value;
+                    held_by[i] = key;
+                }
+                Some(i) if value.trim().is_empty() || value.trim() == fields[i].1.trim() => {}
+                Some(i) => {
+                    let err = Unparsable {
+                        reason: format!(
+                            "keys {:?} and {key:?} both hold {c}, and a record keeps one value \
+                             per field: drop one, or ignore one with --map '{key}=-'",
+                            held_by[i]
+                        ),
+                        raw: Some(line.to_owned()),
+                    };
+                    return (Err(err), unknown);
+                }
+            },
             None if !map.ignored(&key) => unknown.push(key),
             None => {}
         }

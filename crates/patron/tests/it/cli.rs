@@ -730,7 +730,9 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
          {\"source\":\"app\",\"source_id\":\"u2\",\"phone\":\"+82 10-1234-5678\"}\n\
          {not json}\n\
          [1,2]\n\
-         {\"source\":\"app\",\"email\":\"no-id@example.com\"}\n",
+         {\"source\":\"app\",\"email\":\"no-id@example.com\"}\n\
+         {\"source\":\"app\",\"source_id\":\"u3\",\"phone\":\"\",\"mobile\":\"+82 10-9999-0000\"}\n\
+         {\"source\":\"app\",\"source_id\":\"u4\",\"phone\":\"+82 10 1111 2222\",\"mobile\":\"+82 10 3333 4444\"}\n",
     );
     let out = env.patron_ok(&[
         "import",
@@ -744,15 +746,24 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
         "tier=-",
     ]);
     assert!(
-        out.contains("(JSON Lines, UTF-8): read 5, stored 2, rejected 3"),
+        out.contains("(JSON Lines, UTF-8): read 7, stored 3, rejected 4"),
         "{out}"
+    );
+    // Two keys holding one field: a blank one gives way, two values are refused.
+    let rejected = csv_rows(&env.patron_ok(&["quarantine", "list"]));
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r["reason"].contains("keys \"mobile\" and \"phone\" both hold phone")),
+        "{rejected:?}"
     );
     // A key ignored on purpose is not reported as unknown.
     assert!(out.contains("unknown columns ignored: vip"), "{out}");
     assert!(!out.contains("tier"), "{out}");
     env.patron_ok(&["run", "unify"]);
     let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
-    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles.len(), 3);
+    assert!(profiles.iter().any(|p| p["phone"] == "+821099990000"));
     let kim = profiles
         .iter()
         .find(|p| p["email"] == "kim@example.com")
