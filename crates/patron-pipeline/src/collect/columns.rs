@@ -114,12 +114,107 @@ const ALIASES: &[(&str, &[&str])] = &[
 
 /// Spellings that hold a canonical column only when no other column of the file does (by its
 /// own name, `--map` or [`ALIASES`]): a file with `address` and `address_1`, or `customer_id`
-/// and `rec_id`, imports as it did before these were known.
+/// and `rec_id`, imports as it did before these were known. Of two such columns for one
+/// field, the spelling listed first holds it (a shop's billing address before its shipping
+/// address).
 const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     ("source_id", &["record_id", "rec_id"]),
-    ("address_line1", &["address_1", "address_line_1"]),
-    ("address_line2", &["address_2", "address_line_2"]),
-    ("city", &["suburb", "town", "locality"]),
+    (
+        "address_line1",
+        &[
+            "address_1",
+            "address_line_1",
+            "billing_address_1",
+            "billing_address",
+            "billing_street",
+            "shipping_address_1",
+            "shipping_address",
+            "shipping_street",
+        ],
+    ),
+    (
+        "address_line2",
+        &[
+            "address_2",
+            "address_line_2",
+            "billing_address_2",
+            "shipping_address_2",
+        ],
+    ),
+    (
+        "city",
+        &[
+            "suburb",
+            "town",
+            "locality",
+            "billing_city",
+            "shipping_city",
+        ],
+    ),
+    // Shop, CRM and marketplace customer exports (WooCommerce, Magento, HubSpot, ...).
+    (
+        "email",
+        &["billing_email", "customer_email", "contact_email"],
+    ),
+    (
+        "phone",
+        &[
+            "billing_phone",
+            "mobile_phone_number",
+            "primary_phone",
+            "customer_phone",
+            "contact_phone",
+            "shipping_phone",
+        ],
+    ),
+    (
+        "first_name",
+        &[
+            "billing_first_name",
+            "billing_firstname",
+            "shipping_first_name",
+            "shipping_firstname",
+        ],
+    ),
+    (
+        "last_name",
+        &[
+            "billing_last_name",
+            "billing_lastname",
+            "shipping_last_name",
+            "shipping_lastname",
+        ],
+    ),
+    (
+        "postal_code",
+        &[
+            "billing_postcode",
+            "billing_zip",
+            "billing_postal_code",
+            "shipping_postcode",
+            "shipping_zip",
+            "shipping_postal_code",
+        ],
+    ),
+    (
+        "region",
+        &["state_region", "billing_state", "shipping_state"],
+    ),
+    (
+        "country",
+        &["country_region", "billing_country", "shipping_country"],
+    ),
+    (
+        "created_at",
+        &[
+            "customer_since",
+            "date_registered",
+            "registration_date",
+            "date_created",
+            "created_date",
+            "create_date",
+        ],
+    ),
     // Order exports' own names (UCI's Online Retail, Olist, shop and till systems): a file
     // that also has a column of the canonical name or a spelling above keeps that one.
     ("source_id", &["customerid"]),
@@ -229,13 +324,27 @@ impl ColumnMap {
     }
 
     /// The canonical column each column of a file's header holds; a column known only by a
-    /// [`FALLBACK_ALIASES`] spelling is unknown when another column holds its field.
+    /// [`FALLBACK_ALIASES`] spelling is unknown when another column holds its field, or an
+    /// earlier-listed spelling does.
     pub fn resolve_header(&self, header: &[String]) -> Vec<Option<&'static str>> {
         let keys: Vec<String> = header.iter().map(|h| key(h)).collect();
         let first: Vec<Option<&'static str>> = keys.iter().map(|h| self.resolve_first(h)).collect();
-        keys.iter()
+        let fallbacks: Vec<Option<(&'static str, usize)>> = keys
+            .iter()
             .zip(&first)
-            .map(|(h, c)| c.or_else(|| self.fallback(h).filter(|f| !first.contains(&Some(*f)))))
+            .map(|(h, c)| c.is_none().then(|| self.fallback(h)).flatten())
+            .collect();
+        let outranked = |(field, rank): (&str, usize)| {
+            first.contains(&Some(field))
+                || fallbacks
+                    .iter()
+                    .flatten()
+                    .any(|&(f, r)| f == field && r < rank)
+        };
+        first
+            .iter()
+            .zip(&fallbacks)
+            .map(|(c, f)| c.or_else(|| f.filter(|&f| !outranked(f)).map(|(f, _)| f)))
             .collect()
     }
 
@@ -256,12 +365,20 @@ impl ColumnMap {
         spelt(ALIASES, columns, &normalized)
     }
 
-    /// The canonical column a [`FALLBACK_ALIASES`] spelling names (not a `--map`ped column).
-    fn fallback(&self, h: &str) -> Option<&'static str> {
+    /// The canonical column a [`FALLBACK_ALIASES`] spelling names (not a `--map`ped column),
+    /// with the spelling's place in the list: the lower, the stronger its claim.
+    fn fallback(&self, h: &str) -> Option<(&'static str, usize)> {
         if self.user_map(h).is_some() {
             return None;
         }
-        spelt(FALLBACK_ALIASES, self.kind.columns(), &normalize(h))
+        let normalized = normalize(h);
+        FALLBACK_ALIASES
+            .iter()
+            .filter(|(c, _)| self.kind.columns().contains(c))
+            .flat_map(|(c, spellings)| spellings.iter().map(move |s| (*c, *s)))
+            .enumerate()
+            .find(|(_, (_, s))| *s == normalized)
+            .map(|(rank, (c, _))| (c, rank))
     }
 }
 
@@ -366,6 +483,55 @@ mod tests {
                 None
             ]
         );
+        // A shop's customer export (WooCommerce's column names): billing before shipping.
+        let plain = ColumnMap::new(ImportKind::Customers, &[]).unwrap();
+        assert_eq!(
+            plain.resolve_header(&header(&[
+                "Email",
+                "Billing First Name",
+                "Billing Last Name",
+                "Shipping Address 1",
+                "Billing Address 1",
+                "Billing City",
+                "Shipping City",
+                "Billing Postcode",
+                "Billing Country",
+                "Billing Phone",
+                "Date Registered",
+            ])),
+            [
+                Some("email"),
+                Some("first_name"),
+                Some("last_name"),
+                None,
+                Some("address_line1"),
+                Some("city"),
+                None,
+                Some("postal_code"),
+                Some("country"),
+                Some("phone"),
+                Some("created_at"),
+            ]
+        );
+        // A CRM's (HubSpot's): the mobile number gives way to the phone number.
+        assert_eq!(
+            plain.resolve_header(&header(&[
+                "Phone Number",
+                "Mobile Phone Number",
+                "Street Address",
+                "State/Region",
+                "Country/Region",
+                "Create Date",
+            ])),
+            [
+                Some("phone"),
+                None,
+                Some("address_line1"),
+                Some("region"),
+                Some("country"),
+                Some("created_at"),
+            ]
+        );
         // Ignored as asked, so not reported as unknown; a column nobody named is.
         assert!(map.ignored(" home phone"));
         assert!(!map.ignored("favourite colour"));
@@ -401,7 +567,11 @@ mod tests {
             [Some("order_id"), Some("unit_price"), Some("placed_at")]
         );
         // `Price` and `Date` hold the line's unit price and the order's date only when no
-        // other column does.
+        // other column does, and of two such names the one listed first wins.
+        assert_eq!(
+            orders.resolve_header(&header(&["Date", "InvoiceDate"])),
+            [None, Some("placed_at")]
+        );
         assert_eq!(
             orders.resolve_header(&header(&["Date", "Price", "Order Date", "Unit Price"])),
             [None, None, Some("placed_at"), Some("unit_price")]
