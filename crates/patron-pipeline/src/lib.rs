@@ -18,6 +18,6 @@ pub mod stages;
 
 pub use collect::{
     import_file, parse_encoding, ColumnMap, FieldCounts, Format, ImportKind, ImportSummary,
-    ReadOptions,
+    ReadOptions, RECORDS_FROM_ORDERS_SETTING,
 };
 pub use stages::{run_stages, PurchaseModelKind, RunConfig, Stage, StageSummary};

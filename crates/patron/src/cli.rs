@@ -10,7 +10,7 @@ use patron_pipeline::export::{export, ExportKind};
 use patron_pipeline::identity;
 use patron_pipeline::{
     import_file, parse_encoding, run_stages, ColumnMap, ImportKind, ImportSummary,
-    PurchaseModelKind, ReadOptions, RunConfig, Stage,
+    PurchaseModelKind, ReadOptions, RunConfig, Stage, RECORDS_FROM_ORDERS_SETTING,
 };
 use patron_server::{AppState, TlsSetting};
 use patron_store::{Rotation, RotationOptions, Store, StoreConfig};
@@ -1722,8 +1722,11 @@ pub async fn import(
     opts: &ReadOptions,
 ) -> anyhow::Result<ImportSummary> {
     let pb = progress_bar(0, kind.name());
+    // Counting them reads the whole record table: only once some were made.
     let known_by_id = match kind {
-        ImportKind::Customers => store.records_known_by_id_count().await?,
+        ImportKind::Customers if store.setting(RECORDS_FROM_ORDERS_SETTING).await?.is_some() => {
+            store.records_known_by_id_count().await?
+        }
         _ => 0,
     };
     let s = import_file(store, kind, file, opts, &cfg.clean, &pb).await?;

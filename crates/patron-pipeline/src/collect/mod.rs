@@ -479,6 +479,10 @@ pub async fn import_file(
     Ok(summary)
 }
 
+/// Set once records were made from orders (`--customers-from-orders`): only then is a
+/// customer import worth checking for records it filled in.
+pub const RECORDS_FROM_ORDERS_SETTING: &str = "records_from_orders";
+
 /// Stores a record with its id alone for each of the `absent` customers (source, id) that
 /// orders name and no customer record has (an orders-only export such as UCI's Online
 /// Retail), so that their orders reach a profile. A customer file of the same source and ids
@@ -501,6 +505,9 @@ async fn add_customers_known_by_id(
             ..RecordBatch::default()
         };
         store.write_batch(batch).await?;
+    }
+    if !absent.is_empty() {
+        store.put_setting(RECORDS_FROM_ORDERS_SETTING, b"1").await?;
     }
     Ok(())
 }
