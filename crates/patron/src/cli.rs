@@ -17,7 +17,7 @@ use patron_store::{Rotation, RotationOptions, Store, StoreConfig};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Patron: a self-hosted customer data platform for retailers.
 #[derive(Debug, Parser)]
@@ -469,10 +469,21 @@ pub enum EvalCommand {
     /// Pairwise precision, recall and F1 of the stored profiles against the true persons
     /// (run `patron run unify` first). Prints JSON.
     Unify {
-        /// CSV with `source`, `source_id` and the true entity in a column named `person` or
-        /// `entity` (default: the demo's DATA_DIR/demo/truth.csv).
+        /// CSV naming each record as `patron import customers` read it (a `source` column or
+        /// --source, and its id as `source_id`, `rec_id`, `unique_id`, ...) and its true
+        /// entity in a column named `person`, `entity`, `cluster`, ... or --truth-column. The
+        /// labelled file that was imported can be it. Default: the demo's
+        /// DATA_DIR/demo/truth.csv.
         #[arg(long)]
         truth: Option<PathBuf>,
+        /// The system the truth file's records come from, for a file without a `source`
+        /// column (as given to `patron import customers --source`).
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// The truth file's column holding the true entity, when it is not one of `person`,
+        /// `entity`, `entity_id`, `person_id`, `true_id`, `cluster`, `cluster_id`, `truth`.
+        #[arg(long, value_name = "COLUMN")]
+        truth_column: Option<String>,
     },
     /// Fit BG/NBD, Pareto/NBD and Gamma-Gamma on a transactions file and print their
     /// parameters, standard errors and log-likelihoods as JSON (no database needed).
@@ -1489,11 +1500,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval {
-            command: EvalCommand::Unify { truth },
+            command:
+                EvalCommand::Unify {
+                    truth,
+                    source,
+                    truth_column,
+                },
         } => {
             let truth = truth.unwrap_or_else(|| cfg.store.data_dir.join("demo").join("truth.csv"));
+            let truth = patron_pipeline::collect::read_truth(
+                &truth,
+                source.as_deref(),
+                truth_column.as_deref(),
+            )?;
             let store = cfg.open_store().await?;
-            let report = eval_unify(&store, &truth).await?;
+            let report = eval_unify(&store, truth).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -1989,36 +2010,12 @@ pub async fn serve_until_stopped(
     patron_server::serve(listener, tls_config, app).await
 }
 
-/// Reads a truth file and compares the stored record → profile links with it pair by pair.
-async fn eval_unify(store: &Store, truth: &Path) -> anyhow::Result<serde_json::Value> {
-    let mut reader = csv::Reader::from_path(truth)
-        .with_context(|| format!("cannot read the truth file {}", truth.display()))?;
-    let header = reader.headers()?.clone();
-    let col = |names: &[&str]| {
-        header
-            .iter()
-            .position(|h| names.contains(&h.trim()))
-            .with_context(|| {
-                format!(
-                    "{}: needs a column named {}",
-                    truth.display(),
-                    names.join(" or ")
-                )
-            })
-    };
-    let (source, source_id, entity) = (
-        col(&["source"])?,
-        col(&["source_id"])?,
-        col(&["person", "entity"])?,
-    );
-    let mut entity_of: HashMap<(String, String), u64> = HashMap::new();
-    let mut ids: HashMap<String, u64> = HashMap::new();
-    for row in reader.records() {
-        let row = row.with_context(|| format!("{}: malformed row", truth.display()))?;
-        let next = ids.len() as u64;
-        let e = *ids.entry(row[entity].to_owned()).or_insert(next);
-        entity_of.insert((row[source].to_owned(), row[source_id].to_owned()), e);
-    }
+/// Compares the stored record → profile links with the true entities pair by pair.
+async fn eval_unify(
+    store: &Store,
+    truth: patron_pipeline::collect::Truth,
+) -> anyhow::Result<serde_json::Value> {
+    let entity_of = &truth.entity_of;
     let (mut clusters, mut labels, mut unknown, mut unlinked) =
         (Vec::new(), Vec::new(), 0u64, 0u64);
     let mut profile_numbers: HashMap<i64, u32> = HashMap::new();
@@ -2039,10 +2036,19 @@ async fn eval_unify(store: &Store, truth: &Path) -> anyhow::Result<serde_json::V
     if unlinked > 0 {
         anyhow::bail!("{unlinked} records have no profile yet: run `patron run unify` first");
     }
+    if clusters.is_empty() {
+        anyhow::bail!(
+            "none of the truth file's {} labelled records is stored: import them first, and \
+             name their system with --source as it was given to the import",
+            entity_of.len()
+        );
+    }
     let q = patron_engine::matching::pair_quality(&clusters, &labels);
     Ok(serde_json::json!({
         "records": clusters.len(),
         "records_not_in_truth": unknown,
+        "truth_records_not_stored": entity_of.len().saturating_sub(clusters.len()),
+        "truth_rows_without_entity": truth.unlabelled,
         "true_entities": labels.iter().collect::<std::collections::HashSet<_>>().len(),
         "profiles": profile_numbers.len(),
         "precision": q.precision,

@@ -44,12 +44,24 @@ const ALIASES: &[(&str, &[&str])] = &[
             "customer_code",
         ],
     ),
-    ("first_name", &["firstname", "given_name", "forename"]),
-    ("last_name", &["lastname", "surname", "family_name"]),
+    (
+        "first_name",
+        &["firstname", "given_name", "givenname", "forename", "fname"],
+    ),
+    (
+        "last_name",
+        &["lastname", "surname", "family_name", "familyname", "lname"],
+    ),
     ("name", &["full_name", "fullname", "customer_name"]),
     (
         "birth_date",
-        &["dob", "date_of_birth", "birthday", "birthdate"],
+        &[
+            "dob",
+            "date_of_birth",
+            "dateofbirth",
+            "birthday",
+            "birthdate",
+        ],
     ),
     ("gender", &["sex"]),
     (
@@ -118,7 +130,21 @@ const ALIASES: &[(&str, &[&str])] = &[
 /// field, the spelling listed first holds it (a shop's billing address before its shipping
 /// address).
 const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
-    ("source_id", &["record_id", "rec_id"]),
+    // A record's id under other names (Splink's example data, CRMs' contact exports, a bare
+    // `Id`): in a customers file the customer's, and only when no column says so outright.
+    (
+        "source_id",
+        &[
+            "record_id",
+            "rec_id",
+            "unique_id",
+            "contact_id",
+            "client_id",
+            "customer_key",
+            "uid",
+            "id",
+        ],
+    ),
     (
         "address_line1",
         &[
@@ -154,7 +180,16 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     // Shop, CRM and marketplace customer exports (WooCommerce, Magento, HubSpot, ...).
     (
         "email",
-        &["billing_email", "customer_email", "contact_email"],
+        &[
+            "billing_email",
+            "customer_email",
+            "contact_email",
+            "email_1",
+            "email1",
+            "primary_email",
+            "personal_email",
+            "work_email",
+        ],
     ),
     (
         "phone",
@@ -165,11 +200,16 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
             "customer_phone",
             "contact_phone",
             "shipping_phone",
+            "phone_1",
+            "phone1",
+            "home_phone",
+            "work_phone",
         ],
     ),
     (
         "first_name",
         &[
+            "first",
             "billing_first_name",
             "billing_firstname",
             "shipping_first_name",
@@ -179,6 +219,7 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     (
         "last_name",
         &[
+            "last",
             "billing_last_name",
             "billing_lastname",
             "shipping_last_name",
@@ -450,6 +491,47 @@ mod tests {
         check("Address Line 1", Some("address_line1"));
         check("address_2", Some("address_line2"));
         check("Suburb", Some("city"));
+        check("unique_id", Some("source_id"));
+        check("Id", Some("source_id"));
+        check("GivenName", Some("first_name"));
+        check("DateOfBirth", Some("birth_date"));
+        check("Phone 1", Some("phone"));
+        // Splink's example data: `unique_id` is the record's id; a file with a customer id
+        // keeps that one, and a bare `Id` gives way to any named id.
+        let plain_header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            map.resolve_header(&plain_header(&[
+                "unique_id",
+                "first_name",
+                "surname",
+                "dob",
+                "city",
+                "email",
+                "cluster"
+            ])),
+            [
+                Some("source_id"),
+                Some("first_name"),
+                Some("last_name"),
+                Some("birth_date"),
+                Some("city"),
+                Some("email"),
+                None
+            ]
+        );
+        assert_eq!(
+            map.resolve_header(&plain_header(&["Id", "Contact ID", "First", "Last"])),
+            [
+                None,
+                Some("source_id"),
+                Some("first_name"),
+                Some("last_name")
+            ]
+        );
+        assert_eq!(
+            map.resolve_header(&plain_header(&["id", "customer_id"])),
+            [None, Some("source_id")]
+        );
         let header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             map.resolve_header(&header(&[

@@ -7,9 +7,11 @@ mod input;
 
 pub use input::{open as open_input, Opened};
 mod shopify;
+mod truth;
 
 pub use columns::ColumnMap;
 pub use input::{parse_encoding, Format};
+pub use truth::{read_truth, Truth, ENTITY_COLUMNS};
 
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;

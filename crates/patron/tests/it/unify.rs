@@ -211,7 +211,86 @@ async fn demo_duplicates_unify_with_precision_and_recall_of_at_least_0_98() {
     let out = env.patron(&["eval", "unify", "--truth", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a column naming each record's true entity"),
+        "{err}"
+    );
+    let bad = env.write("truth.csv", "person,b\n1,2\n");
+    let out = env.patron(&["eval", "unify", "--truth", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a column named source"), "{err}");
+}
+
+/// A labelled export (Splink's example data has this shape: `unique_id`, a `cluster` per true
+/// person, no `source`) is imported and then scored against itself.
+#[tokio::test]
+async fn a_labelled_export_is_its_own_truth_file() {
+    use crate::helpers::{Db, TestEnv};
+    let env = TestEnv::new(Db::Sqlite).await;
+    let file = env.write(
+        "fake.csv",
+        "unique_id,first_name,surname,dob,city,email,cluster\n\
+         0,Robert,Allen,1971-06-24,,robert255@smith.net,0\n\
+         1,Robert,Allen,1971-06-24,,robert255@smith.net,0\n\
+         2,Robert,Allen,1971-06-24,London,robert255@smith.net,0\n\
+         3,Grace,Kelly,1997-04-26,Hull,grace.kelly52@jones.com,1\n\
+         4,Grace,Kelly,1997-04-26,,grace.kelly52@jones.com,1\n\
+         5,Logan,Murphy,1973-08-01,,logan@murphy.org,2\n\
+         6,Ann,Lee,1980-01-02,Leeds,ann@lee.example,3\n\
+         7,Ann,Lee,,,,\n",
+    );
+    let path = file.to_str().unwrap();
+    let out = env.patron_ok(&["import", "customers", path, "--source", "fake"]);
+    assert!(out.contains("stored 8"), "{out}");
+    env.patron_ok(&["run", "unify"]);
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "unify", "--truth", path];
+        args.extend_from_slice(extra);
+        env.patron(&args)
+    };
+    let out = eval(&["--source", "fake"]);
+    assert!(out.status.success(), "{out:?}");
+    let q: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The unlabelled row is a stored record the truth does not name.
+    assert_eq!(q["records"], 7, "{q}");
+    assert_eq!(q["records_not_in_truth"], 1, "{q}");
+    assert_eq!(q["truth_rows_without_entity"], 1, "{q}");
+    assert_eq!(q["true_entities"], 4, "{q}");
+    assert_eq!(q["true_pairs"], 4, "{q}");
+    assert_eq!(
+        (q["precision"].as_f64(), q["recall"].as_f64()),
+        (Some(1.0), Some(1.0)),
+        "{q}"
+    );
+
+    // The column named explicitly: by `dob`, the two Ann Lees would be one person were the
+    // second's birth date known; it is not, so that row is left out.
+    let out = eval(&["--source", "fake", "--truth-column", "DOB"]);
+    let q: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(q["truth_rows_without_entity"], 1, "{q}");
+    assert_eq!(q["true_entities"], 4, "{q}");
+    assert_eq!(q["true_pairs"], 4, "{q}");
+
+    // What is missing is said, and nothing is scored against the wrong records.
+    let fails = |extra: &[&str], expected: &str| {
+        let out = eval(extra);
+        assert!(!out.status.success(), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    };
+    fails(&[], "--source NAME");
+    fails(
+        &["--source", "web"],
+        "none of the truth file's 7 labelled records is stored",
+    );
+    fails(
+        &["--source", "fake", "--truth-column", "colour"],
+        "no column named \"colour\"",
+    );
+    let unlabelled = env.write("ids.csv", "source,rec_id\nfake,1\n");
+    let out = env.patron(&["eval", "unify", "--truth", unlabelled.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--truth-column"), "{err}");
 }
 
 /// The deterministic rules are the retailer's to set: a source whose contact data cannot be
