@@ -433,6 +433,22 @@ mod tests {
         }
     }
 
+    /// An example number (digits), and each of it with a digit dropped, a digit changed (by
+    /// `shift`), or one added.
+    fn near_misses(example: &str, shift: u8) -> Vec<String> {
+        let mut variants = vec![example.to_owned(), format!("{example}7")];
+        for i in 0..example.len() {
+            let mut dropped = example.to_owned();
+            dropped.remove(i);
+            variants.push(dropped);
+            let mut changed = example.to_owned();
+            let digit = (example.as_bytes()[i] - b'0' + shift) % 10;
+            changed.replace_range(i..=i, &digit.to_string());
+            variants.push(changed);
+        }
+        variants
+    }
+
     /// The compiled validity rules and the E.164 string agree with the crate's own
     /// `is_valid_with` and formatter on every region's example numbers and near misses (a
     /// digit dropped, added or changed), written with and without the country code.
@@ -459,17 +475,7 @@ mod tests {
             .flatten()
             .filter_map(|d| d.example());
             for example in examples {
-                let mut variants = vec![example.to_owned()];
-                for (i, _) in example.char_indices() {
-                    let mut dropped = example.to_owned();
-                    dropped.remove(i);
-                    variants.push(dropped);
-                    let mut changed = example.to_owned();
-                    let digit = (example.as_bytes()[i] - b'0' + 3) % 10;
-                    changed.replace_range(i..=i, &digit.to_string());
-                    variants.push(changed);
-                }
-                variants.push(format!("{example}7"));
+                let variants = near_misses(example, 3);
                 // Regions Patron cannot name as a country (Ascension `AC`, the non-geographic
                 // `001`) are only written with their country code.
                 let region = Country::parse(meta.id())
@@ -530,17 +536,7 @@ mod tests {
                     .flatten()
                     .filter_map(|d| d.example());
                 for example in examples {
-                    let mut variants = vec![example.to_owned(), format!("{example}7")];
-                    for i in 0..example.len() {
-                        let mut dropped = example.to_owned();
-                        dropped.remove(i);
-                        variants.push(dropped);
-                        let mut changed = example.to_owned();
-                        let digit = (example.as_bytes()[i] - b'0' + 7) % 10;
-                        changed.replace_range(i..=i, &digit.to_string());
-                        variants.push(changed);
-                    }
-                    for v in variants {
+                    for v in near_misses(example, 7) {
                         let written = [
                             format!("+{}{v}", meta.country_code()),
                             format!("{}{v}", meta.country_code()),
