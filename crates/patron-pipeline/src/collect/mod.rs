@@ -25,8 +25,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
 
-/// Rows cleaned and written per transaction.
-const BATCH_ROWS: usize = 5_000;
+/// Rows cleaned and written per transaction. The single writer is what bounds a large
+/// import, and each commit writes again the pages the previous one wrote: at 1,000,000
+/// customer rows 20,000 a transaction took 10.3–11.9 s against 12.6–12.9 s at 5,000 (peak
+/// memory 400 MB against 265 MB); 50,000 was no faster and took 600 MB.
+const BATCH_ROWS: usize = 20_000;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
