@@ -594,6 +594,17 @@ mod tests {
             }
         });
         println!("{read_plain} of {compared} read as plain digits");
+        // The trunk prefix is taken off without the parser: by the pattern for it (GB), and
+        // by the national prefix alone (DE).
+        with_database(|db, rules| {
+            for (raw, region, e164) in [
+                ("02079460958", "GB", "+442079460958"),
+                ("0301234567", "DE", "+49301234567"),
+            ] {
+                let plain = plain_digits(db, rules, raw, region.parse().ok());
+                assert_eq!(plain.map(|p| p.0).as_deref(), Some(e164), "{raw}");
+            }
+        });
         // Most numbers written plainly skip the parser.
         assert!(compared > 100_000, "only {compared} compared");
         assert!(read_plain > compared / 10, "{read_plain} of {compared}");

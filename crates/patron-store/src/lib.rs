@@ -388,7 +388,7 @@ impl Store {
 ///   2 MB cache turns that into constant re-reads.
 /// - `synchronous = NORMAL`: in WAL mode it never corrupts the file and loses no commit when the
 ///   process dies; only a power cut may undo the last commits. It syncs at checkpoints instead
-///   of at every commit (fsync is slow on virtual disks, and an import commits every 5,000
+///   of at every commit (fsync is slow on virtual disks, and an import commits every 20,000
 ///   rows), and checkpoints run every 64 MB of log instead of every 4 MB.
 /// - `secure_delete`: deleted and overwritten content is zeroed, so an erased person (and an
 ///   old version of anyone's record) does not live on in free pages of the file.

@@ -151,10 +151,8 @@ pub enum Command {
         kind: ImportKindArg,
         /// The file.
         file: PathBuf,
-        /// Map an input column to a canonical one, e.g. --map 'Mobile=phone', or ignore it
-        /// with --map 'Mobile=-' (repeatable).
-        #[arg(long = "map", value_name = "COLUMN=CANONICAL")]
-        maps: Vec<String>,
+        #[command(flatten)]
+        read: ReadArgs,
         /// The system the rows come from (web, pos, wechat, ...), for a file without a
         /// `source` column; a row's own non-empty `source` wins.
         #[arg(long, value_name = "NAME")]
@@ -173,13 +171,6 @@ pub enum Command {
         /// orders wait for the customer's record.
         #[arg(long)]
         customers_from_orders: bool,
-        /// A file of COLUMN=CANONICAL lines, applied before --map.
-        #[arg(long, value_name = "FILE")]
-        mapping: Option<PathBuf>,
-        /// Text encoding: auto (UTF-8, else GB18030), or a label such as utf-8, gb18030, gbk,
-        /// shift_jis, windows-1252.
-        #[arg(long, default_value = "auto")]
-        encoding: String,
     },
     /// Run pipeline stages over the stored data (all when none is named).
     Run {
@@ -464,6 +455,43 @@ pub enum ReviewCommand {
     },
 }
 
+/// How a file's columns and text are read: by `patron import`, and by `patron eval unify` for
+/// a labelled copy of what was imported.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Map an input column to a canonical one, e.g. --map 'Mobile=phone', or ignore it with
+    /// --map 'Mobile=-' (repeatable).
+    #[arg(long = "map", value_name = "COLUMN=CANONICAL")]
+    maps: Vec<String>,
+    /// A file of COLUMN=CANONICAL lines, applied before --map.
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    /// Text encoding: auto (UTF-8, else GB18030), or a label such as utf-8, gb18030, gbk,
+    /// shift_jis, windows-1252.
+    #[arg(long, default_value = "auto")]
+    encoding: String,
+}
+
+impl ReadArgs {
+    /// The columns a file of `kind` is read by: the mapping file's, then `--map`'s.
+    fn columns(&self, kind: ImportKind) -> anyhow::Result<ColumnMap> {
+        let mut specs = match &self.mapping {
+            Some(path) => ColumnMap::specs_from_file(path)?,
+            None => Vec::new(),
+        };
+        specs.extend(self.maps.iter().cloned());
+        ColumnMap::new(kind, &specs)
+    }
+}
+
+/// `--source NAME`, trimmed; a blank name is refused.
+fn source_name(source: Option<String>) -> anyhow::Result<Option<String>> {
+    match source.as_deref().map(str::trim) {
+        Some("") => bail!("--source needs a name, e.g. --source pos"),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     /// Pairwise precision, recall and F1 of the stored profiles against the true persons
@@ -484,6 +512,10 @@ pub enum EvalCommand {
         /// `entity`, `entity_id`, `person_id`, `true_id`, `cluster`, `cluster_id`, `truth`.
         #[arg(long, value_name = "COLUMN")]
         truth_column: Option<String>,
+        /// The --map, --mapping and --encoding the file was imported with, so that its
+        /// records are named as the import named them.
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Fit BG/NBD, Pareto/NBD and Gamma-Gamma on a transactions file and print their
     /// parameters, standard errors and log-likelihoods as JSON (no database needed).
@@ -858,27 +890,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Import {
             kind,
             file,
-            maps,
+            read,
             source,
             file_currency,
             date_order,
             customers_from_orders,
-            mapping,
-            encoding,
         } => {
             let kind = ImportKind::from(kind);
-            let mut specs = match &mapping {
-                Some(path) => ColumnMap::specs_from_file(path)?,
-                None => Vec::new(),
-            };
-            specs.extend(maps);
             let opts = ReadOptions {
-                columns: ColumnMap::new(kind, &specs)?,
-                encoding: parse_encoding(&encoding)?,
-                source: match source.as_deref().map(str::trim) {
-                    Some("") => anyhow::bail!("--source needs a name, e.g. --source pos"),
-                    other => other.map(str::to_owned),
-                },
+                columns: read.columns(kind)?,
+                encoding: parse_encoding(&read.encoding)?,
+                source: source_name(source)?,
                 currency: match file_currency {
                     Some(_) if kind == ImportKind::Customers => {
                         anyhow::bail!("--file-currency applies to orders and products files")
@@ -1505,12 +1527,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     truth,
                     source,
                     truth_column,
+                    read,
                 },
         } => {
             let truth = truth.unwrap_or_else(|| cfg.store.data_dir.join("demo").join("truth.csv"));
             let truth = patron_pipeline::collect::read_truth(
                 &truth,
-                source.as_deref(),
+                &read.columns(ImportKind::Customers)?,
+                parse_encoding(&read.encoding)?,
+                source_name(source)?.as_deref(),
                 truth_column.as_deref(),
             )?;
             let store = cfg.open_store().await?;
@@ -2048,7 +2073,7 @@ async fn eval_unify(
         "records": clusters.len(),
         "records_not_in_truth": unknown,
         "truth_records_not_stored": entity_of.len().saturating_sub(clusters.len()),
-        "truth_rows_without_entity": truth.unlabelled,
+        "truth_rows_left_out": truth.left_out,
         "true_entities": labels.iter().collect::<std::collections::HashSet<_>>().len(),
         "profiles": profile_numbers.len(),
         "precision": q.precision,

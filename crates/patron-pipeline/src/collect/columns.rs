@@ -44,24 +44,12 @@ const ALIASES: &[(&str, &[&str])] = &[
             "customer_code",
         ],
     ),
-    (
-        "first_name",
-        &["firstname", "given_name", "givenname", "forename", "fname"],
-    ),
-    (
-        "last_name",
-        &["lastname", "surname", "family_name", "familyname", "lname"],
-    ),
+    ("first_name", &["firstname", "given_name", "forename"]),
+    ("last_name", &["lastname", "surname", "family_name"]),
     ("name", &["full_name", "fullname", "customer_name"]),
     (
         "birth_date",
-        &[
-            "dob",
-            "date_of_birth",
-            "dateofbirth",
-            "birthday",
-            "birthdate",
-        ],
+        &["dob", "date_of_birth", "birthday", "birthdate"],
     ),
     ("gender", &["sex"]),
     (
@@ -130,21 +118,7 @@ const ALIASES: &[(&str, &[&str])] = &[
 /// field, the spelling listed first holds it (a shop's billing address before its shipping
 /// address).
 const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
-    // A record's id under other names (Splink's example data, CRMs' contact exports, a bare
-    // `Id`): in a customers file the customer's, and only when no column says so outright.
-    (
-        "source_id",
-        &[
-            "record_id",
-            "rec_id",
-            "unique_id",
-            "contact_id",
-            "client_id",
-            "customer_key",
-            "uid",
-            "id",
-        ],
-    ),
+    ("source_id", &["record_id", "rec_id"]),
     (
         "address_line1",
         &[
@@ -209,6 +183,8 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     (
         "first_name",
         &[
+            "givenname",
+            "fname",
             "first",
             "billing_first_name",
             "billing_firstname",
@@ -219,6 +195,8 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     (
         "last_name",
         &[
+            "familyname",
+            "lname",
             "last",
             "billing_last_name",
             "billing_lastname",
@@ -303,6 +281,20 @@ const FALLBACK_ALIASES: &[(&str, &[&str])] = &[
     ("quantity", &["quantity_ordered", "units"]),
     ("currency", &["currency_code"]),
     ("status", &["order_status"]),
+    ("birth_date", &["dateofbirth"]),
+    // A record's id under other names (Splink's example data, CRMs' contact exports, a bare
+    // `Id`): in a customers file the customer's, and only when no column above says so.
+    (
+        "source_id",
+        &[
+            "unique_id",
+            "contact_id",
+            "client_id",
+            "customer_key",
+            "uid",
+            "id",
+        ],
+    ),
 ];
 
 /// Resolves input column names to canonical ones for one kind of file.
@@ -442,7 +434,7 @@ fn key(header: &str) -> String {
 }
 
 /// Lower case with every run of characters other than letters and digits as one `_`.
-fn normalize(h: &str) -> String {
+pub(super) fn normalize(h: &str) -> String {
     let mut out = String::with_capacity(h.len());
     for ch in h.chars() {
         if ch.is_alphanumeric() {
@@ -531,6 +523,24 @@ mod tests {
         assert_eq!(
             map.resolve_header(&plain_header(&["id", "customer_id"])),
             [None, Some("source_id")]
+        );
+        assert_eq!(
+            map.resolve_header(&plain_header(&["Id", "CustomerID", "unique_id", "rec_id"])),
+            [None, None, None, Some("source_id")]
+        );
+        assert_eq!(
+            map.resolve_header(&plain_header(&["Id", "CustomerID", "Email"])),
+            [None, Some("source_id"), Some("email")]
+        );
+        // Short spellings give way to the usual ones: a file with both imports as before.
+        assert_eq!(
+            map.resolve_header(&plain_header(&[
+                "First Name",
+                "FName",
+                "DOB",
+                "DateOfBirth"
+            ])),
+            [Some("first_name"), None, Some("birth_date"), None]
         );
         let header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(

@@ -848,8 +848,14 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
     let mut fields: Vec<(&'static str, String)> = Vec::new();
     let mut held_by: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
+    // Keys holding null count for which key holds a field (a null `customer_id` keeps `id`
+    // from standing in for it, as a blank CSV cell would), then are left out as absent.
     let keys: Vec<String> = flat.iter().map(|(key, _)| key.clone()).collect();
-    for ((key, value), column) in flat.into_iter().zip(map.resolve_header(&keys)) {
+    let present = flat
+        .into_iter()
+        .zip(map.resolve_header(&keys))
+        .filter_map(|((key, value), column)| Some(((key, value?), column)));
+    for ((key, value), column) in present {
         match column {
             // Two keys holding one field (`phone` and `mobile`): a blank one gives way, two
             // values are refused, as a CSV header with two such columns is.
@@ -891,7 +897,7 @@ fn json_row(line: &str, map: &ColumnMap) -> (Result<InputRow, Unparsable>, Vec<S
 fn flatten(
     prefix: &str,
     object: &serde_json::Map<String, serde_json::Value>,
-    out: &mut Vec<(String, String)>,
+    out: &mut Vec<(String, Option<String>)>,
 ) {
     for (k, v) in object {
         let key = if prefix.is_empty() {
@@ -901,9 +907,9 @@ fn flatten(
         };
         match v {
             serde_json::Value::Object(inner) => flatten(&key, inner, out),
-            serde_json::Value::Null => {}
-            serde_json::Value::String(s) => out.push((key, s.clone())),
-            other => out.push((key, other.to_string())),
+            serde_json::Value::Null => out.push((key, None)),
+            serde_json::Value::String(s) => out.push((key, Some(s.clone()))),
+            other => out.push((key, Some(other.to_string()))),
         }
     }
 }

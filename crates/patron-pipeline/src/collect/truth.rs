@@ -4,8 +4,9 @@
 //! ...) with the entity in one more column. The labelled export itself can be that file: a
 //! dataset with a `cluster` column is imported and then scored against itself.
 
-use super::{input, ColumnMap, Format, ImportKind};
+use super::{columns::normalize, input, ColumnMap, Format};
 use anyhow::{bail, Context};
+use encoding_rs::Encoding;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -26,23 +27,28 @@ pub const ENTITY_COLUMNS: &[&str] = &[
 pub struct Truth {
     /// (source, source id) → entity.
     pub entity_of: HashMap<(String, String), u64>,
-    /// Rows without an id or an entity, left out.
-    pub unlabelled: u64,
+    /// Rows left out: without an id or an entity, or with another number of fields than the
+    /// header (the import rejects those rows).
+    pub left_out: u64,
 }
 
-/// Reads a truth file (CSV with any usual delimiter, any encoding the import reads, gzip or
-/// not). `source` names the system for a file without a `source` column (a row's own wins);
-/// `entity_column` names the entity's column when it is not one of [`ENTITY_COLUMNS`]. A
-/// record named twice keeps its last row, as the import keeps it.
+/// Reads a truth file (CSV with any usual delimiter, gzip or not) with the customer import's
+/// `columns` (its `--map`s) and `encoding` (`None`: detected, as the import does). `source`
+/// names the system for a file without a `source` column (a row's own wins); `entity_column`
+/// names the entity's column when it is not one of [`ENTITY_COLUMNS`] (either matched as the
+/// import matches names: case, spaces and punctuation aside). A record named twice keeps its
+/// last row, as the import keeps it.
 pub fn read_truth(
     path: &Path,
+    columns: &ColumnMap,
+    encoding: Option<&'static Encoding>,
     source: Option<&str>,
     entity_column: Option<&str>,
 ) -> anyhow::Result<Truth> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the truth file {}", path.display()))?;
     let opened =
-        input::open(Box::new(file), None).with_context(|| format!("{}", path.display()))?;
+        input::open(Box::new(file), encoding).with_context(|| format!("{}", path.display()))?;
     let Format::Csv { delimiter } = opened.format else {
         bail!("{}: a truth file must be CSV", path.display());
     };
@@ -56,13 +62,9 @@ pub fn read_truth(
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
         .collect();
-    let canonical = ColumnMap::new(ImportKind::Customers, &[])?.resolve_header(&header);
+    let canonical = columns.resolve_header(&header);
     let position = |column: &str| canonical.iter().position(|c| *c == Some(column));
-    let named = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.eq_ignore_ascii_case(name.trim()))
-    };
+    let named = |name: &str| header.iter().position(|h| normalize(h) == normalize(name));
     let entity = match entity_column {
         Some(name) => named(name).with_context(|| {
             format!(
@@ -104,10 +106,14 @@ pub fn read_truth(
     let mut numbers: HashMap<String, u64> = HashMap::new();
     for (line, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("{}: malformed row {}", path.display(), line + 2))?;
+        if row.len() != header.len() {
+            truth.left_out += 1;
+            continue;
+        }
         let value = |i: usize| row.get(i).map(str::trim).filter(|v| !v.is_empty());
         let source = source_column.and_then(value).or(source);
         let (Some(source), Some(id), Some(entity)) = (source, value(id), value(entity)) else {
-            truth.unlabelled += 1;
+            truth.left_out += 1;
             continue;
         };
         let next = numbers.len() as u64;

@@ -732,7 +732,9 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
          [1,2]\n\
          {\"source\":\"app\",\"email\":\"no-id@example.com\"}\n\
          {\"source\":\"app\",\"source_id\":\"u3\",\"phone\":\"\",\"mobile\":\"+82 10-9999-0000\"}\n\
-         {\"source\":\"app\",\"source_id\":\"u4\",\"phone\":\"+82 10 1111 2222\",\"mobile\":\"+82 10 3333 4444\"}\n",
+         {\"source\":\"app\",\"source_id\":\"u4\",\"phone\":\"+82 10 1111 2222\",\"mobile\":\"+82 10 3333 4444\"}\n\
+         {\"source\":\"app\",\"id\":\"u5\",\"email\":\"bare-id@example.com\"}\n\
+         {\"source\":\"app\",\"customer_id\":null,\"id\":\"line-9\",\"email\":\"null-id@example.com\"}\n",
     );
     let out = env.patron_ok(&[
         "import",
@@ -746,7 +748,7 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
         "tier=-",
     ]);
     assert!(
-        out.contains("(JSON Lines, UTF-8): read 7, stored 3, rejected 4"),
+        out.contains("(JSON Lines, UTF-8): read 9, stored 4, rejected 5"),
         "{out}"
     );
     // Two keys holding one field: a blank one gives way, two values are refused.
@@ -757,13 +759,20 @@ async fn json_lines_import_with_nested_fields_and_bad_lines() {
             .any(|r| r["reason"].contains("keys \"mobile\" and \"phone\" both hold phone")),
         "{rejected:?}"
     );
-    // A key ignored on purpose is not reported as unknown.
-    assert!(out.contains("unknown columns ignored: vip"), "{out}");
+    // A key ignored on purpose is not reported as unknown; a bare `id` is the record's id
+    // unless another key holds it, even as null (that row has no id, and is rejected).
+    assert!(out.contains("unknown columns ignored: id, vip"), "{out}");
     assert!(!out.contains("tier"), "{out}");
     env.patron_ok(&["run", "unify"]);
     let profiles = csv_rows(&env.patron_ok(&["export", "profiles"]));
-    assert_eq!(profiles.len(), 3);
+    assert_eq!(profiles.len(), 4);
     assert!(profiles.iter().any(|p| p["phone"] == "+821099990000"));
+    let links = csv_rows(&env.patron_ok(&["export", "links"]));
+    assert!(links.iter().any(|l| l["source_id"] == "u5"), "{links:?}");
+    assert!(
+        !links.iter().any(|l| l["source_id"] == "line-9"),
+        "{links:?}"
+    );
     let kim = profiles
         .iter()
         .find(|p| p["email"] == "kim@example.com")

@@ -254,7 +254,7 @@ async fn a_labelled_export_is_its_own_truth_file() {
     // The unlabelled row is a stored record the truth does not name.
     assert_eq!(q["records"], 7, "{q}");
     assert_eq!(q["records_not_in_truth"], 1, "{q}");
-    assert_eq!(q["truth_rows_without_entity"], 1, "{q}");
+    assert_eq!(q["truth_rows_left_out"], 1, "{q}");
     assert_eq!(q["true_entities"], 4, "{q}");
     assert_eq!(q["true_pairs"], 4, "{q}");
     assert_eq!(
@@ -267,7 +267,7 @@ async fn a_labelled_export_is_its_own_truth_file() {
     // second's birth date known; it is not, so that row is left out.
     let out = eval(&["--source", "fake", "--truth-column", "DOB"]);
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(q["truth_rows_without_entity"], 1, "{q}");
+    assert_eq!(q["truth_rows_left_out"], 1, "{q}");
     assert_eq!(q["true_entities"], 4, "{q}");
     assert_eq!(q["true_pairs"], 4, "{q}");
 
@@ -291,6 +291,31 @@ async fn a_labelled_export_is_its_own_truth_file() {
     let out = env.patron(&["eval", "unify", "--truth", unlabelled.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--truth-column"), "{err}");
+
+    // A file imported with a --map is read with the same --map; the entity column's name is
+    // matched as the import matches names.
+    let crm = env.write(
+        "crm.csv",
+        "Kunden-Nr;Name;E-Mail;Cluster ID\n\
+         k1;Eva Braun;eva@example.de;e1\n\
+         k2;Eva Braun;eva@example.de;e1\n\
+         k3;Jonas Weber;jonas@example.de;e2\n",
+    );
+    let crm = crm.to_str().unwrap();
+    let map = ["--source", "crm", "--map", "Kunden-Nr=source_id"];
+    env.patron_ok(&[&["import", "customers", crm][..], &map[..]].concat());
+    env.patron_ok(&["run", "unify"]);
+    let out = env.patron(&["eval", "unify", "--truth", crm, "--source", "crm"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a column named source_id"), "{err}");
+    let out = env.patron_ok(&[&["eval", "unify", "--truth", crm][..], &map[..]].concat());
+    let q: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        (q["records"].as_u64(), q["true_pairs"].as_u64()),
+        (Some(3), Some(1)),
+        "{q}"
+    );
+    assert_eq!(q["records_not_in_truth"], 8, "{q}");
 }
 
 /// The deterministic rules are the retailer's to set: a source whose contact data cannot be
