@@ -301,21 +301,7 @@ pub async fn import_file(
     let mut rows = match opened.format {
         Format::JsonLines => Rows::Json(std::io::BufReader::new(opened.reader).split(b'\n')),
         Format::Csv { delimiter } => {
-            let mut reader = csv::ReaderBuilder::new()
-                .flexible(true)
-                .delimiter(delimiter)
-                .from_reader(opened.reader);
-            let header: Vec<String> = reader
-                .byte_headers()
-                .with_context(|| format!("{}: cannot read the header row", path.display()))?
-                .iter()
-                .map(|h| {
-                    String::from_utf8_lossy(h)
-                        .trim()
-                        .trim_start_matches('\u{feff}')
-                        .to_owned()
-                })
-                .collect();
+            let (reader, header) = csv_with_header(opened.reader, delimiter, path)?;
             if let Some(layout) = shopify::detect(kind, &header) {
                 summary.read_as.push_str(match layout {
                     shopify::Layout::Customers => ", Shopify customer export",
@@ -912,6 +898,35 @@ fn flatten(
             other => out.push((key, Some(other.to_string()))),
         }
     }
+}
+
+/// A CSV reader over a decoded input stream.
+type CsvReader = csv::Reader<Box<dyn std::io::Read + Send>>;
+
+/// A CSV reader past its header row, and the header's names (trimmed, without a byte-order
+/// mark). Rows may have any number of fields: a row that does not fit the header is reported,
+/// not fatal.
+fn csv_with_header(
+    stream: Box<dyn std::io::Read + Send>,
+    delimiter: u8,
+    path: &Path,
+) -> anyhow::Result<(CsvReader, Vec<String>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(stream);
+    let header = reader
+        .byte_headers()
+        .with_context(|| format!("{}: cannot read the header row", path.display()))?
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        })
+        .collect();
+    Ok((reader, header))
 }
 
 /// Fails when the header lacks a column every row needs.

@@ -52,16 +52,8 @@ pub fn read_truth(
     let Format::Csv { delimiter } = opened.format else {
         bail!("{}: a truth file must be CSV", path.display());
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(opened.reader);
-    let header: Vec<String> = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
-        .collect();
+    // The header as the import reads it.
+    let (mut reader, header) = super::csv_with_header(opened.reader, delimiter, path)?;
     let canonical = columns.resolve_header(&header);
     let position = |column: &str| canonical.iter().position(|c| *c == Some(column));
     let named = |name: &str| header.iter().position(|h| normalize(h) == normalize(name));
