@@ -490,9 +490,9 @@ mod tests {
         check("Phone 1", Some("phone"));
         // Splink's example data: `unique_id` is the record's id; a file with a customer id
         // keeps that one, and a bare `Id` gives way to any named id.
-        let plain_header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            map.resolve_header(&plain_header(&[
+            map.resolve_header(&header(&[
                 "unique_id",
                 "first_name",
                 "surname",
@@ -512,7 +512,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            map.resolve_header(&plain_header(&["Id", "Contact ID", "First", "Last"])),
+            map.resolve_header(&header(&["Id", "Contact ID", "First", "Last"])),
             [
                 None,
                 Some("source_id"),
@@ -521,28 +521,22 @@ mod tests {
             ]
         );
         assert_eq!(
-            map.resolve_header(&plain_header(&["id", "customer_id"])),
+            map.resolve_header(&header(&["id", "customer_id"])),
             [None, Some("source_id")]
         );
         assert_eq!(
-            map.resolve_header(&plain_header(&["Id", "CustomerID", "unique_id", "rec_id"])),
+            map.resolve_header(&header(&["Id", "CustomerID", "unique_id", "rec_id"])),
             [None, None, None, Some("source_id")]
         );
         assert_eq!(
-            map.resolve_header(&plain_header(&["Id", "CustomerID", "Email"])),
+            map.resolve_header(&header(&["Id", "CustomerID", "Email"])),
             [None, Some("source_id"), Some("email")]
         );
         // Short spellings give way to the usual ones: a file with both imports as before.
         assert_eq!(
-            map.resolve_header(&plain_header(&[
-                "First Name",
-                "FName",
-                "DOB",
-                "DateOfBirth"
-            ])),
+            map.resolve_header(&header(&["First Name", "FName", "DOB", "DateOfBirth"])),
             [Some("first_name"), None, Some("birth_date"), None]
         );
-        let header = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             map.resolve_header(&header(&[
                 "city",
